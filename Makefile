@@ -1,0 +1,43 @@
+# The firmware's one-command entry points. See README.md.
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+PKGS      := ./...
+FUZZTIME  ?= 5s
+
+.PHONY: all build run test unit fuzz vet fmt-check deps bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o out/ata ./cmd/ata
+
+## run: the firmware on the embedded default config (sim board).
+run: build
+	./out/ata
+
+deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+## fuzz: every fuzz target for FUZZTIME each (seed corpora always run in unit).
+fuzz:
+	./scripts/fuzz-all.sh $(FUZZTIME)
+
+## test: what CI runs.
+test: deps vet fmt-check unit fuzz
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf out

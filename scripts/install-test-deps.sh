@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, through apt-get, the Debian packages the tests use as independent
+# peers and signal tools. Already-installed packages are left alone, so a
+# second run costs nothing.
+set -euo pipefail
+
+# command -> Debian package
+declare -A need=(
+	[sox]=sox
+	[multimon-ng]=multimon-ng
+	[minimodem]=minimodem
+	[espeak-ng]=espeak-ng
+)
+missing=()
+for cmd in "${!need[@]}"; do
+	command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "test dependencies: all present"
+	exit 0
+fi
+echo "test dependencies: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
