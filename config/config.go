@@ -5,12 +5,13 @@
 package config
 
 import (
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,8 +25,74 @@ var DefaultTOML []byte
 
 // Config is the whole configuration file.
 type Config struct {
-	Board Board `toml:"board"`
-	Phone Phone `toml:"phone"`
+	Board Board  `toml:"board"`
+	Phone Phone  `toml:"phone"`
+	SIP   SIP    `toml:"sip"`
+	Lines []Line `toml:"line"`
+}
+
+// SIP holds the SIP stack's settings shared by all lines.
+type SIP struct {
+	// Listen is the local SIP address (UDP), "0.0.0.0:5060" by default.
+	Listen string `toml:"listen"`
+	// KeepAlive is the NAT keep-alive interval towards the proxy; 0 turns it off.
+	KeepAlive Duration `toml:"keepalive"`
+	// KeepAliveMethod is "crlf" (a double CRLF) or "options".
+	KeepAliveMethod string `toml:"keepalive_method"`
+	// AcceptProxyOnly drops requests that do not come from the line's
+	// registrar or outbound proxy addresses (Grandstream's "accept SIP from
+	// proxy only"): SIP scanners never ring the phone.
+	AcceptProxyOnly bool `toml:"accept_proxy_only"`
+	// UserAgent is the User-Agent header.
+	UserAgent string `toml:"user_agent"`
+}
+
+// Line is one SIP account, as the provider gives it (the fields of a
+// ZyXEL V630 "SIP Account Setup" page).
+type Line struct {
+	// Active turns the line on; an inactive line neither registers nor calls.
+	Active *bool `toml:"active"`
+	// Number is the SIP number (the user part of the address of record).
+	Number string `toml:"number"`
+	// DisplayName is shown to the called party.
+	DisplayName string `toml:"display_name"`
+	// ServiceDomain is the domain of the address of record.
+	ServiceDomain string `toml:"service_domain"`
+	// AuthUser is the digest user name; empty: the number.
+	AuthUser string `toml:"auth_user"`
+	// Password is the digest password.
+	Password string `toml:"password"`
+	// Registrar is host[:port] of the REGISTER server; empty: the service domain.
+	Registrar string `toml:"registrar"`
+	// OutboundProxy is host[:port] every request goes through; empty: none.
+	OutboundProxy string `toml:"outbound_proxy"`
+	// RegisterExpires is the expiry asked for in REGISTER.
+	RegisterExpires Duration `toml:"register_expires"`
+	// Codecs is the codec preference order: "PCMU", "PCMA".
+	Codecs []string `toml:"codecs"`
+	// DTMFMode is how digits reach the far end: "rfc4733", "inband" or "info".
+	DTMFMode string `toml:"dtmf_mode"`
+	// Ptime is the packet time in ms: 20 or 10.
+	Ptime int `toml:"ptime"`
+}
+
+// IsActive reports whether the line is on (the default).
+func (l *Line) IsActive() bool { return l.Active == nil || *l.Active }
+
+// AuthName is the digest user name.
+func (l *Line) AuthName() string {
+	if l.AuthUser != "" {
+		return l.AuthUser
+	}
+	return l.Number
+}
+
+// RegistrarAddr is where REGISTER goes (host[:port]).
+func (l *Line) RegistrarAddr() string {
+	if l.Registrar != "" {
+		return l.Registrar
+	}
+	return l.ServiceDomain
 }
 
 // Board selects the hardware.
@@ -89,8 +156,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, describe(name, err)
 	}
+	c.lineDefaults()
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	if i, err := c.checkLines(); err != nil {
+		return nil, fmt.Errorf("config: %s:%d: %w", name, tableLine(data, "line", i), err)
 	}
 	return c, nil
 }
@@ -107,7 +178,113 @@ func builtin() *Config {
 			InterDigitTimeout: Duration(4 * time.Second),
 			FirstDigitTimeout: Duration(15 * time.Second),
 		},
+		SIP: SIP{
+			Listen:          "0.0.0.0:5060",
+			KeepAlive:       Duration(30 * time.Second),
+			KeepAliveMethod: "crlf",
+			AcceptProxyOnly: true,
+			UserAgent:       "openata",
+		},
 	}
+}
+
+// lineDefaults fills what each [[line]] table leaves out (TOML arrays of
+// tables start from zero values, not from builtin).
+func (c *Config) lineDefaults() {
+	for i := range c.Lines {
+		l := &c.Lines[i]
+		if l.RegisterExpires == 0 {
+			l.RegisterExpires = Duration(time.Hour)
+		}
+		if l.Codecs == nil {
+			l.Codecs = []string{"PCMU", "PCMA"}
+		}
+		if l.DTMFMode == "" {
+			l.DTMFMode = "rfc4733"
+		}
+		if l.Ptime == 0 {
+			l.Ptime = 20
+		}
+	}
+}
+
+// checkLines checks each [[line]]; on error it returns the line's index.
+func (c *Config) checkLines() (int, error) {
+	for i := range c.Lines {
+		l := &c.Lines[i]
+		key := fmt.Sprintf("line[%d]", i)
+		switch {
+		case strings.TrimSpace(l.Number) == "":
+			return i, fmt.Errorf("%s.number: missing (the SIP number your provider gave you)", key)
+		case strings.TrimSpace(l.ServiceDomain) == "":
+			return i, fmt.Errorf("%s.service_domain: missing (the SIP service domain your provider gave you)", key)
+		case strings.ContainsAny(l.Number, " \t<>@;:\"\r\n"):
+			return i, fmt.Errorf("%s.number: %q is not a SIP user name", key, l.Number)
+		}
+		for _, hp := range []struct{ name, v string }{
+			{"service_domain", l.ServiceDomain}, {"registrar", l.Registrar}, {"outbound_proxy", l.OutboundProxy},
+		} {
+			if err := checkHostPort(hp.v); err != nil {
+				return i, fmt.Errorf("%s.%s: %w", key, hp.name, err)
+			}
+		}
+		if l.RegisterExpires < Duration(time.Minute) || l.RegisterExpires > Duration(24*time.Hour) {
+			return i, fmt.Errorf("%s.register_expires: want 1m to 24h, got %v", key, l.RegisterExpires)
+		}
+		if len(l.Codecs) == 0 {
+			return i, fmt.Errorf("%s.codecs: empty (known: PCMU, PCMA)", key)
+		}
+		for _, codec := range l.Codecs {
+			if codec != "PCMU" && codec != "PCMA" {
+				return i, fmt.Errorf("%s.codecs: unknown codec %q (known: PCMU, PCMA)", key, codec)
+			}
+		}
+		if l.DTMFMode != "rfc4733" && l.DTMFMode != "inband" && l.DTMFMode != "info" {
+			return i, fmt.Errorf("%s.dtmf_mode: unknown mode %q (known: rfc4733, inband, info)", key, l.DTMFMode)
+		}
+		if l.Ptime != 10 && l.Ptime != 20 {
+			return i, fmt.Errorf("%s.ptime: want 10 or 20, got %d", key, l.Ptime)
+		}
+	}
+	return 0, nil
+}
+
+// checkHostPort accepts "", "host" or "host:port" with a port in 1..65535.
+func checkHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	host, port := v, ""
+	if h, p, err := net.SplitHostPort(v); err == nil {
+		host, port = h, p
+	} else if strings.Count(v, ":") == 1 {
+		return fmt.Errorf("%q: %w", v, err)
+	}
+	if host == "" || strings.ContainsAny(host, " /\t@;<>\"") {
+		return fmt.Errorf("%q: not a host name or address", v)
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", v, port)
+		}
+	}
+	return nil
+}
+
+// tableLine finds the line number of the n-th [[name]] header in data
+// (1-based), so errors about a table's missing keys can point at it.
+func tableLine(data []byte, name string, n int) int {
+	header := "[[" + name + "]]"
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), header) {
+			if n == 0 {
+				return i + 1
+			}
+			n--
+		}
+	}
+	return 0
 }
 
 // describe turns a TOML decoding error into one that names file:line and key.
@@ -145,6 +322,15 @@ func (c *Config) check() error {
 		if err := checkLoopback(c.Board.SimListen); err != nil {
 			return fmt.Errorf("board.sim_listen: %w", err)
 		}
+	}
+	if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
+		return fmt.Errorf("sip.listen: %q: %w", c.SIP.Listen, err)
+	}
+	if c.SIP.KeepAlive < 0 {
+		return fmt.Errorf("sip.keepalive: negative %v", c.SIP.KeepAlive)
+	}
+	if m := c.SIP.KeepAliveMethod; m != "crlf" && m != "options" {
+		return fmt.Errorf("sip.keepalive_method: unknown %q (known: crlf, options)", m)
 	}
 	p := c.Phone
 	if p.FlashMin <= 0 || p.FlashMax <= p.FlashMin {

@@ -28,6 +28,13 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown board", "[board]\nname = \"pi9\"\n", []string{"board.name", `"pi9"`, "known: sim"}},
 		{"sim not loopback", "[board]\nsim_listen = \"0.0.0.0:8081\"\n", []string{"board.sim_listen", "not a loopback"}},
 		{"flash window", "[phone]\nflash_min = \"1s\"\nflash_max = \"500ms\"\n", []string{"phone.flash_min"}},
+		{"line without number", "[sip]\nlisten = \"0.0.0.0:5060\"\n\n[[line]]\nservice_domain = \"voip.example.net\"\n", []string{"ata.toml:4", "line[0].number", "missing"}},
+		{"second line without domain", "[[line]]\nnumber = \"1001\"\nservice_domain = \"a.example\"\n[[line]]\nnumber = \"1002\"\n", []string{"ata.toml:4", "line[1].service_domain"}},
+		{"line bad port", "[[line]]\nnumber = \"1001\"\nservice_domain = \"a.example\"\nregistrar = \"a.example:70000\"\n", []string{"ata.toml:1", "line[0].registrar", "70000"}},
+		{"line wrong type", "[[line]]\nnumber = 1001\n", []string{"ata.toml:2", "line.number"}},
+		{"line unknown key", "[[line]]\nnumber = \"1001\"\npasword = \"x\"\n", []string{"ata.toml:3", "pasword"}},
+		{"line codec", "[[line]]\nnumber = \"1\"\nservice_domain = \"a\"\ncodecs = [\"G729\"]\n", []string{"line[0].codecs", "G729", "PCMU"}},
+		{"keepalive method", "[sip]\nkeepalive_method = \"ping\"\n", []string{"sip.keepalive_method", "crlf"}},
 		{"syntax", "[phone\nregion = \"us\"\n", []string{"ata.toml:1"}},
 	}
 	for _, tc := range cases {
@@ -55,5 +62,35 @@ func TestParseOverridesKeepDefaults(t *testing.T) {
 	}
 	if c.Phone.FlashMin.D() != 100*time.Millisecond || c.Board.Name != "sim" {
 		t.Fatalf("defaults lost: %+v", c)
+	}
+}
+
+func TestLineDefaultsAndIssueExample(t *testing.T) {
+	c, err := Parse("x", []byte(`[sip]
+listen = "0.0.0.0:5060"
+[[line]]
+number = "1001"
+service_domain = "voip.example.net"
+auth_user = "1001"
+password = "secret"
+registrar = "voip.example.net:5060"     # host[:port]; default: the service domain
+outbound_proxy = ""                       # host[:port]; empty: none
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Lines[0]
+	if !l.IsActive() || l.RegistrarAddr() != "voip.example.net:5060" || l.AuthName() != "1001" || l.Password != "secret" {
+		t.Fatalf("line %+v", l)
+	}
+	if l.RegisterExpires.D() != time.Hour || l.Ptime != 20 || l.DTMFMode != "rfc4733" || len(l.Codecs) != 2 {
+		t.Fatalf("line defaults %+v", l)
+	}
+	c, err = Parse("x", []byte("[[line]]\nnumber = \"7\"\nservice_domain = \"d.example\"\nactive = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lines[0].IsActive() || c.Lines[0].RegistrarAddr() != "d.example" || c.Lines[0].AuthName() != "7" {
+		t.Fatalf("line %+v", c.Lines[0])
 	}
 }

@@ -59,7 +59,7 @@ type Event struct {
 	Pulse    bool          // DigitDown: dialled with a rotary dial
 	Duration time.Duration // DigitUp: how long the key was held
 	Number   string        // Dialed: the number after dial-plan substitutions
-	Reason   string        // DialFailed: "no match", "barred" or "timeout"
+	Reason   string        // DialFailed: "no match", "barred", "incomplete", "too many digits" or "timeout"
 }
 
 // Audio is a call's audio as the port sees it. Exchange is called once per
