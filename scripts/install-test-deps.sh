@@ -10,6 +10,10 @@ declare -A need=(
 	[multimon-ng]=multimon-ng
 	[minimodem]=minimodem
 	[espeak-ng]=espeak-ng
+	[kamailio]=kamailio
+	[sipp]=sip-tester
+	[baresip]=baresip-core
+	[tshark]=tshark
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -45,27 +45,46 @@ func Clip16(v float64) int16 {
 }
 
 // Sine is a phase-accumulating sine oscillator. The zero value is silent.
-// Phase is kept exactly (no recurrence drift), so a tone can run for hours.
+// The phase is a 32-bit fixed-point accumulator (frequency resolution
+// 8000/2³² Hz, no drift however long a tone runs) and the waveform comes
+// from a table with linear interpolation: its error is about −118 dB, below
+// 16-bit quantisation, at a fraction of math.Sin's cost (the 20 ms audio
+// path runs several oscillators per frame).
 type Sine struct {
-	phase float64 // cycles, in [0,1)
-	step  float64 // cycles per sample
+	phase uint32 // fraction of a cycle, 2³² = one cycle
+	step  uint32
 	amp   float64
 }
+
+const (
+	sineTableBits = 11
+	sineFracBits  = 32 - sineTableBits
+)
+
+// sineTable holds one cycle plus a guard entry for interpolation.
+var sineTable = func() (t [1<<sineTableBits + 1]float64) {
+	for i := range t {
+		t[i] = math.Sin(2 * math.Pi * float64(i) / (1 << sineTableBits))
+	}
+	return t
+}()
 
 // NewSine returns an oscillator at freq Hz for the given sample rate, with
 // peak amplitude amp in 16-bit units.
 func NewSine(freq, amp float64, sampleRate int) Sine {
-	return Sine{step: freq / float64(sampleRate), amp: amp}
+	cycles := freq / float64(sampleRate)
+	cycles -= math.Floor(cycles)
+	return Sine{step: uint32(math.Round(cycles * (1 << 32))), amp: amp}
 }
 
 // Next returns the next sample.
 func (s *Sine) Next() float64 {
-	v := s.amp * math.Sin(2*math.Pi*s.phase)
+	i := s.phase >> sineFracBits
+	frac := float64(s.phase&(1<<sineFracBits-1)) * (1.0 / (1 << sineFracBits))
+	a := sineTable[i]
+	v := a + (sineTable[i+1]-a)*frac
 	s.phase += s.step
-	if s.phase >= 1 {
-		s.phase -= math.Floor(s.phase)
-	}
-	return v
+	return s.amp * v
 }
 
 // Reset restarts the oscillator at phase zero.

@@ -46,7 +46,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *configPath, log); err != nil {
-		log.Error("ata: stopped", "err", err)
+		// Plain text, not a log record: a person fixing their config reads this.
+		fmt.Fprintf(os.Stderr, "ata: %v\n", err)
 		os.Exit(1)
 	}
 }

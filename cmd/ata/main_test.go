@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openata/ata/board/pcm"
+	"github.com/openata/ata/board/sim"
+)
+
+// ataBin is the firmware binary built once for these end-to-end tests.
+var ataBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ata-e2e")
+	if err != nil {
+		panic(err)
+	}
+	ataBin = filepath.Join(dir, "ata")
+	build := exec.Command("go", "build", "-o", ataBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ata: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type firmware struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	phone  *sim.Client
+	done   chan error
+}
+
+// startFirmware runs the ata binary on a config and waits for its sim API.
+func startFirmware(t *testing.T, configTOML string) *firmware {
+	t.Helper()
+	simAddr := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "ata.toml")
+	body := strings.ReplaceAll(configTOML, "SIM_LISTEN", simAddr)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &firmware{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	f.cmd = exec.Command(ataBin, "-config", cfg, "-log-level", "debug")
+	f.cmd.Stderr = f.stderr
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { f.done <- f.cmd.Wait() }()
+	t.Cleanup(func() {
+		f.cmd.Process.Kill()
+		<-f.done
+		if t.Failed() {
+			t.Logf("firmware log:\n%s", f.stderr)
+		}
+	})
+	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := f.phone.State(context.Background()); err == nil {
+			return f
+		}
+		select {
+		case err := <-f.done:
+			t.Fatalf("firmware exited: %v\n%s", err, f.stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sim API did not come up\n%s", f.stderr)
+		}
+	}
+}
+
+// level is the level in dBm0 of frequency f in x (Goertzel).
+func level(x []int16, f float64) float64 {
+	c := 2 * math.Cos(2*math.Pi*f/8000)
+	var s1, s2 float64
+	for _, v := range x {
+		s1, s2 = float64(v)+c*s1-s2, s1
+	}
+	return pcm.Level(math.Sqrt(s1*s1+s2*s2-c*s1*s2) * 2 / float64(len(x)))
+}
+
+// runs returns the lengths, in 10 ms steps, of the complete on and off runs
+// of frequency f in x (the partial first and last runs are dropped).
+func runs(x []int16, f float64) []int {
+	var out []int
+	prev, n := false, 0
+	for i := 0; i+80 <= len(x); i += 80 {
+		on := level(x[i:i+80], f) > -35
+		if i > 0 && on != prev {
+			out = append(out, n)
+			n = 0
+		}
+		prev = on
+		n++
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out[1:]
+}
+
+const baseConfig = `
+[board]
+name = "sim"
+sim_listen = "SIM_LISTEN"
+
+[phone]
+region = "us"
+dial_plan = "(911|[2-8]xxxxxx)"
+`
+
+func TestFirmwareOnSimBoard(t *testing.T) {
+	f := startFirmware(t, baseConfig)
+	ctx := context.Background()
+	st, err := f.phone.State(ctx)
+	if err != nil || st.Hook != "on" || st.Ringing {
+		t.Fatalf("initial state %+v, %v", st, err)
+	}
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	ear, err := f.phone.Listen(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hz := range []float64{350, 440} {
+		if l := level(ear, hz); math.Abs(l+13) > 1.5 {
+			t.Errorf("dial tone: %v Hz at %.1f dBm0, want -13", hz, l)
+		}
+	}
+	if l := level(ear, 480); l > -40 {
+		t.Errorf("dial tone has 480 Hz at %.1f dBm0", l)
+	}
+	// 911 completes the plan at once; without a SIP line that is reorder.
+	if err := f.phone.Dial(ctx, "911", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ear, err = f.phone.Listen(ctx, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// US reorder: 480+620 Hz, 250 ms on, 250 ms off.
+	rr := runs(ear, 620)
+	if len(rr) < 4 {
+		t.Errorf("reorder at 620 Hz: runs %v, want 250 ms on/off", rr)
+	}
+	for _, n := range rr {
+		if n < 24 || n > 26 {
+			t.Errorf("reorder at 620 Hz: runs of %v×10 ms, want 25", rr)
+			break
+		}
+	}
+	if err := f.phone.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the port calls it a hang-up after the flash window
+	ear, err = f.phone.Listen(ctx, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := level(ear, 620); l > -60 {
+		t.Errorf("tone still playing after hang-up: %.1f dBm0", l)
+	}
+	if !strings.Contains(f.stderr.String(), "to=reorder") {
+		t.Errorf("no transition to reorder logged")
+	}
+	evs, err := f.phone.Events(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []bool
+	for _, e := range evs {
+		if e.Kind == "hook" {
+			hooks = append(hooks, e.On)
+		}
+	}
+	if fmt.Sprint(hooks) != "[false true]" { // lifted, put down
+		t.Errorf("hook events %v", hooks)
+	}
+}
+
+func TestPulseDialingReachesCallControl(t *testing.T) {
+	f := startFirmware(t, baseConfig)
+	ctx := context.Background()
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.phone.Dial(ctx, "5551234", "pulse"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	log := f.stderr.String()
+	if !strings.Contains(log, "number=5551234") {
+		t.Fatalf("pulse-dialled number not collected; log:\n%s", log)
+	}
+}
+
+func TestBadConfigRefusedAtStart(t *testing.T) {
+	for _, tc := range []struct{ name, toml, want string }{
+		{"unknown key", "[phone]\nregion = \"us\"\nring_cadance = \"2,4\"\n", `ata.toml:3: unknown key "phone.ring_cadance"`},
+		{"unknown region", "[phone]\nregion = \"zz\"\n", `phone.region`},
+		{"missing number", "[[line]]\nservice_domain = \"voip.example.net\"\n", `ata.toml:1: line[0].number: missing`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "ata.toml")
+			os.WriteFile(cfg, []byte(tc.toml), 0o600)
+			out, err := exec.Command(ataBin, "-config", cfg).CombinedOutput()
+			if err == nil {
+				t.Fatalf("started with a bad config:\n%s", out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Fatalf("output lacks %q:\n%s", tc.want, out)
+			}
+			if tc.name == "unknown region" && !strings.Contains(string(out), "us") {
+				t.Fatalf("error does not name the known regions:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	f := startFirmware(t, baseConfig)
+	f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-f.done:
+		f.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, f.stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still running 5 s after SIGTERM")
+	}
+}
