@@ -1,0 +1,134 @@
+package rtpsession
+
+import (
+	"math"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/openata/ata/media/codec"
+)
+
+// sendOnly is a session sending to a sink socket, with a fake clock.
+func sendOnly(tb testing.TB) (*Session, *fakeClock) {
+	conn, sink := listenTB(tb), listenTB(tb)
+	tb.Cleanup(func() { sink.Close() })
+	clk := &fakeClock{}
+	s, err := New(Config{Conn: conn, Remote: addrOf(sink), Codec: codec.PCMU, EventPayloadType: 101,
+		Clock: clk.now, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s, clk
+}
+
+func listenTB(tb testing.TB) *net.UDPConn {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func toneFrame() []int16 {
+	mic := make([]int16, 160)
+	for i := range mic {
+		mic[i] = int16(8000 * math.Sin(2*math.Pi*float64(i)/8))
+	}
+	return mic
+}
+
+// The steady-state send path (encode → marshal → write) allocates nothing.
+func TestSendPathNoAllocs(t *testing.T) {
+	s, clk := sendOnly(t)
+	mic, ear := toneFrame(), make([]int16, 160)
+	for range 10 {
+		s.Exchange(mic, ear)
+	}
+	if a := testing.AllocsPerRun(500, func() {
+		s.Exchange(mic, ear)
+		clk.advance(20 * time.Millisecond)
+	}); a != 0 {
+		t.Fatalf("%v allocs per frame sent", a)
+	}
+	if s.Stats().PacketsSent < 510 {
+		t.Fatal("packets were not sent")
+	}
+}
+
+// receiver is a session that is fed by a peer socket and read by hand.
+type receiver struct {
+	s    *Session
+	clk  *fakeClock
+	peer *net.UDPConn
+	to   netip.AddrPort
+	pkt  rtp.Packet
+	wire [1500]byte
+	mic  []int16
+	ear  []int16
+}
+
+func newReceiver(tb testing.TB) *receiver {
+	conn, peer := listenTB(tb), listenTB(tb)
+	tb.Cleanup(func() { peer.Close() })
+	clk := &fakeClock{}
+	s, err := New(Config{Conn: conn, Remote: addrOf(peer), Codec: codec.PCMU, Clock: clk.now, Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	s.SetDirection(false, true)
+	r := &receiver{s: s, clk: clk, peer: peer, to: addrOf(conn), mic: make([]int16, 160), ear: make([]int16, 160)}
+	r.pkt.Header = rtp.Header{Version: 2, PayloadType: 0, SSRC: 42, SequenceNumber: 65000, Timestamp: 1 << 31}
+	r.pkt.Payload = make([]byte, 160)
+	codec.PCMU.Encode(r.pkt.Payload, toneFrame())
+	return r
+}
+
+// step sends one packet from the peer, reads it (ReadFrom → Unmarshal →
+// jitter buffer) and plays one frame (jitter buffer → decode → PLC).
+func (r *receiver) step() {
+	r.pkt.SequenceNumber++
+	r.pkt.Timestamp += 160
+	n, _ := r.pkt.MarshalTo(r.wire[:])
+	r.peer.WriteToUDPAddrPort(r.wire[:n], r.to)
+	r.s.readRTP()
+	r.s.Exchange(r.mic, r.ear)
+	r.clk.advance(20 * time.Millisecond)
+}
+
+func TestReceivePathNoAllocs(t *testing.T) {
+	r := newReceiver(t)
+	for range 200 { // fill the jitter buffer's delay history
+		r.step()
+	}
+	if a := testing.AllocsPerRun(500, r.step); a != 0 {
+		t.Fatalf("%v allocs per frame received", a)
+	}
+	st := r.s.Stats()
+	if st.PacketsReceived != 701 || st.Buffer.Played < 690 || st.PacketsLost != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func BenchmarkSendPacket(b *testing.B) {
+	s, clk := sendOnly(b)
+	mic, ear := toneFrame(), make([]int16, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Exchange(mic, ear)
+		clk.advance(20 * time.Millisecond)
+	}
+}
+
+func BenchmarkReceivePacket(b *testing.B) {
+	r := newReceiver(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.step()
+	}
+}

@@ -1,0 +1,35 @@
+package sdp
+
+import (
+	"testing"
+	"time"
+)
+
+// FuzzNegotiate feeds remote SDP to Negotiate. Whatever it accepts must be a
+// sane stream, and our answer to it must negotiate back to the same codec.
+// Seeds live in testdata/fuzz/FuzzNegotiate.
+func FuzzNegotiate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, remote []byte) {
+		m, err := Negotiate(local, remote)
+		if err != nil {
+			return
+		}
+		if !m.Codec.Valid() || (m.Ptime != 10*time.Millisecond && m.Ptime != 20*time.Millisecond) {
+			t.Fatalf("accepted nonsense: %+v", m)
+		}
+		if m.Remote.Port() == 0 || m.EventPayloadType > 127 || m.PayloadType > 127 {
+			t.Fatalf("bad port or payload type: %+v", m)
+		}
+		ans, err := Answer(local, m)
+		if err != nil {
+			t.Fatalf("answer to %+v: %v", m, err)
+		}
+		back, err := Negotiate(local, ans)
+		if err != nil {
+			t.Fatalf("our answer does not negotiate: %v\n%s", err, ans)
+		}
+		if back.Codec != m.Codec || back.EventPayloadType != m.EventPayloadType || back.Ptime != m.Ptime {
+			t.Fatalf("answer renegotiates to %+v, want %+v\n%s", back, m, ans)
+		}
+	})
+}
