@@ -1,10 +1,7 @@
 // Package phone is call control: the state machine that joins the analog
-// port (fxs) to the telephone line. It runs in one goroutine, takes the
-// port's events and its own timers as input, logs every transition and
-// tells the port what to play.
-//
-// This first version has no SIP line yet: a completed number meets the
-// reorder tone, as on a real ATA whose account is not configured.
+// port (fxs) to the SIP line. It runs in one goroutine, takes the port's
+// events, the current call's events, incoming calls and its own timer as
+// input, logs every transition and tells the port what to play.
 package phone
 
 import (
@@ -13,7 +10,9 @@ import (
 	"time"
 
 	"github.com/openata/ata/fxs"
+	"github.com/openata/ata/fxs/callerid"
 	"github.com/openata/ata/fxs/region"
+	"github.com/openata/ata/sip"
 )
 
 // State is where the phone is.
@@ -24,11 +23,19 @@ const (
 	Idle            State = iota // on-hook, nothing happening
 	DialTone                     // off-hook, dial tone, waiting for the first digit
 	Collecting                   // digits arriving, dial plan not yet complete
+	Calling                      // INVITE sent, no answer or progress yet
+	Ringback                     // the far end is alerting: local ringback tone
+	EarlyMedia                   // the far end's audio before answer (183)
+	Talking                      // the call is up
+	Busy                         // the far end is busy: busy tone
 	Reorder                      // the call could not be made: reorder tone
+	Disconnected                 // the far end hung up: the handset is still off-hook
 	ReceiverOffHook              // left off-hook too long: the howler
+	Ringing                      // an incoming call rings the phone
 )
 
-var stateNames = [...]string{"idle", "dial-tone", "collecting", "reorder", "receiver-off-hook"}
+var stateNames = [...]string{"idle", "dial-tone", "collecting", "calling", "ringback", "early-media",
+	"talking", "busy", "reorder", "disconnected", "receiver-off-hook", "ringing"}
 
 func (s State) String() string { return stateNames[s] }
 
@@ -39,6 +46,44 @@ type Port interface {
 	StopTone()
 	Collect()
 	StopCollecting()
+	Ring(*callerid.Info)
+	StopRing()
+	Connect(fxs.Audio)
+}
+
+// Call is one SIP call as call control drives it (sip.Call has it).
+type Call interface {
+	// Events reports the call's progress; it is closed after CallEnded.
+	Events() <-chan sip.CallEvent
+	// Answer accepts an incoming call (200 OK).
+	Answer() error
+	// Hangup ends the call in whatever way its state needs: CANCEL before
+	// an answer, BYE after, 480 for an incoming call nobody answered.
+	Hangup()
+	// Reject refuses an incoming call with a status (486 busy).
+	Reject(status int)
+	// Audio is the call's media for the handset; nil before there is any.
+	Audio() fxs.Audio
+	// SendDTMF sends a key to the far end the way the line's DTMF mode says.
+	SendDTMF(key byte, d time.Duration) error
+	// Remote is the other party: number and display name.
+	Remote() (number, name string)
+	// Report is the media summary for the call log.
+	Report() Report
+}
+
+// Report is a call's media summary.
+type Report struct {
+	Codec  string
+	Loss   float64       // fraction of packets lost, 0..1
+	Jitter time.Duration // interarrival jitter (RFC 3550)
+	RTT    time.Duration
+	MOS    float64 // E-model estimate; 0 when no media flowed
+}
+
+// Dialer places outgoing calls (the SIP line).
+type Dialer interface {
+	Dial(ctx context.Context, number string) (Call, error)
 }
 
 // Timer is the phone's single timer, injectable for tests.
@@ -50,12 +95,20 @@ type Timer interface {
 
 // Opts configure call control.
 type Opts struct {
-	// ReorderToHowler is how long the reorder tone plays before the
-	// receiver-off-hook tone (US practice: about 30 s... 60 s).
-	ReorderToHowler time.Duration
-	Logger          *slog.Logger
+	// Line places calls; nil: no line is configured (numbers get reorder).
+	Line Dialer
+	// Log records each ended call; nil records nothing.
+	Log *CallLog
+	// ToneTimeout is how long busy, reorder or the disconnect tone play
+	// before the receiver-off-hook tone (default 30 s).
+	ToneTimeout time.Duration
+	// DTMFDuration is the length sent for a rotary digit relayed as DTMF.
+	DTMFDuration time.Duration
+	Logger       *slog.Logger
 	// NewTimer makes the phone's timer; nil uses a real time.Timer.
 	NewTimer func() Timer
+	// Now is the wall clock for the call log; nil uses time.Now.
+	Now func() time.Time
 }
 
 // Phone is the call-control state machine of one port.
@@ -65,14 +118,34 @@ type Phone struct {
 	log   *slog.Logger
 	timer Timer
 	state State
+
+	incoming chan Call
+	dialed   chan dialResult
+	ctx      context.Context
+
+	call     Call // the current call, if any
+	callEv   <-chan sip.CallEvent
+	dialGen  int   // tells a stale dial result from the current one
+	record   Entry // the call log entry being built
+	answered time.Time
+
 	// changed, if set, is told of every transition (tests, status page).
 	changed func(State)
 }
 
+type dialResult struct {
+	gen  int
+	call Call
+	err  error
+}
+
 // New builds call control for a port.
 func New(port Port, opts Opts) *Phone {
-	if opts.ReorderToHowler == 0 {
-		opts.ReorderToHowler = 30 * time.Second
+	if opts.ToneTimeout == 0 {
+		opts.ToneTimeout = 30 * time.Second
+	}
+	if opts.DTMFDuration == 0 {
+		opts.DTMFDuration = 100 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -80,34 +153,64 @@ func New(port Port, opts Opts) *Phone {
 	if opts.NewTimer == nil {
 		opts.NewTimer = newRealTimer
 	}
-	return &Phone{port: port, opts: opts, log: opts.Logger, timer: opts.NewTimer()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Phone{
+		port: port, opts: opts, log: opts.Logger, timer: opts.NewTimer(),
+		incoming: make(chan Call, 4),
+		dialed:   make(chan dialResult, 1),
+	}
 }
 
 // OnTransition registers f to be called, from the phone's goroutine, after
 // every state change. Set it before Run.
 func (ph *Phone) OnTransition(f func(State)) { ph.changed = f }
 
-// Run handles events until ctx ends.
+// Incoming hands an incoming call to call control. It never blocks: if
+// call control is swamped the call is refused as busy.
+func (ph *Phone) Incoming(c Call) {
+	select {
+	case ph.incoming <- c:
+	default:
+		c.Reject(486)
+	}
+}
+
+// Run handles events until ctx ends; then it ends the current call.
 func (ph *Phone) Run(ctx context.Context) error {
+	ph.ctx = ctx
 	defer ph.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if ph.call != nil {
+				ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "shutdown"}, true)
+			}
 			return nil
 		case ev := <-ph.port.Events():
-			ph.handle(ev)
+			ph.portEvent(ev)
+		case ev, ok := <-ph.callEv:
+			if !ok {
+				ph.callEv = nil
+				continue
+			}
+			ph.callEvent(ev)
+		case r := <-ph.dialed:
+			ph.dialDone(r)
+		case c := <-ph.incoming:
+			ph.incomingCall(c)
 		case <-ph.timer.C():
 			ph.timeout()
 		}
 	}
 }
 
-func (ph *Phone) handle(ev fxs.Event) {
-	ph.log.Debug("phone: event", "state", ph.state, "event", ev.Kind, "key", string(rune(max(ev.Key, ' '))), "number", ev.Number)
-	if ev.Kind == fxs.OnHook && ph.state != Idle {
-		ph.port.StopCollecting()
-		ph.port.StopTone()
-		ph.to(Idle, "on-hook")
+// portEvent is the analog side's input, handled per state.
+func (ph *Phone) portEvent(ev fxs.Event) {
+	ph.log.Debug("phone: port event", "state", ph.state, "event", ev.Kind, "key", keyString(ev.Key), "number", ev.Number)
+	if ev.Kind == fxs.OnHook {
+		ph.onHook()
 		return
 	}
 	switch ph.state {
@@ -115,15 +218,30 @@ func (ph *Phone) handle(ev fxs.Event) {
 		ph.idle(ev)
 	case DialTone, Collecting:
 		ph.dialling(ev)
+	case Ringing:
+		ph.ringing(ev)
+	case Talking:
+		ph.talking(ev)
 	}
+}
+
+func keyString(k byte) string {
+	if k == 0 {
+		return ""
+	}
+	return string(k)
 }
 
 func (ph *Phone) idle(ev fxs.Event) {
 	if ev.Kind == fxs.OffHook {
-		ph.port.PlayTone(region.Dial)
-		ph.port.Collect()
-		ph.to(DialTone, "off-hook")
+		ph.dialTone()
 	}
+}
+
+func (ph *Phone) dialTone() {
+	ph.port.PlayTone(region.Dial)
+	ph.port.Collect()
+	ph.to(DialTone, "off-hook")
 }
 
 func (ph *Phone) dialling(ev fxs.Event) {
@@ -133,21 +251,186 @@ func (ph *Phone) dialling(ev fxs.Event) {
 			ph.to(Collecting, "first digit")
 		}
 	case fxs.Dialed:
-		ph.log.Info("phone: number dialled but no SIP line is configured", "number", ev.Number)
-		ph.reorder("no line")
+		ph.placeCall(ev.Number)
 	case fxs.DialFailed:
 		if ev.Reason == "timeout" {
 			ph.howl("no digit dialled")
 			return
 		}
-		ph.reorder(ev.Reason)
+		ph.tone(Reorder, region.Congestion, ev.Reason)
 	}
 }
 
-func (ph *Phone) reorder(why string) {
-	ph.port.PlayTone(region.Congestion)
-	ph.timer.Reset(ph.opts.ReorderToHowler)
-	ph.to(Reorder, why)
+// placeCall starts an outgoing call; the INVITE goes out on its own
+// goroutine (DNS and the first transaction may take a while) and the
+// result comes back through ph.dialed.
+func (ph *Phone) placeCall(number string) {
+	if ph.opts.Line == nil {
+		ph.log.Info("phone: number dialled but no SIP line is configured", "number", number)
+		ph.tone(Reorder, region.Congestion, "no line")
+		return
+	}
+	ph.dialGen++
+	gen := ph.dialGen
+	ph.record = Entry{Start: ph.opts.Now(), Direction: "out", Number: number}
+	ph.to(Calling, "dialled "+number)
+	go func() {
+		c, err := ph.opts.Line.Dial(ph.ctx, number)
+		ph.dialed <- dialResult{gen: gen, call: c, err: err}
+	}()
+}
+
+func (ph *Phone) dialDone(r dialResult) {
+	if r.gen != ph.dialGen || ph.state != Calling {
+		if r.call != nil {
+			r.call.Hangup() // the caller hung up while the INVITE was on its way
+		}
+		return
+	}
+	if r.err != nil {
+		ph.log.Warn("phone: call failed", "number", ph.record.Number, "err", r.err)
+		ph.record.Cause = r.err.Error()
+		ph.writeLog()
+		ph.tone(Reorder, region.Congestion, "call failed")
+		return
+	}
+	ph.call, ph.callEv = r.call, r.call.Events()
+}
+
+// callEvent is the SIP side's input for the current call.
+func (ph *Phone) callEvent(ev sip.CallEvent) {
+	ph.log.Debug("phone: call event", "state", ph.state, "event", ev.Kind, "status", ev.Status, "reason", ev.Reason)
+	switch ev.Kind {
+	case sip.CallProgress:
+		if ph.state == Calling {
+			ph.port.PlayTone(region.Ringback)
+			ph.to(Ringback, "far end ringing")
+		}
+	case sip.CallEarlyMedia:
+		if ph.state == Calling || ph.state == Ringback {
+			ph.port.StopTone()
+			ph.port.Connect(ph.call.Audio())
+			ph.to(EarlyMedia, "early media")
+		}
+	case sip.CallAnswered:
+		ph.answered = ph.opts.Now()
+		ph.port.StopTone()
+		ph.port.Connect(ph.call.Audio())
+		ph.to(Talking, "answered")
+	case sip.CallEnded:
+		ph.endCall(ev, false)
+	}
+}
+
+// endCall closes the current call's books and moves to what the handset
+// hears next.
+func (ph *Phone) endCall(ev sip.CallEvent, hangup bool) {
+	c := ph.call
+	if c == nil {
+		return
+	}
+	if hangup {
+		c.Hangup()
+	}
+	ph.port.Connect(nil)
+	ph.call, ph.callEv = nil, nil
+	ph.record.Status = ev.Status
+	if ph.record.Cause == "" {
+		ph.record.Cause = ev.Reason
+	}
+	rep := c.Report()
+	ph.record.Codec, ph.record.Loss, ph.record.MOS = rep.Codec, rep.Loss, rep.MOS
+	ph.record.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
+	ph.writeLog()
+	if hangup {
+		return
+	}
+	switch ph.state {
+	case Ringing:
+		ph.port.StopRing()
+		ph.to(Idle, "caller gave up: "+ev.Reason)
+	case Talking:
+		ph.tone(Disconnected, region.Busy, "far end hung up")
+	case Calling, Ringback, EarlyMedia:
+		if ev.Status == 486 || ev.Status == 600 || ev.Status == 603 {
+			ph.tone(Busy, region.Busy, ev.Reason)
+		} else {
+			ph.tone(Reorder, region.Congestion, ev.Reason)
+		}
+	}
+}
+
+func (ph *Phone) talking(ev fxs.Event) {
+	switch {
+	case ev.Kind == fxs.DigitUp:
+		ph.sendDTMF(ev.Key, ev.Duration)
+	case ev.Kind == fxs.DigitDown && ev.Pulse:
+		ph.sendDTMF(ev.Key, ph.opts.DTMFDuration)
+	}
+}
+
+func (ph *Phone) sendDTMF(key byte, d time.Duration) {
+	if err := ph.call.SendDTMF(key, d); err != nil {
+		ph.log.Warn("phone: DTMF not sent", "key", string(key), "err", err)
+	}
+}
+
+// incomingCall rings the phone if it is free, else answers busy.
+func (ph *Phone) incomingCall(c Call) {
+	number, name := c.Remote()
+	if ph.state != Idle || ph.call != nil {
+		ph.log.Info("phone: incoming call while busy", "from", number, "state", ph.state)
+		c.Reject(486)
+		return
+	}
+	ph.call, ph.callEv = c, c.Events()
+	ph.record = Entry{Start: ph.opts.Now(), Direction: "in", Number: number, Name: name}
+	info := &callerid.Info{Time: ph.opts.Now(), Number: number, Name: name}
+	if number == "" || number == "anonymous" {
+		info.Number, info.NumberAbsent = "", callerid.Private
+	}
+	if name == "" {
+		info.NameAbsent = callerid.Unavailable
+	}
+	ph.port.Ring(info)
+	ph.to(Ringing, "incoming call from "+number)
+}
+
+func (ph *Phone) ringing(ev fxs.Event) {
+	if ev.Kind != fxs.OffHook {
+		return
+	}
+	if err := ph.call.Answer(); err != nil {
+		ph.log.Warn("phone: answer failed", "err", err)
+		ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "answer failed"}, true)
+		ph.tone(Reorder, region.Congestion, "answer failed")
+		return
+	}
+	// Audio flows once the call reports CallAnswered; Talking follows it.
+}
+
+func (ph *Phone) onHook() {
+	ph.port.StopCollecting()
+	ph.port.StopTone()
+	if ph.call != nil {
+		ph.record.Cause = "local hangup"
+		ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "local hangup"}, true)
+	}
+	if ph.state == Calling {
+		ph.dialGen++ // a dial still on its way is hung up when it returns
+		ph.record.Cause = "local hangup"
+		ph.writeLog()
+	}
+	ph.to(Idle, "on-hook")
+}
+
+// tone moves to a state that plays a tone until the handset goes down,
+// and the howler after ToneTimeout.
+func (ph *Phone) tone(s State, k region.Kind, why string) {
+	ph.port.StopCollecting()
+	ph.port.PlayTone(k)
+	ph.timer.Reset(ph.opts.ToneTimeout)
+	ph.to(s, why)
 }
 
 func (ph *Phone) howl(why string) {
@@ -156,8 +439,9 @@ func (ph *Phone) howl(why string) {
 }
 
 func (ph *Phone) timeout() {
-	if ph.state == Reorder {
-		ph.howl("reorder timed out")
+	switch ph.state {
+	case Busy, Reorder, Disconnected:
+		ph.howl(ph.state.String() + " timed out")
 	}
 }
 
@@ -166,13 +450,31 @@ func (ph *Phone) to(s State, why string) {
 		return
 	}
 	ph.log.Info("phone: transition", "from", ph.state, "to", s, "why", why)
-	if ph.state == Reorder {
+	switch ph.state {
+	case Busy, Reorder, Disconnected:
 		ph.timer.Stop()
 	}
 	ph.state = s
 	if ph.changed != nil {
 		ph.changed(s)
 	}
+}
+
+// writeLog records the finished call, once.
+func (ph *Phone) writeLog() {
+	if ph.record.Start.IsZero() {
+		return
+	}
+	ph.record.End = ph.opts.Now()
+	if !ph.answered.IsZero() {
+		ph.record.Duration = ph.record.End.Sub(ph.answered).Seconds()
+	}
+	if ph.opts.Log != nil {
+		if err := ph.opts.Log.Append(ph.record); err != nil {
+			ph.log.Warn("phone: call log", "err", err)
+		}
+	}
+	ph.record, ph.answered = Entry{}, time.Time{}
 }
 
 type realTimer struct{ t *time.Timer }

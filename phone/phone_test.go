@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/fxs"
+	"github.com/openata/ata/fxs/callerid"
 	"github.com/openata/ata/fxs/region"
 )
 
@@ -25,6 +26,21 @@ func (f *fakePort) PlayTone(k region.Kind)   { f.record("tone:" + k.String()) }
 func (f *fakePort) StopTone()                { f.record("stop-tone") }
 func (f *fakePort) Collect()                 { f.record("collect") }
 func (f *fakePort) StopCollecting()          { f.record("stop-collecting") }
+func (f *fakePort) Ring(i *callerid.Info) {
+	if i == nil {
+		f.record("ring")
+		return
+	}
+	f.record("ring:" + i.Number + "/" + i.Name)
+}
+func (f *fakePort) StopRing() { f.record("stop-ring") }
+func (f *fakePort) Connect(a fxs.Audio) {
+	if a == nil {
+		f.record("disconnect-audio")
+		return
+	}
+	f.record("connect-audio")
+}
 func (f *fakePort) take() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -44,19 +60,25 @@ func (t *fakeTimer) Reset(d time.Duration) { t.armed = d }
 func (t *fakeTimer) Stop()                 { t.armed = 0 }
 
 type harness struct {
+	phone  *Phone
 	port   *fakePort
 	timer  *fakeTimer
 	states chan State
 	cancel context.CancelFunc
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T, opts ...func(*Opts)) *harness {
 	h := &harness{
 		port:   &fakePort{events: make(chan fxs.Event)},
 		timer:  &fakeTimer{c: make(chan time.Time)},
 		states: make(chan State, 16),
 	}
-	ph := New(h.port, Opts{NewTimer: func() Timer { return h.timer }})
+	o := Opts{NewTimer: func() Timer { return h.timer }}
+	for _, f := range opts {
+		f(&o)
+	}
+	ph := New(h.port, o)
+	h.phone = ph
 	ph.OnTransition(func(s State) { h.states <- s })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -87,7 +109,7 @@ func TestOffHookDialToneThenNoLineReorderThenHowler(t *testing.T) {
 	}
 	h.send(t, fxs.Event{Kind: fxs.DigitDown, Key: '5'}, Collecting)
 	h.send(t, fxs.Event{Kind: fxs.Dialed, Number: "5551234"}, Reorder)
-	if got := h.port.take(); got != "tone:congestion" {
+	if got := h.port.take(); got != "stop-collecting tone:congestion" {
 		t.Fatalf("port calls %q", got)
 	}
 	if h.timer.armed != 30*time.Second {
@@ -128,10 +150,10 @@ func TestNoMatchIsReorderAndHangUpStopsTimer(t *testing.T) {
 
 func TestStateNames(t *testing.T) {
 	var names []string
-	for s := Idle; s <= ReceiverOffHook; s++ {
+	for s := Idle; s <= Ringing; s++ {
 		names = append(names, s.String())
 	}
-	if got := fmt.Sprint(names); got != "[idle dial-tone collecting reorder receiver-off-hook]" {
+	if got := fmt.Sprint(names); got != "[idle dial-tone collecting calling ringback early-media talking busy reorder disconnected receiver-off-hook ringing]" {
 		t.Fatal(got)
 	}
 }
