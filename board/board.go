@@ -52,6 +52,14 @@ type Handler interface {
 	Frame(at time.Duration, mic, ear []int16)
 }
 
+// Stream is full-duplex 8 kHz PCM that a port's audio can be joined to,
+// such as a call's media. Exchange is called once per frame from the
+// port's goroutine with the mouthpiece samples and fills ear with what the
+// earpiece should play; it must not block or allocate.
+type Stream interface {
+	Exchange(mic, ear []int16)
+}
+
 // Port is one FXS port of a board.
 type Port interface {
 	// Run drives the port until ctx ends, calling h from one goroutine

@@ -25,10 +25,17 @@ var DefaultTOML []byte
 
 // Config is the whole configuration file.
 type Config struct {
-	Board Board  `toml:"board"`
-	Phone Phone  `toml:"phone"`
-	SIP   SIP    `toml:"sip"`
-	Lines []Line `toml:"line"`
+	Board  Board  `toml:"board"`
+	Phone  Phone  `toml:"phone"`
+	SIP    SIP    `toml:"sip"`
+	Lines  []Line `toml:"line"`
+	System System `toml:"system"`
+}
+
+// System holds where the firmware keeps its files.
+type System struct {
+	// DataDir holds the call log (calls.jsonl) and, later, saved config.
+	DataDir string `toml:"data_dir"`
 }
 
 // SIP holds the SIP stack's settings shared by all lines.
@@ -178,6 +185,7 @@ func builtin() *Config {
 			InterDigitTimeout: Duration(4 * time.Second),
 			FirstDigitTimeout: Duration(15 * time.Second),
 		},
+		System: System{DataDir: "data"},
 		SIP: SIP{
 			Listen:          "0.0.0.0:5060",
 			KeepAlive:       Duration(30 * time.Second),
@@ -322,6 +330,9 @@ func (c *Config) check() error {
 		if err := checkLoopback(c.Board.SimListen); err != nil {
 			return fmt.Errorf("board.sim_listen: %w", err)
 		}
+	}
+	if strings.TrimSpace(c.System.DataDir) == "" {
+		return fmt.Errorf("system.data_dir: empty")
 	}
 	if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
 		return fmt.Errorf("sip.listen: %q: %w", c.SIP.Listen, err)

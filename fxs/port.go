@@ -62,12 +62,8 @@ type Event struct {
 	Reason   string        // DialFailed: "no match", "barred", "incomplete", "too many digits" or "timeout"
 }
 
-// Audio is a call's audio as the port sees it. Exchange is called once per
-// frame from the port's goroutine with the mouthpiece samples; it fills ear
-// with the far end's audio. It must not block or allocate.
-type Audio interface {
-	Exchange(mic, ear []int16)
-}
+// Audio is a call's audio as the port sees it (see board.Stream).
+type Audio = board.Stream
 
 // Options configure a port. Build them with OptionsFromConfig.
 type Options struct {

@@ -149,7 +149,9 @@ func TestOutgoingCallRingbackAnswerTalkHangUp(t *testing.T) {
 	if got := h.port.take(); got != "stop-tone connect-audio" {
 		t.Fatalf("port %q", got)
 	}
-	// A DTMF key is relayed with the length it was held; a rotary digit with 100 ms.
+	// A DTMF key is relayed with the length it was held; a rotary digit with
+	// 100 ms; the release of a key pressed before the answer is not relayed.
+	h.port.events <- fxs.Event{Kind: fxs.DigitUp, Key: '4', Duration: 70 * time.Millisecond}
 	h.port.events <- fxs.Event{Kind: fxs.DigitDown, Key: '7'}
 	h.port.events <- fxs.Event{Kind: fxs.DigitUp, Key: '7', Duration: 120 * time.Millisecond}
 	h.port.events <- fxs.Event{Kind: fxs.DigitDown, Key: '3', Pulse: true}

@@ -73,13 +73,7 @@ type Call interface {
 }
 
 // Report is a call's media summary.
-type Report struct {
-	Codec  string
-	Loss   float64       // fraction of packets lost, 0..1
-	Jitter time.Duration // interarrival jitter (RFC 3550)
-	RTT    time.Duration
-	MOS    float64 // E-model estimate; 0 when no media flowed
-}
+type Report = sip.MediaReport
 
 // Dialer places outgoing calls (the SIP line).
 type Dialer interface {
@@ -128,6 +122,7 @@ type Phone struct {
 	dialGen  int   // tells a stale dial result from the current one
 	record   Entry // the call log entry being built
 	answered time.Time
+	keyDown  byte // the DTMF key pressed during the call, until released
 
 	// changed, if set, is told of every transition (tests, status page).
 	changed func(State)
@@ -314,6 +309,7 @@ func (ph *Phone) callEvent(ev sip.CallEvent) {
 		}
 	case sip.CallAnswered:
 		ph.answered = ph.opts.Now()
+		ph.keyDown = 0
 		ph.port.StopTone()
 		ph.port.Connect(ph.call.Audio())
 		ph.to(Talking, "answered")
@@ -362,10 +358,15 @@ func (ph *Phone) endCall(ev sip.CallEvent, hangup bool) {
 
 func (ph *Phone) talking(ev fxs.Event) {
 	switch {
-	case ev.Kind == fxs.DigitUp:
-		ph.sendDTMF(ev.Key, ev.Duration)
 	case ev.Kind == fxs.DigitDown && ev.Pulse:
 		ph.sendDTMF(ev.Key, ph.opts.DTMFDuration)
+	case ev.Kind == fxs.DigitDown:
+		ph.keyDown = ev.Key
+	case ev.Kind == fxs.DigitUp && ev.Key == ph.keyDown:
+		// Only keys pressed during the call: the release of the last
+		// dialled digit arrives after the answer and is not relayed.
+		ph.keyDown = 0
+		ph.sendDTMF(ev.Key, ev.Duration)
 	}
 }
 

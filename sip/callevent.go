@@ -1,5 +1,16 @@
 package sip
 
+import "time"
+
+// MediaReport is a call's media summary for the call log and status page.
+type MediaReport struct {
+	Codec  string
+	Loss   float64       // fraction of the far end's packets lost, 0..1
+	Jitter time.Duration // interarrival jitter (RFC 3550)
+	RTT    time.Duration
+	MOS    float64 // E-model estimate; 0 when no media flowed
+}
+
 // CallEventKind says what happened to a call.
 type CallEventKind int
 

@@ -48,6 +48,16 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
+func freeUDPPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
 type firmware struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
@@ -61,6 +71,7 @@ func startFirmware(t *testing.T, configTOML string) *firmware {
 	simAddr := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "ata.toml")
 	body := strings.ReplaceAll(configTOML, "SIM_LISTEN", simAddr)
+	body = strings.ReplaceAll(body, "DATA_DIR", t.TempDir())
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +85,7 @@ func startFirmware(t *testing.T, configTOML string) *firmware {
 	t.Cleanup(func() {
 		f.cmd.Process.Kill()
 		<-f.done
-		if t.Failed() {
+		if t.Failed() || os.Getenv("ATA_TEST_LOG") != "" {
 			t.Logf("firmware log:\n%s", f.stderr)
 		}
 	})
@@ -126,6 +137,9 @@ func runs(x []int16, f float64) []int {
 }
 
 const baseConfig = `
+[system]
+data_dir = "DATA_DIR"
+
 [board]
 name = "sim"
 sim_listen = "SIM_LISTEN"

@@ -1,0 +1,326 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	siplib "github.com/emiago/sipgo/sip"
+
+	"github.com/openata/ata/config"
+	"github.com/openata/ata/media/codec"
+	"github.com/openata/ata/media/jitter"
+	"github.com/openata/ata/media/sdp"
+)
+
+// LineOptions tune a Line; zero values take the defaults.
+type LineOptions struct {
+	// Resolver finds the proxy's addresses (default net.DefaultResolver).
+	Resolver Resolver
+	// RTPPortMin and RTPPortMax bound the even RTP ports calls use
+	// (default 10000..20000); RTCP takes the odd port above.
+	RTPPortMin, RTPPortMax int
+	// Jitter configures each call's jitter buffer.
+	Jitter jitter.Config
+	// LocalAddr finds our address towards remote when sip.listen is a
+	// wildcard (default: the kernel's route choice).
+	LocalAddr func(remote netip.AddrPort) (netip.Addr, error)
+	Logger    *slog.Logger
+}
+
+// Line is one SIP account's calls: it places calls through the outbound
+// proxy (or the registrar) and takes the INVITEs addressed to its number.
+type Line struct {
+	st     *Stack
+	cfg    config.Line
+	opt    LineOptions
+	log    *slog.Logger
+	aor    siplib.Uri
+	codecs []codec.Codec
+
+	mu         sync.Mutex
+	calls      map[string]*Call // by Call-ID
+	onIncoming func(*Call)
+}
+
+// NewLine prepares the calls of line cfg on st and routes INVITE, ACK,
+// BYE, CANCEL and INFO to it.
+func NewLine(st *Stack, cfg config.Line, opt LineOptions) (*Line, error) {
+	if opt.Resolver == nil {
+		opt.Resolver = net.DefaultResolver
+	}
+	if opt.RTPPortMin == 0 {
+		opt.RTPPortMin, opt.RTPPortMax = 10000, 20000
+	}
+	if opt.RTPPortMin < 1024 || opt.RTPPortMax > 65534 || opt.RTPPortMax-opt.RTPPortMin < 2 {
+		return nil, fmt.Errorf("sip: line %s: RTP ports %d..%d", cfg.Number, opt.RTPPortMin, opt.RTPPortMax)
+	}
+	if opt.LocalAddr == nil {
+		opt.LocalAddr = routeLocalAddr
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	host, port, err := splitHostPort(cfg.ServiceDomain)
+	if err != nil {
+		return nil, fmt.Errorf("sip: line %s: service domain: %w", cfg.Number, err)
+	}
+	l := &Line{
+		st: st, cfg: cfg, opt: opt,
+		log:   opt.Logger.With("line", cfg.Number),
+		aor:   siplib.Uri{Scheme: "sip", User: cfg.Number, Host: host, Port: int(port)},
+		calls: map[string]*Call{},
+	}
+	for _, name := range cfg.Codecs {
+		c, ok := codec.ByName(name)
+		if !ok {
+			return nil, fmt.Errorf("sip: line %s: unknown codec %q", cfg.Number, name)
+		}
+		l.codecs = append(l.codecs, c)
+	}
+	st.Handle(siplib.INVITE, l.handleInvite)
+	st.Handle(siplib.ACK, l.handleAck)
+	st.Handle(siplib.BYE, l.handleBye)
+	st.Handle(siplib.INFO, l.handleInfo)
+	st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
+		// sipgo's INVITE server transaction answers the CANCEL and sends 487;
+		// a CANCEL matching no transaction is answered here.
+		if tx != nil {
+			tx.Respond(siplib.NewResponseFromRequest(req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		}
+	})
+	return l, nil
+}
+
+// OnIncoming sets the function given each incoming call. It runs on the
+// SIP goroutine and must not block: hand the call over and return.
+func (l *Line) OnIncoming(f func(*Call)) {
+	l.mu.Lock()
+	l.onIncoming = f
+	l.mu.Unlock()
+}
+
+// target is where out-of-dialog requests go: the outbound proxy if set,
+// else the registrar (default: the service domain), resolved per RFC 3263.
+func (l *Line) target(ctx context.Context) (netip.AddrPort, *siplib.Uri, error) {
+	hp := l.cfg.RegistrarAddr()
+	var route *siplib.Uri
+	if l.cfg.OutboundProxy != "" {
+		hp = l.cfg.OutboundProxy
+		h, p, err := splitHostPort(hp)
+		if err != nil {
+			return netip.AddrPort{}, nil, err
+		}
+		route = &siplib.Uri{Scheme: "sip", Host: h, Port: int(p), UriParams: siplib.HeaderParams{{K: "lr"}}}
+	}
+	addrs, err := ResolveUDP(ctx, l.opt.Resolver, hp)
+	if err != nil {
+		return netip.AddrPort{}, nil, err
+	}
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, nil, fmt.Errorf("%s: no address", hp)
+	}
+	return addrs[0], route, nil
+}
+
+// localIP is our address as the far end should see it in Contact and SDP.
+func (l *Line) localIP(remote netip.AddrPort) (netip.Addr, error) {
+	ip := l.st.LocalAddr().Addr()
+	if !ip.IsUnspecified() {
+		return ip, nil
+	}
+	return l.opt.LocalAddr(remote)
+}
+
+func (l *Line) contact(ip netip.Addr) siplib.ContactHeader {
+	return siplib.ContactHeader{Address: siplib.Uri{Scheme: "sip", User: l.cfg.Number, Host: hostString(ip), Port: int(l.st.LocalAddr().Port())}}
+}
+
+func (l *Line) add(c *Call) {
+	l.mu.Lock()
+	l.calls[c.callID] = c
+	l.mu.Unlock()
+}
+
+func (l *Line) remove(c *Call) {
+	l.mu.Lock()
+	if l.calls[c.callID] == c {
+		delete(l.calls, c.callID)
+	}
+	l.mu.Unlock()
+}
+
+func (l *Line) find(req *siplib.Request) *Call {
+	cid := req.CallID()
+	if cid == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.calls[cid.Value()]
+}
+
+// Calls is the number of calls in progress.
+func (l *Line) Calls() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls)
+}
+
+// localSDP describes our media for an offer or answer.
+func (l *Line) localSDP(ip netip.Addr, port int) sdp.Local {
+	ptime := l.cfg.Ptime
+	if ptime == 0 {
+		ptime = 20
+	}
+	ev := 0
+	if l.cfg.DTMFMode != "rfc4733" && l.cfg.DTMFMode != "" {
+		ev = -1 // no telephone-event: digits go in-band or by INFO
+	}
+	return sdp.Local{
+		Addr: ip, Port: port, Codecs: l.codecs, EventPayloadType: ev,
+		Ptime: msDuration(ptime), SessionID: randUint64() >> 2, SessionVersion: 1,
+	}
+}
+
+// openRTP binds an even RTP port and the RTCP port above it on ip.
+func (l *Line) openRTP(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err error) {
+	span := (l.opt.RTPPortMax - l.opt.RTPPortMin) / 2
+	start := int(randUint64() % uint64(span))
+	for i := 0; i < span && i < 64; i++ {
+		p := l.opt.RTPPortMin + 2*((start+i)%span)
+		rtp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p))))
+		if err != nil {
+			continue
+		}
+		rtcp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p+1))))
+		if err != nil {
+			rtp.Close()
+			continue
+		}
+		return rtp, rtcp, p, nil
+	}
+	return nil, nil, 0, fmt.Errorf("sip: no free RTP port pair in %d..%d: %w", l.opt.RTPPortMin, l.opt.RTPPortMax, err)
+}
+
+// handleInvite takes a new INVITE (or a re-INVITE of a call in progress).
+func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if c := l.find(req); c != nil {
+			c.reinvite(req, tx)
+			return
+		}
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	// The ghost-call defence: only INVITEs for our number ring the phone.
+	if !RequestURIMatches(req, l.cfg.Number) {
+		l.log.Info("sip: INVITE for another user refused", "ruri", req.Recipient.String(), "src", req.Source())
+		respond(tx, req, siplib.StatusNotFound, "Not Found")
+		return
+	}
+	l.mu.Lock()
+	deliver := l.onIncoming
+	l.mu.Unlock()
+	if deliver == nil {
+		respond(tx, req, siplib.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+		return
+	}
+	c, err := l.newIncoming(req, tx)
+	if err != nil {
+		var st *statusError
+		if errors.As(err, &st) {
+			respond(tx, req, st.code, st.reason)
+		} else {
+			respond(tx, req, siplib.StatusInternalServerError, "Server Error")
+		}
+		l.log.Warn("sip: incoming call refused", "err", err)
+		return
+	}
+	deliver(c)
+	// The transaction lives as long as this handler: wait for the final answer.
+	c.waitFinal()
+}
+
+func (l *Line) handleAck(req *siplib.Request, tx siplib.ServerTransaction) {
+	if c := l.find(req); c != nil && c.uas != nil {
+		c.uas.ReadAck(req, tx)
+	}
+}
+
+func (l *Line) handleBye(req *siplib.Request, tx siplib.ServerTransaction) {
+	c := l.find(req)
+	if c == nil {
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.remoteBye(req, tx)
+}
+
+// handleInfo answers INFO in a call (SIP INFO DTMF from the far end is
+// acknowledged; the key is not played to the handset).
+func (l *Line) handleInfo(req *siplib.Request, tx siplib.ServerTransaction) {
+	if l.find(req) == nil {
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	respond(tx, req, siplib.StatusOK, "OK")
+}
+
+func respond(tx siplib.ServerTransaction, req *siplib.Request, code int, reason string) {
+	if tx == nil {
+		return
+	}
+	if err := tx.Respond(siplib.NewResponseFromRequest(req, code, reason, nil)); err != nil {
+		slog.Debug("sip: respond", "code", code, "err", err)
+	}
+}
+
+type statusError struct {
+	code   int
+	reason string
+	err    error
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%d %s: %v", e.code, e.reason, e.err) }
+func (e *statusError) Unwrap() error { return e.err }
+
+// callerID reads who is calling: P-Asserted-Identity first (the provider
+// vouches for it), else From.
+func callerID(req *siplib.Request) (number, name string) {
+	if h := req.GetHeader("P-Asserted-Identity"); h != nil {
+		var addr siplib.Uri
+		v := h.Value()
+		if i := strings.IndexByte(v, ','); i >= 0 {
+			v = v[:i]
+		}
+		var params siplib.HeaderParams
+		dn, err := siplib.ParseAddressValue(v, &addr, &params)
+		if err == nil && addr.User != "" {
+			return addr.User, dn
+		}
+	}
+	if f := req.From(); f != nil {
+		return f.Address.User, f.DisplayName
+	}
+	return "", ""
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// dialogUA builds the sipgo dialog user agent for one call.
+func (l *Line) dialogUA(contact siplib.ContactHeader) *sipgo.DialogUA {
+	return &sipgo.DialogUA{Client: l.st.Client(), ContactHDR: contact}
+}
