@@ -1,0 +1,310 @@
+// Package sip is the firmware's SIP user agent: one UDP socket shared by
+// the line registrations and (later) calls, a request router, the
+// "accept SIP from proxy only" filter and per-line registration.
+//
+// It is built on github.com/emiago/sipgo; its message package is imported
+// as siplib because this package is also called sip.
+package sip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	siplib "github.com/emiago/sipgo/sip"
+
+	"github.com/openata/ata/config"
+)
+
+// Handler answers one request. It runs on sipgo's transaction goroutine:
+// the server transaction ends when it returns.
+type Handler = sipgo.RequestHandler
+
+// Stack is the SIP user agent: one sipgo UA whose server and client share
+// the UDP socket bound to sip.listen, so that requests leave from the port
+// the Contact advertises and the NAT binding the keep-alives hold open.
+type Stack struct {
+	cfg    config.SIP
+	log    *slog.Logger
+	conn   *net.UDPConn
+	local  netip.AddrPort
+	ua     *sipgo.UserAgent
+	server *sipgo.Server
+	client *sipgo.Client
+
+	mu       sync.RWMutex
+	handlers map[siplib.RequestMethod]Handler
+
+	// sources maps an owner (a line) to the addresses it trusts; allowed is
+	// their union, read lock-free on every datagram.
+	sourcesMu sync.Mutex
+	sources   map[string][]netip.Addr
+	allowed   atomic.Pointer[map[netip.Addr]struct{}]
+	dropped   atomic.Uint64
+
+	done chan struct{}
+}
+
+// StackOption changes how a Stack is built.
+type StackOption func(*Stack)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) StackOption { return func(s *Stack) { s.log = l } }
+
+// NewStack binds cfg.Listen (UDP) and starts serving. Close stops it.
+func NewStack(cfg config.SIP, opts ...StackOption) (*Stack, error) {
+	s := &Stack{
+		cfg:      cfg,
+		log:      slog.Default(),
+		handlers: map[siplib.RequestMethod]Handler{},
+		sources:  map[string][]netip.Addr{},
+		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("component", "sip")
+	empty := map[netip.Addr]struct{}{}
+	s.allowed.Store(&empty)
+
+	laddr, err := net.ResolveUDPAddr("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen address %q: %w", cfg.Listen, err)
+	}
+	s.conn, err = net.ListenUDP("udp", laddr)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen %s: %w", cfg.Listen, err)
+	}
+	s.local = s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s.local = netip.AddrPortFrom(s.local.Addr().Unmap(), s.local.Port())
+
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(readFilter(s)),
+	)
+	if err != nil {
+		s.conn.Close()
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	s.ua = ua
+	if s.server, err = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	// Requests from the client leave through the listening socket (sipgo
+	// finds it in its pool under the socket's local address).
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(s.conn.LocalAddr().String()),
+		sipgo.WithClientNAT(), sipgo.WithClientLogger(s.log)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	// Every method goes through dispatch: handlers can then be added while
+	// serving (sipgo's own map is not safe for that).
+	s.server.OnNoRoute(s.dispatch)
+	s.Handle(siplib.OPTIONS, s.answerOptions)
+
+	go func() {
+		defer close(s.done)
+		if err := s.server.ServeUDP(s.conn); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("sip: serve", "err", err)
+		}
+	}()
+	// Until the listener is in sipgo's pool a request would try to bind a
+	// second socket on the same address: wait for it.
+	pool := ua.TransportLayer().Pool("udp")
+	for pool.Get(s.conn.LocalAddr().String()) == nil {
+		select {
+		case <-s.done:
+			s.Close()
+			return nil, fmt.Errorf("sip: serving %s stopped at start", s.local)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return s, nil
+}
+
+// readFilter installs the proxy-only filter below sipgo's parser, so a
+// dropped request creates no transaction and gets no response at all.
+func readFilter(s *Stack) siplib.TransportLayerOption {
+	return siplib.WithTransportLayerReadFilter(func(p siplib.TransportReadProps, data []byte) ([]byte, error) {
+		var src netip.Addr
+		if ua, ok := p.RemoteAddr.(*net.UDPAddr); ok {
+			src = ua.AddrPort().Addr()
+		}
+		if s.accepts(src, data) {
+			return data, nil
+		}
+		s.dropped.Add(1)
+		s.log.Debug("sip: dropped request from untrusted source", "src", p.RemoteAddr.String())
+		return nil, nil // an empty result drops the datagram; an error would stop the reader
+	})
+}
+
+// Close stops serving and releases the socket.
+func (s *Stack) Close() error {
+	if s.ua != nil {
+		s.ua.Close()
+	}
+	err := s.conn.Close()
+	if s.ua != nil {
+		<-s.done
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("sip: close: %w", err)
+	}
+	return nil
+}
+
+// LocalAddr is the bound UDP address (the port is the real one when
+// sip.listen asked for port 0).
+func (s *Stack) LocalAddr() netip.AddrPort { return s.local }
+
+// Client is the sipgo client bound to the stack's socket, for requests
+// outside a registration (calls).
+func (s *Stack) Client() *sipgo.Client { return s.client }
+
+// UserAgent is the sipgo user agent (transaction and transport layers).
+func (s *Stack) UserAgent() *sipgo.UserAgent { return s.ua }
+
+// Config is the [sip] configuration the stack was built from.
+func (s *Stack) Config() config.SIP { return s.cfg }
+
+// Handle routes requests of method to h, replacing any earlier handler.
+func (s *Stack) Handle(method siplib.RequestMethod, h Handler) {
+	s.mu.Lock()
+	s.handlers[method] = h
+	s.mu.Unlock()
+}
+
+// Allow lists the methods with a handler, for Allow headers.
+func (s *Stack) Allow() string {
+	s.mu.RLock()
+	methods := make([]string, 0, len(s.handlers))
+	for m := range s.handlers {
+		methods = append(methods, string(m))
+	}
+	s.mu.RUnlock()
+	slices.Sort(methods)
+	return strings.Join(methods, ", ")
+}
+
+func (s *Stack) dispatch(req *siplib.Request, tx siplib.ServerTransaction) {
+	s.mu.RLock()
+	h := s.handlers[req.Method]
+	s.mu.RUnlock()
+	if h != nil {
+		h(req, tx)
+		return
+	}
+	if req.IsAck() || tx == nil {
+		return // nothing answers an ACK
+	}
+	res := siplib.NewResponseFromRequest(req, siplib.StatusMethodNotAllowed, "Method Not Allowed", nil)
+	res.AppendHeader(siplib.NewHeader("Allow", s.Allow()))
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: respond 405", "err", err)
+	}
+}
+
+// answerOptions is the capability query answer (RFC 3261 §11.2).
+func (s *Stack) answerOptions(req *siplib.Request, tx siplib.ServerTransaction) {
+	res := siplib.NewResponseFromRequest(req, siplib.StatusOK, "OK", nil)
+	res.AppendHeader(siplib.NewHeader("Allow", s.Allow()))
+	res.AppendHeader(siplib.NewHeader("Accept", "application/sdp"))
+	if ua := s.cfg.UserAgent; ua != "" {
+		res.AppendHeader(siplib.NewHeader("User-Agent", ua))
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: respond OPTIONS", "err", err)
+	}
+}
+
+// SetTrustedSources replaces the addresses owner (a line) trusts as
+// senders of requests when sip.accept_proxy_only is on; nil removes them.
+func (s *Stack) SetTrustedSources(owner string, addrs []netip.Addr) {
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if addrs == nil {
+		delete(s.sources, owner)
+	} else {
+		s.sources[owner] = slices.Clone(addrs)
+	}
+	union := map[netip.Addr]struct{}{}
+	for _, list := range s.sources {
+		for _, a := range list {
+			union[a.Unmap()] = struct{}{}
+		}
+	}
+	s.allowed.Store(&union)
+}
+
+// Dropped counts requests the proxy-only filter dropped.
+func (s *Stack) Dropped() uint64 { return s.dropped.Load() }
+
+// accepts reports whether a datagram from src may reach the SIP layers:
+// responses and keep-alives always may, requests only from trusted
+// sources when sip.accept_proxy_only is on.
+func (s *Stack) accepts(src netip.Addr, data []byte) bool {
+	if !s.cfg.AcceptProxyOnly || isResponseOrKeepAlive(data) {
+		return true
+	}
+	_, ok := (*s.allowed.Load())[src.Unmap()]
+	return ok
+}
+
+func isResponseOrKeepAlive(data []byte) bool {
+	return bytes.HasPrefix(data, []byte("SIP/2.0 ")) || len(bytes.Trim(data, "\r\n\x00")) == 0
+}
+
+// RequestURIMatches is the ghost-call check: a request is for us only if
+// its Request-URI user is one of users (the line's number or its Contact
+// user). Scanners address the ATA's IP with made-up users ("100").
+func RequestURIMatches(req *siplib.Request, users ...string) bool {
+	u := req.Recipient.User
+	return u != "" && slices.Contains(users, u)
+}
+
+// sendRaw writes b from the stack's socket (keep-alives).
+func (s *Stack) sendRaw(b []byte, to netip.AddrPort) error {
+	_, err := s.conn.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// request runs one client transaction from the stack's socket and returns
+// the final response.
+func (s *Stack) request(ctx context.Context, req *siplib.Request) (*siplib.Response, error) {
+	// sipgo keys its listener under the socket's own address string.
+	la := s.conn.LocalAddr().(*net.UDPAddr)
+	req.Laddr = siplib.Addr{IP: la.IP, Port: la.Port}
+	tx, err := s.ua.TransactionLayer().Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("transaction ended without a response")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
