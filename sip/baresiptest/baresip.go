@@ -9,6 +9,7 @@ package baresiptest
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -366,8 +367,9 @@ func (p *Phone) Answer() {
 	p.mustCommand("accept", "")
 }
 
-// Hangup ends the current call: BYE when established, CANCEL when
-// calling out, "486 Rejected" when ringing in.
+// Hangup ends the current call (BYE once established) or, while it rings
+// in, rejects it with "486 Rejected". Answer and Hangup act on baresip's
+// current call: keep to one call per phone at a time.
 func (p *Phone) Hangup() {
 	p.t.Helper()
 	p.mustCommand("hangup", "")
@@ -573,16 +575,33 @@ func (p *Phone) recording(dir string) []int16 {
 	if err != nil || len(files) == 0 {
 		p.t.Fatalf("baresiptest: %s has no %s recording (no call with audio yet?)", p.aor, dir)
 	}
-	f, err := os.Open(files[len(files)-1])
-	if err != nil {
-		p.t.Fatalf("baresiptest: %v", err)
+	name := files[len(files)-1]
+	// The Closed event can overtake sndfile's closing of the file: wait
+	// until libsndfile has written the final sizes into the header.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			p.t.Fatalf("baresiptest: %v", err)
+		}
+		if finalized(data) {
+			samples, err := pcm.DecodeWAV(bytes.NewReader(data))
+			if err != nil {
+				p.t.Fatalf("baresiptest: recording %s: %v", name, err)
+			}
+			return samples
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("baresiptest: recording %s still open 2 s on: wait for the Closed event first", name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer f.Close()
-	samples, err := pcm.DecodeWAV(f)
-	if err != nil {
-		p.t.Fatalf("baresiptest: recording %s: %v", files[len(files)-1], err)
-	}
-	return samples
+}
+
+// finalized reports whether a WAV's RIFF size matches its length, which
+// libsndfile writes only when it closes the file (8 while recording).
+func finalized(wav []byte) bool {
+	return len(wav) >= 12 && int(binary.LittleEndian.Uint32(wav[4:8])) == len(wav)-8
 }
 
 var logNoise = regexp.MustCompile(`\[\d+:\d\d:\d\d\] audio=\S+ \(bit/s\)\s*|\x1b\[[0-9;]*m`)

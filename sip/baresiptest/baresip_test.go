@@ -1,7 +1,10 @@
 package baresiptest
 
 import (
+	"fmt"
 	"math"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +148,71 @@ func TestPlaybackLoopsOrPads(t *testing.T) {
 	once := playback(Opts{Audio: tone, PlayOnce: true, MaxCall: time.Millisecond})
 	if once[2] != 3 || once[3] != 0 {
 		t.Errorf("played once %v", once)
+	}
+}
+
+// The layout integration tests use: the far-end phone is Kamailio's
+// static peer (unregistered, its user is the dialled number), the other
+// side registers.
+func TestFarEndBehindKamailio(t *testing.T) {
+	t.Parallel()
+	far := Start(t, Opts{User: "5551234", DisplayName: "Far End", Incoming: AutoAnswer,
+		Audio: Tone(calleeHz, toneDBm0, time.Second)})
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pa", "carol": "right"}, FarEnd: far.Addr().String()})
+	alice := Start(t, Opts{User: "alice", Password: "pa", Registrar: k.Addr().String(), Incoming: AutoAnswer,
+		Audio: Tone(callerHz, toneDBm0, time.Second)})
+
+	alice.Dial("sip:5551234@" + k.Addr().String())
+	if in := far.WaitEvent(Incoming, 5*time.Second); in.Number != "alice" {
+		t.Errorf("far end saw %+v", in)
+	}
+	alice.WaitEvent(Established, 5*time.Second)
+	far.WaitEvent(Established, 5*time.Second)
+	time.Sleep(time.Second)
+	far.Hangup()
+	alice.WaitEvent(Closed, 5*time.Second)
+	far.WaitEvent(Closed, 5*time.Second)
+	if l := ToneLevel(alice.RecordedAudio(), calleeHz); l < toneDBm0-3 {
+		t.Errorf("alice heard the far end at %.1f dBm0", l)
+	}
+
+	// The far end calls in without credentials (Kamailio trusts it).
+	far.Dial("sip:alice@" + k.Addr().String())
+	if in := alice.WaitEvent(Incoming, 5*time.Second); in.Number != "5551234" || in.PeerName != "Far End" {
+		t.Errorf("alice saw %+v", in)
+	}
+	far.WaitEvent(Established, 5*time.Second)
+	alice.Hangup()
+	far.WaitEvent(Closed, 5*time.Second)
+
+	carol := Start(t, Opts{User: "carol", Password: "wrong", Registrar: k.Addr().String(), NoRegisterWait: true})
+	if ev := carol.WaitEvent(RegisterFailed, 5*time.Second); ev.Status != 401 {
+		t.Errorf("wrong password: %+v, want a 401 failure", ev)
+	}
+}
+
+// fatalRecorder stands in for the test to catch Start's Fatalf.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestMissingBaresipFails(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Start(rec, Opts{})
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "install baresip: apt-get install baresip-core") {
+		t.Errorf("Start without baresip said %q", rec.msg)
 	}
 }
