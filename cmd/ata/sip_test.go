@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,4 +120,139 @@ func TestOutgoingCallThroughKamailioToSipp(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("sipp did not see the call end")
 	}
+}
+
+// sipp runs a scenario file from testdata/sipp. Each key fills {{key}} in
+// the file (sipp checks status lines before its own [key] substitution)
+// and is passed as -key too.
+func sipp(t *testing.T, addr, scenario string, keys map[string]string, extra ...string) chan error {
+	t.Helper()
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Fatal("install sipp: apt-get install sip-tester")
+	}
+	text, err := os.ReadFile("testdata/sipp/" + scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range keys {
+		text = []byte(strings.ReplaceAll(string(text), "{{"+k+"}}", v))
+	}
+	file := filepath.Join(t.TempDir(), scenario)
+	if err := os.WriteFile(file, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	args := []string{"-sf", file, "-i", host, "-p", port, "-m", "1", "-nostdin",
+		"-timeout", "40s", "-timeout_error", "-mp", strconv.Itoa(20000 + rand.IntN(10000)*2)}
+	for k, v := range keys {
+		args = append(args, "-key", k, v)
+	}
+	cmd := exec.Command("sipp", append(args, extra...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("sipp %s: %v\n%s", scenario, err, out.String())
+		}
+		done <- err
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return done
+}
+
+func waitSipp(t *testing.T, done chan error, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(d):
+		t.Fatal("sipp scenario did not finish")
+	}
+}
+
+// callFarEnd sets up Kamailio with sipp as the far end, the firmware
+// registered on it, and dials 2000 from the virtual phone.
+func callFarEnd(t *testing.T, scenario string, keys map[string]string) (*firmware, chan error) {
+	t.Helper()
+	farEnd := freeUDPPort(t)
+	done := sipp(t, farEnd, scenario, keys)
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: farEnd})
+	f := startFirmware(t, lineConfig(kam, ""))
+	waitRegistered(t, kam, "1001")
+	ctx := context.Background()
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	return f, done
+}
+
+// checkCadence asserts that frequency hz in the earpiece goes on and off
+// in runs of the given length (10 ms units, ±1).
+func checkCadence(t *testing.T, ear []int16, hz float64, onOff int, what string) {
+	t.Helper()
+	rr := runs(ear, hz)
+	if len(rr) < 3 {
+		t.Fatalf("%s: %v Hz runs %v, want a %d0 ms cadence", what, hz, rr, onOff)
+	}
+	for _, n := range rr {
+		if n < onOff-1 || n > onOff+1 {
+			t.Fatalf("%s: %v Hz runs %v×10 ms, want %d", what, hz, rr, onOff)
+		}
+	}
+}
+
+func TestBusyGivesBusyTone(t *testing.T) {
+	f, done := callFarEnd(t, "uas_status.xml", map[string]string{"status": "486", "reason": "Busy Here"})
+	f.waitLog(t, "to=busy", 10*time.Second)
+	waitSipp(t, done, 10*time.Second)
+	ear, err := f.phone.Listen(context.Background(), 2500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCadence(t, ear, 620, 50, "busy tone") // US busy: 480+620 Hz, 0.5 s on, 0.5 s off
+}
+
+func TestNotFoundGivesReorder(t *testing.T) {
+	f, done := callFarEnd(t, "uas_status.xml", map[string]string{"status": "404", "reason": "Not Found"})
+	f.waitLog(t, "to=reorder", 10*time.Second)
+	waitSipp(t, done, 10*time.Second)
+	ear, err := f.phone.Listen(context.Background(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCadence(t, ear, 620, 25, "reorder tone") // US reorder: 0.25 s on, 0.25 s off
+}
+
+func TestEarlyMediaHeardBeforeAnswer(t *testing.T) {
+	tone := filepath.Join(t.TempDir(), "announcement.wav")
+	if out, err := exec.Command("sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", tone, "synth", "5", "sine", "1000", "vol", "0.3").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v\n%s", err, out)
+	}
+	f, done := callFarEnd(t, "uas_early_media.xml", map[string]string{"tone": tone})
+	f.waitLog(t, "to=early-media", 10*time.Second)
+	ear, err := f.phone.Listen(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.stderr.String(), "to=talking") {
+		t.Fatal("answered before the early media was checked; the scenario waits 3 s")
+	}
+	if l := level(ear, 1000); l < -25 {
+		t.Fatalf("early media not heard: 1000 Hz at %.1f dBm0", l)
+	}
+	f.waitLog(t, "to=talking", 10*time.Second)
+	if err := f.phone.Hook(context.Background(), "on"); err != nil {
+		t.Fatal(err)
+	}
+	waitSipp(t, done, 10*time.Second)
 }
