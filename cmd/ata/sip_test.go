@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,25 +235,90 @@ func TestNotFoundGivesReorder(t *testing.T) {
 }
 
 func TestEarlyMediaHeardBeforeAnswer(t *testing.T) {
-	tone := filepath.Join(t.TempDir(), "announcement.wav")
-	if out, err := exec.Command("sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", tone, "synth", "5", "sine", "1000", "vol", "0.3").CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v\n%s", err, out)
+	farEnd := freeUDPPort(t)
+	done := sipp(t, farEnd, "uas_early_media.xml", nil, "-rtp_echo")
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: farEnd})
+	f := startFirmware(t, lineConfig(kam, ""))
+	waitRegistered(t, kam, "1001")
+	ctx := context.Background()
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
 	}
-	f, done := callFarEnd(t, "uas_early_media.xml", map[string]string{"tone": tone})
+	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
 	f.waitLog(t, "to=early-media", 10*time.Second)
-	ear, err := f.phone.Listen(context.Background(), time.Second)
+	// The far end echoes its RTP: what the handset says before the answer
+	// comes back through the early media path.
+	f.speak(t, 1000, 2*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	ear, err := f.phone.Listen(ctx, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(f.stderr.String(), "to=talking") {
 		t.Fatal("answered before the early media was checked; the scenario waits 3 s")
 	}
-	if l := level(ear, 1000); l < -25 {
+	if l := level(ear, 1000); l < -16 {
 		t.Fatalf("early media not heard: 1000 Hz at %.1f dBm0", l)
 	}
 	f.waitLog(t, "to=talking", 10*time.Second)
-	if err := f.phone.Hook(context.Background(), "on"); err != nil {
+	if err := f.phone.Hook(ctx, "on"); err != nil {
 		t.Fatal(err)
 	}
 	waitSipp(t, done, 10*time.Second)
+}
+
+// sipAddr is the firmware's SIP address, from its start-up log.
+func (f *firmware) sipAddr(t *testing.T) string {
+	t.Helper()
+	f.waitLog(t, "ata: SIP line", 5*time.Second)
+	m := regexp.MustCompile(`msg="ata: SIP line".* listen=(\S+)`).FindStringSubmatch(f.stderr.String())
+	if m == nil {
+		t.Fatal("no SIP listen address in the log")
+	}
+	return m[1]
+}
+
+// TestGhostInviteNeverRings sends INVITEs for our number straight to the
+// ATA from an address that is not the proxy, as SIP scanners do.
+func TestGhostInviteNeverRings(t *testing.T) {
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}})
+	f := startFirmware(t, lineConfig(kam, ""))
+	waitRegistered(t, kam, "1001")
+	ata := f.sipAddr(t)
+	scanner := "127.0.0.2:" + strings.Split(freeUDPPort(t), ":")[1]
+	done := sipp(t, scanner, "uac_call.xml", map[string]string{"caller": "100", "name": "friendly-scanner", "answer_ms": "3000"},
+		"-s", "1001", "-recv_timeout", "4000", ata)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the ghost INVITE was answered")
+		}
+		t.Logf("sipp: %.300s", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("sipp did not give up")
+	}
+	ctx := context.Background()
+	evs, err := f.phone.Events(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Kind == "ring" {
+			t.Fatalf("the phone rang for a ghost call: %+v", e)
+		}
+	}
+	if strings.Contains(f.stderr.String(), "incoming call") {
+		t.Fatal("the ghost INVITE reached call control")
+	}
+
+	// The control: the same INVITE from the proxy's address rings the phone.
+	trusted := freeUDPPort(t)
+	done = sipp(t, trusted, "uac_call.xml", map[string]string{"caller": "5550100", "name": "PROXY", "answer_ms": "10000"}, "-s", "1001", ata)
+	f.waitLog(t, "to=ringing", 5*time.Second)
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	waitSipp(t, done, 15*time.Second)
 }
