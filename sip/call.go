@@ -42,6 +42,10 @@ type Call struct {
 	answered  atomic.Bool
 
 	contact siplib.ContactHeader
+	// Session timer (RFC 4028): offered is the interval an incoming
+	// INVITE asked for; timer runs once the call is up.
+	offered time.Duration
+	timer   *sessionTimer
 
 	// Media.
 	local    sdp.Local
@@ -73,6 +77,9 @@ func (c *Call) emit(ev CallEvent) {
 			c.ended.Store(true)
 			c.events <- ev
 			close(c.events)
+			if c.timer != nil {
+				c.timer.close()
+			}
 			c.closeMedia()
 			c.line.remove(c)
 			c.line.log.Info("sip: call ended", "call", c.callID, "status", ev.Status, "reason", ev.Reason, "remote", ev.Remote)
@@ -203,6 +210,10 @@ func (c *Call) waitAnswer(ctx context.Context) {
 	if err := c.uac.Ack(context.Background()); err != nil {
 		l.log.Warn("sip: ACK", "err", err)
 	}
+	if interval, refresher, ok := parseSessionExpires(res); ok {
+		c.timer = newSessionTimer(interval, refresher != "uas")
+		go c.runSessionTimer(c.timer)
+	}
 	c.emit(CallEvent{Kind: CallAnswered})
 }
 
@@ -250,6 +261,12 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*C
 	}
 	number, name := callerID(req)
 	c := &Call{line: l, number: number, name: name, events: make(chan CallEvent, 8), final: make(chan struct{})}
+	if interval, _, ok := parseSessionExpires(req); ok {
+		if interval < minSessionExpires {
+			return nil, &statusError{422, "Session Interval Too Small", fmt.Errorf("Session-Expires %v below our Min-SE %v", interval, minSessionExpires)}
+		}
+		c.offered = interval
+	}
 	c.callID = req.CallID().Value()
 	if err := c.openMedia(ip); err != nil {
 		return nil, &statusError{503, "Service Unavailable", err}
@@ -305,10 +322,19 @@ func (c *Call) Answer() error {
 	}
 	c.answered.Store(true)
 	c.startMedia()
+	res := siplib.NewSDPResponseFromRequest(c.uas.InviteRequest, answer)
+	if c.offered > 0 {
+		// We accept the caller's interval and let it refresh (§9).
+		for _, h := range sessionTimerHeaders(c.offered, "uac") {
+			res.AppendHeader(h)
+		}
+		c.timer = newSessionTimer(c.offered, false)
+		go c.runSessionTimer(c.timer)
+	}
 	c.emit(CallEvent{Kind: CallAnswered})
 	go func() {
 		defer c.finish()
-		if err := c.uas.RespondSDP(answer); err != nil {
+		if err := c.uas.WriteResponse(res); err != nil {
 			c.line.log.Warn("sip: 200 OK not acknowledged", "err", err)
 			c.byeUAS()
 			c.emit(CallEvent{Kind: CallEnded, Status: 408, Reason: "no ACK", Remote: true})
@@ -396,6 +422,17 @@ func (c *Call) reinvite(req *siplib.Request, tx siplib.ServerTransaction) {
 	}
 	res := siplib.NewSDPResponseFromRequest(req, answer)
 	res.AppendHeader(&c.contact)
+	if t := c.timer; t != nil {
+		t.refreshed()
+		// In a response, "uac" is the sender of this re-INVITE (the far end).
+		refresher := "uac"
+		if t.weRefresh {
+			refresher = "uas"
+		}
+		for _, h := range sessionTimerHeaders(t.interval, refresher) {
+			res.AppendHeader(h)
+		}
+	}
 	if err := tx.Respond(res); err != nil {
 		c.line.log.Debug("sip: re-INVITE answer", "err", err)
 	}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
@@ -90,6 +92,7 @@ func NewLine(st *Stack, cfg config.Line, opt LineOptions) (*Line, error) {
 	st.Handle(siplib.ACK, l.handleAck)
 	st.Handle(siplib.BYE, l.handleBye)
 	st.Handle(siplib.INFO, l.handleInfo)
+	st.Handle(siplib.UPDATE, l.handleUpdate)
 	st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
 		// sipgo's INVITE server transaction answers the CANCEL and sends 487;
 		// a CANCEL matching no transaction is answered here.
@@ -237,7 +240,11 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 	c, err := l.newIncoming(req, tx)
 	if err != nil {
 		var st *statusError
-		if errors.As(err, &st) {
+		if errors.As(err, &st) && st.code == 422 {
+			res := siplib.NewResponseFromRequest(req, 422, st.reason, nil)
+			res.AppendHeader(siplib.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
+			tx.Respond(res)
+		} else if errors.As(err, &st) {
 			respond(tx, req, st.code, st.reason)
 		} else {
 			respond(tx, req, siplib.StatusInternalServerError, "Server Error")
@@ -273,6 +280,33 @@ func (l *Line) handleInfo(req *siplib.Request, tx siplib.ServerTransaction) {
 		return
 	}
 	respond(tx, req, siplib.StatusOK, "OK")
+}
+
+// handleUpdate answers UPDATE without SDP: a session-timer refresh.
+func (l *Line) handleUpdate(req *siplib.Request, tx siplib.ServerTransaction) {
+	c := l.find(req)
+	if c == nil {
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if len(req.Body()) > 0 {
+		respond(tx, req, 488, "Not Acceptable Here") // media changes come by re-INVITE
+		return
+	}
+	res := siplib.NewResponseFromRequest(req, siplib.StatusOK, "OK", nil)
+	if t := c.timer; t != nil {
+		t.refreshed()
+		refresher := "uac"
+		if t.weRefresh {
+			refresher = "uas"
+		}
+		for _, h := range sessionTimerHeaders(t.interval, refresher) {
+			res.AppendHeader(h)
+		}
+	}
+	if err := tx.Respond(res); err != nil {
+		l.log.Debug("sip: respond UPDATE", "err", err)
+	}
 }
 
 func respond(tx siplib.ServerTransaction, req *siplib.Request, code int, reason string) {

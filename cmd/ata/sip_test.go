@@ -322,3 +322,19 @@ func TestGhostInviteNeverRings(t *testing.T) {
 	}
 	waitSipp(t, done, 15*time.Second)
 }
+
+// TestSessionTimerAndHold: an incoming call with Session-Expires is
+// accepted with the timer (refresher=uac, Require: timer); a re-INVITE
+// that holds the ATA (sendonly) is answered recvonly; BYE ends it.
+func TestSessionTimerAndHold(t *testing.T) {
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}})
+	f := startFirmware(t, lineConfig(kam, ""))
+	waitRegistered(t, kam, "1001")
+	done := sipp(t, freeUDPPort(t), "uac_timer_hold.xml", map[string]string{"caller": "5550100", "name": "TIMER", "answer_ms": "10000"}, "-s", "1001", f.sipAddr(t))
+	f.waitLog(t, "to=ringing", 5*time.Second)
+	if err := f.phone.Hook(context.Background(), "off"); err != nil {
+		t.Fatal(err)
+	}
+	waitSipp(t, done, 15*time.Second)
+	f.waitLog(t, "to=disconnected", 5*time.Second)
+}
