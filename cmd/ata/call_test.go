@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,4 +193,36 @@ func absMS(v int64) int64 {
 		return -v
 	}
 	return v
+}
+
+// TestSIGTERMEndsCallsAndUnregisters: stopping the firmware in a call
+// sends BYE to the far end and removes the registration.
+func TestSIGTERMEndsCallsAndUnregisters(t *testing.T) {
+	far := baresiptest.Start(t, baresiptest.Opts{User: "2000", Incoming: baresiptest.AutoAnswer})
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: far.Addr().String()})
+	f := startFirmware(t, lineConfig(kam, ""))
+	waitRegistered(t, kam, "1001")
+	ctx := context.Background()
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	f.waitLog(t, "to=talking", 5*time.Second)
+	f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-f.done:
+		f.done <- err
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGTERM")
+	}
+	far.WaitEvent(baresiptest.Closed, 2*time.Second)
+	if c, err := kam.Contacts("1001"); err != nil || len(c) != 0 {
+		t.Fatalf("still registered after shutdown: %v %v", c, err)
+	}
 }
