@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ type Config struct {
 	SIP    SIP    `toml:"sip"`
 	Lines  []Line `toml:"line"`
 	System System `toml:"system"`
+	Web    Web    `toml:"web"`
+}
+
+// Web holds the web UI's settings.
+type Web struct {
+	// Listen is the web UI's address ("127.0.0.1:8080"; the image uses ":80").
+	Listen string `toml:"listen"`
+	// MetricsPublic serves /metrics without a login.
+	MetricsPublic bool `toml:"metrics_public"`
 }
 
 // System holds where the firmware keeps its files.
@@ -58,7 +68,7 @@ type SIP struct {
 // ZyXEL V630 "SIP Account Setup" page).
 type Line struct {
 	// Active turns the line on; an inactive line neither registers nor calls.
-	Active *bool `toml:"active"`
+	Active *bool `toml:"active,omitempty"`
 	// Number is the SIP number (the user part of the address of record).
 	Number string `toml:"number"`
 	// DisplayName is shown to the called party.
@@ -130,6 +140,19 @@ type Phone struct {
 	FirstDigitTimeout Duration `toml:"first_digit_timeout"`
 }
 
+// KeyError is a problem with one key's value. Key is the dotted TOML key
+// ("phone.region", "line[0].number"), so a form can show it by its field.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+func keyErr(key, format string, args ...any) error {
+	return &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Boards lists the board names the firmware knows.
 var Boards = []string{"sim"}
 
@@ -173,6 +196,88 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
+// Validate checks a configuration built in memory (a web form) the way
+// Parse checks a file; errors are *KeyError naming the key.
+func (c *Config) Validate() error {
+	c.lineDefaults()
+	if err := c.check(); err != nil {
+		return err
+	}
+	_, err := c.checkLines()
+	return err
+}
+
+// Marshal writes c as TOML that Parse reads back to the same settings.
+func Marshal(c *Config) ([]byte, error) {
+	b, err := toml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("config: marshal: %w", err)
+	}
+	return b, nil
+}
+
+// Save validates c and writes it to path atomically: a temporary file in
+// the same directory, fsync, rename over path, fsync the directory. A
+// crash at any moment leaves either the old file or the new one, whole.
+func Save(path string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	data, err := Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := Parse(path, data); err != nil {
+		return fmt.Errorf("config: the saved form would not read back: %w", err)
+	}
+	return WriteFileAtomic(path, data, 0o600)
+}
+
+// WriteFileAtomic replaces path with data so that readers (and a reboot
+// after power loss) see the old content or the new one, never a mix.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	// Temporary files of saves cut short by a crash or power loss.
+	if stale, _ := filepath.Glob(filepath.Join(dir, "."+filepath.Base(path)+".tmp*")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("config: save %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the rename this removes nothing
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("config: save %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("config: save %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("config: save %s: fsync: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("config: save %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("config: save %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("config: save %s: open dir: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("config: save %s: fsync dir: %w", path, err)
+	}
+	return nil
+}
+
 // builtin is what a key the file omits falls back to.
 func builtin() *Config {
 	return &Config{
@@ -186,6 +291,7 @@ func builtin() *Config {
 			FirstDigitTimeout: Duration(15 * time.Second),
 		},
 		System: System{DataDir: "data"},
+		Web:    Web{Listen: "127.0.0.1:8080"},
 		SIP: SIP{
 			Listen:          "0.0.0.0:5060",
 			KeepAlive:       Duration(30 * time.Second),
@@ -223,35 +329,35 @@ func (c *Config) checkLines() (int, error) {
 		key := fmt.Sprintf("line[%d]", i)
 		switch {
 		case strings.TrimSpace(l.Number) == "":
-			return i, fmt.Errorf("%s.number: missing (the SIP number your provider gave you)", key)
+			return i, keyErr(key+".number", "missing (the SIP number your provider gave you)")
 		case strings.TrimSpace(l.ServiceDomain) == "":
-			return i, fmt.Errorf("%s.service_domain: missing (the SIP service domain your provider gave you)", key)
+			return i, keyErr(key+".service_domain", "missing (the SIP service domain your provider gave you)")
 		case strings.ContainsAny(l.Number, " \t<>@;:\"\r\n"):
-			return i, fmt.Errorf("%s.number: %q is not a SIP user name", key, l.Number)
+			return i, keyErr(key+".number", "%q is not a SIP user name", l.Number)
 		}
 		for _, hp := range []struct{ name, v string }{
 			{"service_domain", l.ServiceDomain}, {"registrar", l.Registrar}, {"outbound_proxy", l.OutboundProxy},
 		} {
 			if err := checkHostPort(hp.v); err != nil {
-				return i, fmt.Errorf("%s.%s: %w", key, hp.name, err)
+				return i, &KeyError{Key: key + "." + hp.name, Msg: err.Error()}
 			}
 		}
 		if l.RegisterExpires < Duration(time.Minute) || l.RegisterExpires > Duration(24*time.Hour) {
-			return i, fmt.Errorf("%s.register_expires: want 1m to 24h, got %v", key, l.RegisterExpires)
+			return i, keyErr(key+".register_expires", "want 1m to 24h, got %v", l.RegisterExpires)
 		}
 		if len(l.Codecs) == 0 {
-			return i, fmt.Errorf("%s.codecs: empty (known: PCMU, PCMA)", key)
+			return i, keyErr(key+".codecs", "empty (known: PCMU, PCMA)")
 		}
 		for _, codec := range l.Codecs {
 			if codec != "PCMU" && codec != "PCMA" {
-				return i, fmt.Errorf("%s.codecs: unknown codec %q (known: PCMU, PCMA)", key, codec)
+				return i, keyErr(key+".codecs", "unknown codec %q (known: PCMU, PCMA)", codec)
 			}
 		}
 		if l.DTMFMode != "rfc4733" && l.DTMFMode != "inband" && l.DTMFMode != "info" {
-			return i, fmt.Errorf("%s.dtmf_mode: unknown mode %q (known: rfc4733, inband, info)", key, l.DTMFMode)
+			return i, keyErr(key+".dtmf_mode", "unknown mode %q (known: rfc4733, inband, info)", l.DTMFMode)
 		}
 		if l.Ptime != 10 && l.Ptime != 20 {
-			return i, fmt.Errorf("%s.ptime: want 10 or 20, got %d", key, l.Ptime)
+			return i, keyErr(key+".ptime", "want 10 or 20, got %d", l.Ptime)
 		}
 	}
 	return 0, nil
@@ -324,34 +430,37 @@ func (c *Config) check() error {
 		known = known || c.Board.Name == b
 	}
 	if !known {
-		return fmt.Errorf("board.name: unknown board %q (known: %s)", c.Board.Name, strings.Join(Boards, ", "))
+		return keyErr("board.name", "unknown board %q (known: %s)", c.Board.Name, strings.Join(Boards, ", "))
 	}
 	if c.Board.Name == "sim" {
 		if err := checkLoopback(c.Board.SimListen); err != nil {
-			return fmt.Errorf("board.sim_listen: %w", err)
+			return keyErr("board.sim_listen", "%v", err)
 		}
 	}
+	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		return keyErr("web.listen", "%q: %v", c.Web.Listen, err)
+	}
 	if strings.TrimSpace(c.System.DataDir) == "" {
-		return fmt.Errorf("system.data_dir: empty")
+		return keyErr("system.data_dir", "empty")
 	}
 	if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
-		return fmt.Errorf("sip.listen: %q: %w", c.SIP.Listen, err)
+		return keyErr("sip.listen", "%q: %v", c.SIP.Listen, err)
 	}
 	if c.SIP.KeepAlive < 0 {
-		return fmt.Errorf("sip.keepalive: negative %v", c.SIP.KeepAlive)
+		return keyErr("sip.keepalive", "negative %v", c.SIP.KeepAlive)
 	}
 	if m := c.SIP.KeepAliveMethod; m != "crlf" && m != "options" {
-		return fmt.Errorf("sip.keepalive_method: unknown %q (known: crlf, options)", m)
+		return keyErr("sip.keepalive_method", "unknown %q (known: crlf, options)", m)
 	}
 	p := c.Phone
 	if p.FlashMin <= 0 || p.FlashMax <= p.FlashMin {
-		return fmt.Errorf("phone.flash_min/flash_max: want 0 < flash_min < flash_max, got %v and %v", p.FlashMin, p.FlashMax)
+		return keyErr("phone.flash_min", "want 0 < flash_min < flash_max, got %v and %v", p.FlashMin, p.FlashMax)
 	}
 	if p.InterDigitTimeout < Duration(time.Second) || p.InterDigitTimeout > Duration(30*time.Second) {
-		return fmt.Errorf("phone.inter_digit_timeout: want 1s to 30s, got %v", p.InterDigitTimeout)
+		return keyErr("phone.inter_digit_timeout", "want 1s to 30s, got %v", p.InterDigitTimeout)
 	}
 	if p.FirstDigitTimeout < Duration(time.Second) || p.FirstDigitTimeout > Duration(5*time.Minute) {
-		return fmt.Errorf("phone.first_digit_timeout: want 1s to 5m, got %v", p.FirstDigitTimeout)
+		return keyErr("phone.first_digit_timeout", "want 1s to 5m, got %v", p.FirstDigitTimeout)
 	}
 	return nil
 }
