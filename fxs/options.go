@@ -1,7 +1,6 @@
 package fxs
 
 import (
-	"fmt"
 	"log/slog"
 
 	"github.com/openata/ata/config"
@@ -17,7 +16,7 @@ import (
 func OptionsFromConfig(c config.Phone, log *slog.Logger) (Options, error) {
 	r, err := region.Lookup(c.Region)
 	if err != nil {
-		return Options{}, fmt.Errorf("phone.region: %w", err)
+		return Options{}, &config.KeyError{Key: "phone.region", Msg: err.Error()}
 	}
 	o := Options{Region: r, Ring: r.Ring, Logger: log}
 	cid := r.CallerID
@@ -25,20 +24,20 @@ func OptionsFromConfig(c config.Phone, log *slog.Logger) (Options, error) {
 		cid = c.CallerID
 	}
 	if o.CallerID, err = callerid.ParseStandard(cid); err != nil {
-		return Options{}, fmt.Errorf("phone.caller_id: %w", err)
+		return Options{}, &config.KeyError{Key: "phone.caller_id", Msg: err.Error()}
 	}
 	if c.RingCadence != "" {
 		if o.Ring, err = region.ParseCadence(c.RingCadence); err != nil {
-			return Options{}, fmt.Errorf("phone.ring_cadence: %w", err)
+			return Options{}, &config.KeyError{Key: "phone.ring_cadence", Msg: err.Error()}
 		}
 	}
 	o.Hook = hook.DefaultOpts()
 	o.Hook.FlashMin, o.Hook.FlashMax = c.FlashMin.D(), c.FlashMax.D()
 	if err := o.Hook.Validate(); err != nil {
-		return Options{}, fmt.Errorf("phone.flash_min/flash_max: %w", err)
+		return Options{}, &config.KeyError{Key: "phone.flash_min", Msg: err.Error()}
 	}
 	if o.DialPlan, err = dialplan.Parse(c.DialPlan); err != nil {
-		return Options{}, fmt.Errorf("phone.dial_plan: %w", err)
+		return Options{}, &config.KeyError{Key: "phone.dial_plan", Msg: err.Error()}
 	}
 	o.Collect = dialplan.DefaultOpts()
 	o.Collect.InterDigit, o.Collect.FirstDigit = c.InterDigitTimeout.D(), c.FirstDigitTimeout.D()

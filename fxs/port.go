@@ -122,6 +122,7 @@ type wanted struct {
 	colGen   uint64
 	audio    Audio
 	reversed bool
+	opts     *Options // new settings to take over (SetOptions)
 }
 
 // New builds a port on a board's hardware port.
@@ -211,6 +212,26 @@ func (p *Port) StopRing() { p.update(func(w *wanted) { w.ringOn = false }) }
 
 // Connect attaches a call's audio to the handset; nil detaches it.
 func (p *Port) Connect(a Audio) { p.update(func(w *wanted) { w.audio = a }) }
+
+// SetOptions changes the port's settings while it runs (a saved config):
+// region, tones, ring cadence, caller ID, hook timing and dial plan. A
+// tone or ring in progress keeps going; the next one uses the new region.
+func (p *Port) SetOptions(o Options) error {
+	if o.Region == nil {
+		return fmt.Errorf("fxs: no region")
+	}
+	if err := o.Hook.Validate(); err != nil {
+		return fmt.Errorf("fxs: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = p.log
+	}
+	if len(o.Ring) == 0 {
+		o.Ring = o.Region.Ring
+	}
+	p.update(func(w *wanted) { w.opts = &o })
+	return nil
+}
 
 // Reverse sets the line polarity (used to signal answer/disconnect to
 // payphones and to announce caller ID in some countries).
@@ -303,6 +324,29 @@ func (p *Port) apply(w wanted) {
 	if w.reversed != old.reversed {
 		p.setReversed(w.reversed)
 	}
+	if w.opts != nil && w.opts != old.opts {
+		p.takeOptions(*w.opts)
+	}
+}
+
+// takeOptions switches to new settings in the frame goroutine. The hook
+// detector restarts in the current loop state, so a lifted handset stays
+// lifted and no event is invented.
+func (p *Port) takeOptions(o Options) {
+	hookChanged := o.Hook != p.opts.Hook
+	p.opts = o
+	p.collector = dialplan.NewCollector(o.DialPlan, o.Collect)
+	if p.collect {
+		p.collector.Start(p.now)
+	}
+	if hookChanged {
+		p.hook = hook.New(o.Hook)
+		if p.offHook.Load() {
+			p.hook.Edge(board.HookEdge{At: p.now, OffHook: true})
+			p.hook.Advance(p.now + o.Hook.Debounce)
+		}
+	}
+	p.log.Info("fxs: settings changed", "region", o.Region.Code, "caller_id", o.CallerID)
 }
 
 func (p *Port) startTone(k region.Kind) {

@@ -7,6 +7,7 @@ package phone
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/openata/ata/fxs"
@@ -115,7 +116,13 @@ type Phone struct {
 
 	incoming chan Call
 	dialed   chan dialResult
+	lineSet  chan Dialer
 	ctx      context.Context
+
+	// snap is what Snapshot reads from other goroutines.
+	snapMu   sync.Mutex
+	snap     Snapshot
+	snapCall Call
 
 	call     Call // the current call, if any
 	callEv   <-chan sip.CallEvent
@@ -155,7 +162,62 @@ func New(port Port, opts Opts) *Phone {
 		port: port, opts: opts, log: opts.Logger, timer: opts.NewTimer(),
 		incoming: make(chan Call, 4),
 		dialed:   make(chan dialResult, 1),
+		lineSet:  make(chan Dialer),
 	}
+}
+
+// Snapshot is call control's state for a status page.
+type Snapshot struct {
+	State State
+	// Call is the current call, if any.
+	Call *CallSnapshot
+}
+
+// CallSnapshot describes the current call.
+type CallSnapshot struct {
+	Number, Name string
+	Direction    string    // "in" or "out"
+	Start        time.Time // when it began (dialled or rang)
+	Answered     time.Time // zero until answered
+	Media        Report
+}
+
+// Snapshot returns the current state; safe from any goroutine.
+func (ph *Phone) Snapshot() Snapshot {
+	ph.snapMu.Lock()
+	s, c := ph.snap, ph.snapCall
+	if s.Call != nil {
+		cs := *s.Call
+		s.Call = &cs
+	}
+	ph.snapMu.Unlock()
+	if s.Call != nil && c != nil {
+		s.Call.Media = c.Report()
+	}
+	return s
+}
+
+// SetLine replaces the SIP line calls are placed on (nil: none), for a
+// changed account. It waits for call control to take it.
+func (ph *Phone) SetLine(ctx context.Context, d Dialer) {
+	select {
+	case ph.lineSet <- d:
+	case <-ctx.Done():
+	}
+}
+
+// publish updates the snapshot after a change.
+func (ph *Phone) publish() {
+	ph.snapMu.Lock()
+	defer ph.snapMu.Unlock()
+	ph.snap.State = ph.state
+	ph.snapCall = ph.call
+	if ph.record.Start.IsZero() {
+		ph.snap.Call = nil
+		return
+	}
+	ph.snap.Call = &CallSnapshot{Number: ph.record.Number, Name: ph.record.Name, Direction: ph.record.Direction,
+		Start: ph.record.Start, Answered: ph.answered}
 }
 
 // OnTransition registers f to be called, from the phone's goroutine, after
@@ -195,6 +257,9 @@ func (ph *Phone) Run(ctx context.Context) error {
 			ph.dialDone(r)
 		case c := <-ph.incoming:
 			ph.incomingCall(c)
+		case d := <-ph.lineSet:
+			ph.opts.Line = d
+			ph.log.Info("phone: line changed", "configured", d != nil)
 		case <-ph.timer.C():
 			ph.timeout()
 		}
@@ -310,6 +375,7 @@ func (ph *Phone) callEvent(ev sip.CallEvent) {
 	case sip.CallAnswered:
 		ph.answered = ph.opts.Now()
 		ph.keyDown = 0
+		defer ph.publish()
 		ph.port.StopTone()
 		ph.port.Connect(ph.call.Audio())
 		ph.to(Talking, "answered")
@@ -456,6 +522,7 @@ func (ph *Phone) to(s State, why string) {
 		ph.timer.Stop()
 	}
 	ph.state = s
+	ph.publish()
 	if ph.changed != nil {
 		ph.changed(s)
 	}
@@ -476,6 +543,7 @@ func (ph *Phone) writeLog() {
 		}
 	}
 	ph.record, ph.answered = Entry{}, time.Time{}
+	ph.publish()
 }
 
 type realTimer struct{ t *time.Timer }

@@ -70,7 +70,17 @@ func startBenchFirmware(tb testing.TB, configTOML string) *firmware {
 		tb.Fatal(err)
 	}
 	f := &firmware{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	f.cmd = exec.Command(ataBin, "-config", cfg, "-log-level", "info")
+	args := []string{ataBin, "-config", cfg, "-log-level", "info"}
+	// ATA_BENCH_CHRT="-f 10" runs the firmware under a real-time policy
+	// (chrt execs it: same PID), to see what scheduling buys.
+	if rt := os.Getenv("ATA_BENCH_CHRT"); rt != "" {
+		chrt, err := exec.LookPath("chrt")
+		if err != nil {
+			tb.Fatal("install chrt: apt-get install util-linux")
+		}
+		args = append(append([]string{chrt}, strings.Fields(rt)...), args...)
+	}
+	f.cmd = exec.Command(args[0], args[1:]...)
 	f.cmd.Stderr = &lockedWriter{w: f.stderr}
 	if err := f.cmd.Start(); err != nil {
 		tb.Fatal(err)

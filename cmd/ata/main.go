@@ -19,10 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/openata/ata/board"
-	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/fxs"
 	"github.com/openata/ata/phone"
 	"github.com/openata/ata/sip"
 )
@@ -56,64 +53,32 @@ func main() {
 }
 
 func run(ctx context.Context, configPath string, log *slog.Logger) error {
-	cfg, err := config.Load(configPath)
+	cfg, path, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
-	// Check every setting before touching hardware: never start half-configured.
-	portOpts, err := fxs.OptionsFromConfig(cfg.Phone, log)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	b, err := openBoard(cfg, log)
+	a, err := newApp(cfg, path, log)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	port, err := fxs.New(b.Ports()[0], portOpts)
-	if err != nil {
-		return err
-	}
-	log.Info("ata: started", "version", version, "board", b.Name(), "region", portOpts.Region.Code,
-		"caller_id", portOpts.CallerID)
+	return a.run(ctx)
+}
 
-	lines, err := startSIP(cfg, log)
-	if err != nil {
-		return err
+// loadConfig reads -config FILE, or without it the saved config in the
+// default data directory if there is one, else the embedded default.
+// path is where saves go.
+func loadConfig(configPath string) (*config.Config, string, error) {
+	if configPath != "" {
+		cfg, err := config.Load(configPath)
+		return cfg, configPath, err
 	}
-	defer lines.close()
-	popts := phone.Opts{Logger: log, Log: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl"))}
-	if err := os.MkdirAll(cfg.System.DataDir, 0o755); err != nil {
-		return fmt.Errorf("system.data_dir: %w", err)
+	def := config.Default()
+	saved := filepath.Join(def.System.DataDir, "ata.toml")
+	if _, err := os.Stat(saved); err == nil {
+		cfg, err := config.Load(saved)
+		return cfg, saved, err
 	}
-	if lines.line != nil {
-		popts.Line = sipDialer{lines.line}
-	}
-	ph := phone.New(port, popts)
-	if lines.line != nil {
-		lines.line.OnIncoming(func(c *sip.Call) { ph.Incoming(c) })
-	}
-
-	// Registration outlives call control so that, on shutdown, calls end
-	// with BYE before the line unregisters.
-	regCtx, stopReg := context.WithCancel(context.Background())
-	regDone := lines.run(regCtx)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- port.Run(ctx) }()
-	go func() { errc <- ph.Run(ctx) }()
-	err = <-errc
-	cancel()
-	<-errc
-	lines.drain(2 * time.Second)
-	stopReg()
-	<-regDone
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	log.Info("ata: stopped")
-	return nil
+	return def, saved, nil
 }
 
 // sipDialer lets call control place calls on a SIP line.
@@ -129,10 +94,12 @@ func (d sipDialer) Dial(ctx context.Context, number string) (phone.Call, error) 
 
 // sipLines is the SIP side: the stack, the line's registration and calls.
 type sipLines struct {
-	stack *sip.Stack
-	reg   *sip.Registration
-	line  *sip.Line
-	log   *slog.Logger
+	stack   *sip.Stack
+	reg     *sip.Registration
+	line    *sip.Line
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	regDone chan struct{}
 }
 
 // startSIP builds the SIP stack for the first active [[line]]; with no
@@ -166,19 +133,43 @@ func startSIP(cfg *config.Config, log *slog.Logger) (*sipLines, error) {
 	return s, nil
 }
 
-func (s *sipLines) run(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	if s.reg == nil {
-		close(done)
-		return done
+// dialer is the line for call control, or nil without one.
+func (s *sipLines) dialer() phone.Dialer {
+	if s.line == nil {
+		return nil
 	}
+	return sipDialer{s.line}
+}
+
+// connect hands incoming calls to call control.
+func (s *sipLines) connect(ph *phone.Phone) {
+	if s.line != nil {
+		s.line.OnIncoming(func(c *sip.Call) { ph.Incoming(c) })
+	}
+}
+
+// start runs the registration; changed is called on each status change.
+func (s *sipLines) start(changed func()) {
+	s.regDone = make(chan struct{})
+	if s.reg == nil {
+		close(s.regDone)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	sub, unsub := s.reg.Subscribe()
 	go func() {
-		defer close(done)
+		for range sub {
+			changed()
+		}
+	}()
+	go func() {
+		defer close(s.regDone)
+		defer unsub()
 		if err := s.reg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("ata: registration stopped", "err", err)
 		}
 	}()
-	return done
 }
 
 // drain waits a little for calls to finish their BYE/CANCEL.
@@ -192,21 +183,15 @@ func (s *sipLines) drain(max time.Duration) {
 	}
 }
 
-func (s *sipLines) close() {
+// stop unregisters and releases the socket.
+func (s *sipLines) stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.regDone != nil {
+		<-s.regDone
+	}
 	if s.stack != nil {
 		s.stack.Close()
 	}
-}
-
-func openBoard(cfg *config.Config, log *slog.Logger) (board.Board, error) {
-	switch cfg.Board.Name {
-	case "sim":
-		b, err := sim.New(sim.Opts{Listen: cfg.Board.SimListen, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("board sim: %w", err)
-		}
-		log.Info("ata: sim board control API", "url", "http://"+b.Addr())
-		return b, nil
-	}
-	return nil, fmt.Errorf("board %q: unknown (known: %v)", cfg.Board.Name, config.Boards)
 }
