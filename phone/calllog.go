@@ -1,9 +1,12 @@
 package phone
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -57,5 +60,64 @@ func (l *CallLog) Append(e Entry) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("call log: close %s: %w", l.path, err)
 	}
+	if err := l.trim(); err != nil {
+		return fmt.Errorf("call log: trim %s: %w", l.path, err)
+	}
 	return nil
+}
+
+// maxLogBytes bounds the call log: past it, Append keeps the newest half.
+const maxLogBytes = 1 << 20
+
+// Read returns entries newest first, skipping offset and at most limit of
+// them, and the number of entries in the log. Lines that do not parse
+// (a torn write after power loss) are skipped.
+func (l *CallLog) Read(offset, limit int) ([]Entry, int, error) {
+	l.mu.Lock()
+	data, err := os.ReadFile(l.path)
+	l.mu.Unlock()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("call log: %w", err)
+	}
+	var all []Entry
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
+		var e Entry
+		if len(line) == 0 || json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		all = append(all, e)
+	}
+	slices.Reverse(all)
+	total := len(all)
+	if offset < 0 {
+		offset = 0
+	}
+	if offset >= total || limit <= 0 {
+		return nil, total, nil
+	}
+	return all[offset:min(total, offset+limit)], total, nil
+}
+
+// trim keeps the newest half of an oversized log. Callers hold l.mu.
+func (l *CallLog) trim() error {
+	fi, err := os.Stat(l.path)
+	if err != nil || fi.Size() <= maxLogBytes {
+		return nil
+	}
+	data, err := os.ReadFile(l.path)
+	if err != nil {
+		return err
+	}
+	keep := data[len(data)-maxLogBytes/2:]
+	if i := bytes.IndexByte(keep, '\n'); i >= 0 {
+		keep = keep[i+1:]
+	}
+	tmp := l.path + ".tmp"
+	if err := os.WriteFile(tmp, keep, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, l.path)
 }
