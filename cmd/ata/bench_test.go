@@ -332,31 +332,36 @@ func BenchmarkRTPSendTiming(b *testing.B) {
 }
 
 // BenchmarkCallSetupLatency: ATA_BENCH_CALLS incoming calls, one after
-// another, from a SIP peer on 127.0.0.1 straight to the ATA's port; for
-// each, four intervals (p50/p99 over the calls):
+// another, from a SIP peer on 127.0.0.1 straight to the ATA's port, each
+// sent at a random phase of the 20 ms frame clock; for each, five intervals
+// (p50/p99 over the calls):
 //
-//   - invite_180: INVITE sent → 180 Ringing received by the peer (the SIP
-//     stack's turn-around; the ATA sends 180 before call control sees the
-//     call, so this is not the ring).
-//   - invite_ring: INVITE sent → ring voltage on: the board time of the
-//     frame in which the port started ringing (the sim's ring event),
-//     mapped to the peer's clock (see below). The ring starts on a 20 ms
-//     frame boundary, so up to one frame of waiting is in this figure.
+//   - invite_180: INVITE sent → 180 Ringing received (kernel receive time).
+//     The SIP stack's turn-around: the ATA sends 180 before call control
+//     sees the call, so this is not the ring.
+//   - invite_ring: INVITE sent → the board time of the frame in which the
+//     port switched ringing on (the sim's ring event), mapped to the peer's
+//     clock (see below). Ringing starts on a 20 ms frame boundary, so up to
+//     one frame of waiting is in this figure. It is the frame's nominal
+//     time: when the frame clock runs late under load it understates (and
+//     can even precede the INVITE).
+//   - invite_ring_seen: INVITE sent → the first GET /state, polled every
+//     millisecond, that answers "ringing": overstates by up to the poll
+//     period and one HTTP round trip. The truth lies between the two.
 //   - hook_200: handset lifted (the sim's hook event) → 200 OK received.
 //     It includes the port's 10 ms debounce and waiting for frame
-//     boundaries: ≥ 10 ms by design.
+//     boundaries: 10–30 ms by design.
 //   - detect_200: the frame in which the debounced off-hook is detected
-//     (first frame end ≥ hook + 10 ms) → 200 OK received: the firmware's
-//     own answering time (call control, SDP answer, SIP send).
+//     (the first frame end ≥ hook + 10 ms) → 200 OK received: the
+//     firmware's own answering time (call control, SDP answer, SIP send).
 //
 // Clock alignment: the sim stamps a hook event with its board clock at the
 // moment POST /hook takes effect, so each POST (sent at w0, returned at w1,
 // peer clock) bounds the board clock's origin to [w0 − t_ms − 1 ms, w1 −
 // t_ms]; the intersection over all calls is the origin, its width is
 // reported as align_us (events stamped at a frame boundary are left out:
-// those may be stamped with the frame's time). Hang-up is recognised after
-// flash_max, set to 200 ms here to shorten the run; it is not in any
-// figure.
+// those may carry the frame's time). Hang-up is recognised after
+// flash_max, set to 200 ms here to shorten the run; it is in no figure.
 func BenchmarkCallSetupLatency(b *testing.B) {
 	calls := benchEnvInt(b, "ATA_BENCH_CALLS", 100)
 	f, peer := benchLine(b, `flash_max = "200ms"`)
