@@ -91,6 +91,11 @@ type Port struct {
 
 	offHook atomic.Bool
 	ringing atomic.Bool
+	// cidBeforeRing mirrors the caller-ID standard for Ring, which runs
+	// outside the frame goroutine; ringEarly says Ring already switched
+	// the ring voltage on.
+	cidBeforeRing atomic.Bool
+	ringEarly     atomic.Bool
 
 	// Owned by the frame goroutine.
 	opts      Options
@@ -150,7 +155,13 @@ func New(hw board.Port, opts Options) (*Port, error) {
 		scratch:  make([]int16, hw.FrameSamples()),
 	}
 	p.collector = dialplan.NewCollector(opts.DialPlan, opts.Collect)
+	p.cidBeforeRing.Store(beforeRing(opts.CallerID))
 	return p, nil
+}
+
+// beforeRing reports whether a caller-ID standard signals before the first ring.
+func beforeRing(std callerid.Standard) bool {
+	return std == callerid.ETSIFSKDTAS || std == callerid.DTMF
 }
 
 // Run drives the port until ctx ends.
@@ -204,6 +215,14 @@ func (p *Port) StopCollecting() { p.update(func(w *wanted) { w.collect = false }
 // none) the way the caller-ID standard says. Ringing stops by itself when
 // the handset is lifted.
 func (p *Port) Ring(info *callerid.Info) {
+	// The first burst starts now rather than at the next frame: ringing is
+	// a relay, and a caller's INVITE should ring the bell within
+	// milliseconds. Caller ID sent before ringing must come first, though.
+	if !p.offHook.Load() && (info == nil || !p.cidBeforeRing.Load()) && !p.ringing.Load() {
+		if err := p.hw.SetRing(true); err == nil {
+			p.ringEarly.Store(true)
+		}
+	}
 	p.update(func(w *wanted) { w.ringOn, w.cid = true, info; w.ringGen++ })
 }
 
@@ -321,6 +340,9 @@ func (p *Port) apply(w wanted) {
 	} else if !w.ringOn && p.ring.active {
 		p.stopRinging()
 	}
+	if !w.ringOn && p.ringEarly.Swap(false) {
+		p.setRing(false) // rung and stopped between two frames
+	}
 	if w.reversed != old.reversed {
 		p.setReversed(w.reversed)
 	}
@@ -335,6 +357,7 @@ func (p *Port) apply(w wanted) {
 func (p *Port) takeOptions(o Options) {
 	hookChanged := o.Hook != p.opts.Hook
 	p.opts = o
+	p.cidBeforeRing.Store(beforeRing(o.CallerID))
 	p.collector = dialplan.NewCollector(o.DialPlan, o.Collect)
 	if p.collect {
 		p.collector.Start(p.now)

@@ -536,3 +536,35 @@ func BenchmarkFrame20ms(b *testing.B) {
 		p.Frame(now, mic, ear)
 	}
 }
+
+// TestRingStartsAtOnce: the ring voltage goes on when Ring is called, not
+// at the next frame (an INVITE should ring the bell within milliseconds);
+// with before-ring caller ID the signal comes first.
+func TestRingStartsAtOnce(t *testing.T) {
+	r := newRig(t, "us", nil)
+	r.run(100 * time.Millisecond)
+	r.p.Ring(&callerid.Info{Time: callTime, Number: "5551234"})
+	if len(r.hw.rings) != 1 || !r.hw.rings[0].on {
+		t.Fatalf("ring edges right after Ring: %v", r.hw.rings)
+	}
+	r.run(3 * time.Second)
+	if len(r.hw.rings) != 2 || r.hw.rings[1].at < 2*time.Second {
+		t.Fatalf("ring edges %v: the first burst must still last 2 s", r.hw.rings)
+	}
+	// Ring then StopRing before a frame ran: the bell stops at the next frame.
+	r2 := newRig(t, "us", nil)
+	r2.run(100 * time.Millisecond)
+	r2.p.Ring(nil)
+	r2.p.StopRing()
+	r2.run(frame)
+	if len(r2.hw.rings) != 2 || r2.hw.rings[1].on {
+		t.Fatalf("ring edges %v, want on then off", r2.hw.rings)
+	}
+	// UK: line reversal and DT-AS precede the first ring.
+	r3 := newRig(t, "uk", nil)
+	r3.run(100 * time.Millisecond)
+	r3.p.Ring(&callerid.Info{Time: callTime, Number: "020"})
+	if len(r3.hw.rings) != 0 {
+		t.Fatalf("UK rang before its caller ID: %v", r3.hw.rings)
+	}
+}

@@ -48,14 +48,18 @@ type ringState struct {
 }
 
 func (p *Port) startRinging(info *callerid.Info) {
+	early := p.ringEarly.Swap(false)
 	if p.offHook.Load() {
+		if early {
+			p.setRing(false)
+		}
 		return // a lifted handset is not rung; call waiting is call control's job
 	}
 	r := &p.ring
 	if r.active {
 		p.stopRinging()
 	}
-	*r = ringState{active: true, cidAt: -1, cidEnd: -1}
+	*r = ringState{active: true, cidAt: -1, cidEnd: -1, on: early}
 	p.ringing.Store(true)
 	std := p.opts.CallerID
 	if info != nil && std != callerid.None {
@@ -67,7 +71,7 @@ func (p *Port) startRinging(info *callerid.Info) {
 		}
 	}
 	cidLen := time.Duration(len(r.cid)) * time.Second / board.SampleRate
-	if r.cid != nil && (std == callerid.ETSIFSKDTAS || std == callerid.DTMF) {
+	if r.cid != nil && beforeRing(std) {
 		r.phase = ringBeforeCID
 		if std == callerid.ETSIFSKDTAS { // BT SIN 227: the line reversal announces the DT-AS
 			p.setReversed(true)
