@@ -121,3 +121,13 @@ func (l *CallLog) trim() error {
 	}
 	return os.Rename(tmp, l.path)
 }
+
+// Clear empties the log (factory reset).
+func (l *CallLog) Clear() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("call log: %w", err)
+	}
+	return nil
+}

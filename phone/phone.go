@@ -169,6 +169,8 @@ func New(port Port, opts Opts) *Phone {
 // Snapshot is call control's state for a status page.
 type Snapshot struct {
 	State State
+	// CallsEnded counts the calls that ended since call control started.
+	CallsEnded uint64
 	// Call is the current call, if any.
 	Call *CallSnapshot
 }
@@ -543,6 +545,9 @@ func (ph *Phone) writeLog() {
 		}
 	}
 	ph.record, ph.answered = Entry{}, time.Time{}
+	ph.snapMu.Lock()
+	ph.snap.CallsEnded++
+	ph.snapMu.Unlock()
 	ph.publish()
 }
 

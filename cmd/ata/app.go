@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openata/ata/board"
@@ -16,6 +17,7 @@ import (
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs"
 	"github.com/openata/ata/phone"
+	"github.com/openata/ata/sip/capture"
 )
 
 // app is the running firmware: the board, the analog port, call control
@@ -36,8 +38,18 @@ type app struct {
 	pending *config.Config // SIP settings waiting for the call to end
 
 	ctx     context.Context // the app's life; set by run
-	changed chan struct{}   // ticks when the status may have changed
+	stop    context.CancelFunc
+	restart atomic.Bool // run returned for a restart (web UI reboot)
+	watch   watchers
+	logs    *logRing // recent log lines, nil if not kept
+	calls   *phone.CallLog
+
+	capMu sync.Mutex
+	cap   *capture.Capture
 }
+
+// The RTP ports calls use (RTCP on the odd port above each).
+const rtpPortMin, rtpPortMax = 10000, 20000
 
 func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	// Check every setting before touching hardware: never start half-configured.
@@ -57,13 +69,14 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 		b.Close()
 		return nil, err
 	}
-	a := &app{log: log, path: path, started: time.Now(), board: b, port: port, cfg: cfg, changed: make(chan struct{}, 1)}
+	a := &app{log: log, path: path, started: time.Now(), board: b, port: port, cfg: cfg,
+		calls: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl")), stop: func() {}}
 	a.sip, err = startSIP(cfg, log)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
-	popts := phone.Opts{Logger: log, Log: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl"))}
+	popts := phone.Opts{Logger: log, Log: a.calls}
 	if d := a.sip.dialer(); d != nil {
 		popts.Line = d
 	}
@@ -79,7 +92,10 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 // unregisters.
 func (a *app) run(ctx context.Context) error {
 	defer a.board.Close()
+	ctx, a.stop = context.WithCancel(ctx)
 	a.ctx = ctx
+	webErr := make(chan error, 1)
+	go func() { webErr <- a.serveWeb(ctx) }()
 	// Registration outlives call control so that, on shutdown, calls end
 	// with BYE before the line unregisters.
 	a.mu.Lock()
@@ -90,14 +106,33 @@ func (a *app) run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- a.port.Run(ctx) }()
 	go func() { errc <- a.phone.Run(ctx) }()
-	err := <-errc
+	var err error
+	running := 2
+	select {
+	case err = <-errc:
+		running--
+	case werr := <-webErr: // the web UI could not listen, or stopped
+		if werr != nil {
+			err = fmt.Errorf("web UI: %w", werr)
+		}
+	}
 	cancel()
-	<-errc
+	a.stop()
+	for ; running > 0; running-- {
+		if e := <-errc; err == nil {
+			err = e
+		}
+	}
 	a.mu.Lock()
 	s := a.sip
 	a.mu.Unlock()
 	s.drain(2 * time.Second)
 	s.stop()
+	a.capMu.Lock()
+	if a.cap != nil {
+		a.cap.Stop()
+	}
+	a.capMu.Unlock()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -106,12 +141,7 @@ func (a *app) run(ctx context.Context) error {
 }
 
 // poke tells status watchers something changed.
-func (a *app) poke() {
-	select {
-	case a.changed <- struct{}{}:
-	default:
-	}
-}
+func (a *app) poke() { a.watch.notify() }
 
 // Apply validates cfg, saves it atomically and applies it without a
 // restart: phone settings at once; SIP settings by re-registering (after

@@ -41,27 +41,42 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ata: -log-level: %v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logs := newLogRing(os.Stderr, 500)
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *configPath, log); err != nil {
+	restart, err := run(ctx, *configPath, log, logs)
+	stop()
+	if err != nil {
 		// Plain text, not a log record: a person fixing their config reads this.
 		fmt.Fprintf(os.Stderr, "ata: %v\n", err)
 		os.Exit(1)
 	}
+	if restart {
+		// The web UI's reboot: start over as the same program, same arguments.
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		fmt.Fprintf(os.Stderr, "ata: restart: %v\n", err)
+		os.Exit(1)
+	}
 }
 
-func run(ctx context.Context, configPath string, log *slog.Logger) error {
+// run runs the firmware until ctx ends; restart says the web UI asked
+// for a restart.
+func run(ctx context.Context, configPath string, log *slog.Logger, logs *logRing) (restart bool, err error) {
 	cfg, path, err := loadConfig(configPath)
 	if err != nil {
-		return err
+		return false, err
 	}
 	a, err := newApp(cfg, path, log)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return a.run(ctx)
+	a.logs = logs
+	err = a.run(ctx)
+	return a.restart.Load(), err
 }
 
 // loadConfig reads -config FILE, or without it the saved config in the

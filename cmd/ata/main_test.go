@@ -140,6 +140,9 @@ const baseConfig = `
 [system]
 data_dir = "DATA_DIR"
 
+[web]
+listen = "127.0.0.1:0"
+
 [board]
 name = "sim"
 sim_listen = "SIM_LISTEN"

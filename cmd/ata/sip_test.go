@@ -23,6 +23,9 @@ func lineConfig(kam *kamailiotest.Server, extra string) string {
 [system]
 data_dir = "DATA_DIR"
 
+[web]
+listen = "127.0.0.1:0"
+
 [board]
 name = "sim"
 sim_listen = "SIM_LISTEN"

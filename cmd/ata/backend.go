@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/openata/ata/config"
+	"github.com/openata/ata/sip/capture"
+	"github.com/openata/ata/webui"
+)
+
+// The app is the web UI's backend.
+var _ webui.Backend = (*app)(nil)
+
+// watchers fan status changes out to the web UI's live views.
+type watchers struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func (w *watchers) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for c := range w.subs {
+		select {
+		case c <- struct{}{}:
+		default: // a tick is already pending: they coalesce
+		}
+	}
+}
+
+// Changes implements webui.Backend.
+func (a *app) Changes() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	a.watch.mu.Lock()
+	if a.watch.subs == nil {
+		a.watch.subs = map[chan struct{}]struct{}{}
+	}
+	a.watch.subs[c] = struct{}{}
+	a.watch.mu.Unlock()
+	return c, func() {
+		a.watch.mu.Lock()
+		delete(a.watch.subs, c)
+		a.watch.mu.Unlock()
+	}
+}
+
+// Status implements webui.Backend.
+func (a *app) Status() webui.Status {
+	a.mu.Lock()
+	s, cfg := a.sip, a.cfg
+	a.mu.Unlock()
+	snap := a.phone.Snapshot()
+	st := webui.Status{
+		Hook: "on", Phone: snap.State.String(), Uptime: time.Since(a.started),
+		Board: a.board.Name(), Addresses: addresses(), CallsTotal: snap.CallsEnded,
+	}
+	if a.port.IsOffHook() {
+		st.Hook = "off"
+	}
+	for i := range cfg.Lines {
+		l := cfg.Lines[i]
+		ls := webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: webui.LineInactive}
+		if s.reg != nil && s.reg.Line().Number == l.Number && l.IsActive() {
+			rs := s.reg.Status()
+			ls.State, ls.LastError, ls.NextRetry, ls.Expires = string(rs.State), rs.LastError, rs.NextRetry, rs.Expires
+		}
+		st.Lines = append(st.Lines, ls)
+	}
+	if c := snap.Call; c != nil {
+		since := c.Start
+		if !c.Answered.IsZero() {
+			since = c.Answered
+		}
+		st.Call = &webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction, Since: since,
+			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond), MOS: c.Media.MOS}
+	}
+	return st
+}
+
+func addresses() []string {
+	var out []string
+	ifs, _ := net.InterfaceAddrs()
+	for _, a := range ifs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			out = append(out, ipn.IP.String())
+		}
+	}
+	return out
+}
+
+// CallLog implements webui.Backend.
+func (a *app) CallLog(offset, limit int) ([]webui.CallRecord, int, error) {
+	entries, total, err := a.calls.Read(offset, limit)
+	out := make([]webui.CallRecord, len(entries))
+	for i, e := range entries {
+		out[i] = webui.CallRecord(e)
+	}
+	return out, total, err
+}
+
+// LogLines implements webui.Backend.
+func (a *app) LogLines(n int) []string {
+	if a.logs == nil {
+		return nil
+	}
+	return a.logs.Last(n)
+}
+
+// Reboot implements webui.Backend: the firmware stops cleanly (calls end,
+// the line unregisters) and starts again.
+func (a *app) Reboot() error {
+	a.log.Warn("ata: restart requested from the web UI")
+	a.restart.Store(true)
+	a.stop()
+	return nil
+}
+
+// FactoryReset implements webui.Backend: the default settings, keeping
+// the board, web and data-directory settings (they describe the device,
+// not the user's account), then a restart.
+func (a *app) FactoryReset() error {
+	a.mu.Lock()
+	cur := a.cfg
+	a.mu.Unlock()
+	def := config.Default()
+	def.Board, def.Web, def.System = cur.Board, cur.Web, cur.System
+	if err := config.Save(a.path, def); err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	if err := a.calls.Clear(); err != nil {
+		a.log.Warn("ata: factory reset: call log", "err", err)
+	}
+	a.log.Warn("ata: factory reset")
+	return a.Reboot()
+}
+
+// StartCapture implements webui.Backend.
+func (a *app) StartCapture() error {
+	a.capMu.Lock()
+	defer a.capMu.Unlock()
+	if a.cap != nil {
+		a.cap.Stop()
+	}
+	a.mu.Lock()
+	port := 5060
+	if a.sip.stack != nil {
+		port = int(a.sip.stack.LocalAddr().Port())
+	}
+	a.mu.Unlock()
+	c, err := capture.Start(capture.Options{SIPPort: port, RTPMin: rtpPortMin, RTPMax: rtpPortMax})
+	if err != nil {
+		return err
+	}
+	a.cap = c
+	return nil
+}
+
+// StopCapture implements webui.Backend.
+func (a *app) StopCapture() error {
+	a.capMu.Lock()
+	defer a.capMu.Unlock()
+	if a.cap == nil {
+		return errors.New("no capture is running")
+	}
+	return a.cap.Stop()
+}
+
+// CaptureStatus implements webui.Backend.
+func (a *app) CaptureStatus() webui.CaptureStatus {
+	a.capMu.Lock()
+	defer a.capMu.Unlock()
+	if a.cap == nil {
+		return webui.CaptureStatus{Limit: capture.DefaultLimit}
+	}
+	s := a.cap.Status()
+	return webui.CaptureStatus{Running: s.Running, Bytes: s.Bytes, Limit: s.Limit, Started: s.Started, Available: true}
+}
+
+// WritePcap implements webui.Backend.
+func (a *app) WritePcap(w io.Writer) error {
+	a.capMu.Lock()
+	c := a.cap
+	a.capMu.Unlock()
+	if c == nil {
+		return errors.New("no capture to download")
+	}
+	_, err := c.WriteTo(w)
+	return err
+}
+
+// serveWeb runs the web UI until ctx ends.
+func (a *app) serveWeb(ctx context.Context) error {
+	cfg := a.Config()
+	srv, err := webui.New(a, webui.Options{DataDir: cfg.System.DataDir, Version: version,
+		MetricsPublic: cfg.Web.MetricsPublic, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Web.Listen)
+	if err != nil {
+		return fmt.Errorf("web.listen: %w", err)
+	}
+	a.log.Info("ata: web UI", "url", "http://"+l.Addr().String())
+	hs := newHTTPServer(srv.Handler())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(l); err != nil && !errors.Is(err, errServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+var errServerClosed = http.ErrServerClosed
