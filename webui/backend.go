@@ -1,0 +1,147 @@
+package webui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openata/ata/config"
+)
+
+// Backend is what the web UI needs from the firmware. cmd/ata implements
+// it; tests use a fake. Methods may be called from many goroutines.
+type Backend interface {
+	// Status is a snapshot for the status page, /api/status and /metrics.
+	Status() Status
+	// Changes ticks whenever Status may have changed (registration, hook,
+	// call). The channel should be buffered (1) and ticks coalesced: a
+	// subscriber that is slow misses ticks, not the latest state. The func
+	// unsubscribes.
+	Changes() (<-chan struct{}, func())
+	// Config is the running configuration. The web UI never modifies it.
+	Config() *config.Config
+	// Apply validates cfg fully and, if valid, saves it atomically and
+	// applies it without restarting (a changed account re-registers; a call
+	// survives changes that do not concern it). On invalid input it returns
+	// a *FieldErrors and changes nothing.
+	Apply(ctx context.Context, cfg *config.Config) error
+	// CallLog returns entries newest first, skipping offset, at most limit
+	// of them, and the total number of entries.
+	CallLog(offset, limit int) (entries []CallRecord, total int, err error)
+	// LogLines returns up to n recent firmware log lines, oldest first.
+	LogLines(n int) []string
+	Reboot() error
+	// FactoryReset restores the default configuration (the web UI removes
+	// its own admin password file itself).
+	FactoryReset() error
+	// StartCapture begins a bounded capture of SIP and RTP packets,
+	// replacing the previous one; StopCapture ends it.
+	StartCapture() error
+	StopCapture() error
+	CaptureStatus() CaptureStatus
+	// WritePcap writes the last capture as a pcap file.
+	WritePcap(w io.Writer) error
+}
+
+// Status is the firmware's state at one moment.
+type Status struct {
+	Lines     []LineStatus
+	Hook      string      // "on" (handset down) or "off"
+	Phone     string      // call-control state: "idle", "dial-tone", "talking", ...
+	Call      *CallStatus // nil when there is no call
+	Uptime    time.Duration
+	Addresses []string // the board's IP addresses
+	Board     string   // board name, e.g. "sim"
+	// CallsTotal counts the calls ended since the firmware started.
+	CallsTotal uint64
+}
+
+// Line registration states, as LineStatus.State gives them.
+const (
+	LineRegistered  = "registered"
+	LineRegistering = "registering"
+	LineFailing     = "failing"
+	LineInactive    = "inactive"
+)
+
+// LineStatus is one SIP account's registration.
+type LineStatus struct {
+	Number    string
+	Domain    string
+	State     string    // LineRegistered, LineRegistering, LineFailing or LineInactive
+	LastError string    // why the last attempt failed ("403 Forbidden", "timeout")
+	NextRetry time.Time // when a failing line tries again; zero if none is due
+	Expires   time.Time // when the registration runs out; zero if not registered
+}
+
+// CallStatus is the call in progress.
+type CallStatus struct {
+	Number    string
+	Name      string
+	Direction string // "in" or "out"
+	Since     time.Time
+	Codec     string  // "PCMU", "PCMA"
+	Loss      float64 // fraction of the far end's packets lost, 0..1
+	JitterMS  float64
+	MOS       float64 // E-model estimate; 0 before media flowed
+}
+
+// CallRecord is one entry of the call log. Its fields and types are those
+// of phone.Entry, so the backend converts with CallRecord(entry).
+type CallRecord struct {
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Direction string    `json:"direction"` // "in" or "out"
+	Number    string    `json:"number"`
+	Name      string    `json:"name,omitempty"`
+	Duration  float64   `json:"duration_s"` // answered time in seconds; 0 if never answered
+	Cause     string    `json:"end_cause"`
+	Status    int       `json:"sip_status,omitempty"`
+	Codec     string    `json:"codec,omitempty"`
+	Loss      float64   `json:"loss"` // fraction, 0..1
+	JitterMS  float64   `json:"jitter_ms"`
+	MOS       float64   `json:"mos"`
+}
+
+// CaptureStatus describes the packet capture.
+type CaptureStatus struct {
+	Running bool
+	Bytes   int64 // size of the capture so far
+	Limit   int64 // the capture stops by itself at this size
+	Started time.Time
+	// Available is true when there is a capture to download.
+	Available bool
+}
+
+// FieldErrors is an invalid configuration: config key → message. Keys are
+// the dotted TOML keys of config.KeyError: "sip.listen", "phone.region",
+// "line[0].registrar".
+type FieldErrors struct {
+	Fields map[string]string
+}
+
+func (e *FieldErrors) Error() string {
+	keys := slices.Sorted(maps.Keys(e.Fields))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e.Fields[k]
+	}
+	return fmt.Sprintf("invalid configuration: %s", strings.Join(parts, "; "))
+}
+
+// add records msg for key unless the key already has one (the first
+// problem found is usually the one to fix).
+func (e *FieldErrors) add(key, msg string) {
+	if e.Fields == nil {
+		e.Fields = map[string]string{}
+	}
+	if _, ok := e.Fields[key]; !ok {
+		e.Fields[key] = msg
+	}
+}
+
+func (e *FieldErrors) empty() bool { return e == nil || len(e.Fields) == 0 }

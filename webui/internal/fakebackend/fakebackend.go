@@ -1,0 +1,368 @@
+// Package fakebackend is an in-memory webui.Backend for the web UI's tests
+// and its demo server: Apply validates like the firmware, then the lines
+// "register" by themselves after a delay, so a browser test can watch the
+// status page change.
+package fakebackend
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openata/ata/config"
+	"github.com/openata/ata/fxs/dialplan"
+	"github.com/openata/ata/fxs/region"
+	"github.com/openata/ata/webui"
+)
+
+// WrongPassword is the SIP password the fake registrar refuses with 403.
+const WrongPassword = "wrong"
+
+// Backend is the fake. Exported fields may be read under Lock/Unlock.
+type Backend struct {
+	// RegisterDelay is how long a line stays "registering" after Apply.
+	RegisterDelay time.Duration
+	Clock         func() time.Time
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	lines    []webui.LineStatus
+	hook     string
+	phone    string
+	call     *webui.CallStatus
+	calls    []webui.CallRecord // oldest first
+	log      []string
+	start    time.Time
+	subs     map[chan struct{}]bool
+	capture  webui.CaptureStatus
+	pcap     bytes.Buffer
+	timers   []*time.Timer
+	Applies  int // successful Apply calls
+	Reboots  int
+	Resets   int
+	ApplyErr error // returned by Apply when set (a backend failure)
+}
+
+// New returns a fake running cfg (nil: the default configuration).
+func New(cfg *config.Config) *Backend {
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	b := &Backend{
+		RegisterDelay: 800 * time.Millisecond, Clock: time.Now,
+		cfg: cfg, hook: "on", phone: "idle", subs: map[chan struct{}]bool{},
+		capture: webui.CaptureStatus{Limit: 10 << 20},
+	}
+	b.start = b.Clock()
+	b.lines = b.lineStates(cfg, webui.LineRegistered)
+	b.logf("ata: started on board %s", cfg.Board.Name)
+	return b
+}
+
+func (b *Backend) logf(format string, args ...any) {
+	b.log = append(b.log, b.Clock().UTC().Format("2006-01-02T15:04:05.000Z ")+fmt.Sprintf(format, args...))
+	if len(b.log) > 1000 {
+		b.log = b.log[len(b.log)-1000:]
+	}
+}
+
+func (b *Backend) lineStates(cfg *config.Config, state string) []webui.LineStatus {
+	out := make([]webui.LineStatus, len(cfg.Lines))
+	for i, l := range cfg.Lines {
+		out[i] = webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: state}
+		if !l.IsActive() {
+			out[i].State = webui.LineInactive
+		} else if state == webui.LineRegistered {
+			out[i].Expires = b.Clock().Add(l.RegisterExpires.D())
+		}
+	}
+	return out
+}
+
+// Lock and Unlock guard the exported counters.
+func (b *Backend) Lock()   { b.mu.Lock() }
+func (b *Backend) Unlock() { b.mu.Unlock() }
+
+// notify ticks every subscriber without blocking (ticks coalesce).
+func (b *Backend) notify() {
+	for ch := range b.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Subscribers counts open Changes subscriptions.
+func (b *Backend) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+func (b *Backend) Status() webui.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := webui.Status{
+		Lines: append([]webui.LineStatus(nil), b.lines...), Hook: b.hook, Phone: b.phone,
+		Uptime: b.Clock().Sub(b.start), Addresses: []string{"192.0.2.10", "2001:db8::10"}, Board: b.cfg.Board.Name,
+		CallsTotal: uint64(len(b.calls)),
+	}
+	if b.call != nil {
+		c := *b.call
+		st.Call = &c
+	}
+	return st
+}
+
+func (b *Backend) Changes() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.subs[ch] = true
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs, ch)
+		b.mu.Unlock()
+	}
+}
+
+func (b *Backend) Config() *config.Config {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cfg
+}
+
+// Validate checks cfg as the firmware does: the config package's checks
+// and the meaning of region, caller ID, cadence and dial plan.
+// Like config.Validate it fills the lines' defaults in cfg.
+func Validate(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		var ke *config.KeyError
+		if errors.As(err, &ke) {
+			return &webui.FieldErrors{Fields: map[string]string{ke.Key: ke.Msg}}
+		}
+		return err
+	}
+	fe := &webui.FieldErrors{Fields: map[string]string{}}
+	if _, err := region.Lookup(cfg.Phone.Region); err != nil {
+		fe.Fields["phone.region"] = err.Error()
+	}
+	if _, err := dialplan.Parse(cfg.Phone.DialPlan); err != nil {
+		fe.Fields["phone.dial_plan"] = err.Error()
+	}
+	if cfg.Phone.RingCadence != "" {
+		if _, err := region.ParseCadence(cfg.Phone.RingCadence); err != nil {
+			fe.Fields["phone.ring_cadence"] = err.Error()
+		}
+	}
+	if len(fe.Fields) > 0 {
+		return fe
+	}
+	return nil
+}
+
+// Apply validates, "saves" and re-registers every active line: registering
+// now, registered (or failing, for WrongPassword) after RegisterDelay.
+func (b *Backend) Apply(ctx context.Context, cfg *config.Config) error {
+	if err := Validate(cfg); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ApplyErr != nil {
+		return b.ApplyErr
+	}
+	b.cfg = cfg
+	b.Applies++
+	b.lines = b.lineStates(cfg, webui.LineRegistering)
+	b.logf("config: saved and applied (%d lines)", len(cfg.Lines))
+	b.notify()
+	gen := b.Applies
+	b.timers = append(b.timers, time.AfterFunc(b.RegisterDelay, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.Applies != gen {
+			return // a newer Apply owns the lines
+		}
+		for i, l := range b.cfg.Lines {
+			if !l.IsActive() {
+				continue
+			}
+			if l.Password == WrongPassword {
+				b.lines[i].State, b.lines[i].LastError = webui.LineFailing, "403 Forbidden"
+				b.lines[i].NextRetry = b.Clock().Add(20 * time.Minute)
+				b.logf("sip: line %s: REGISTER: 403 Forbidden", l.Number)
+				continue
+			}
+			b.lines[i].State, b.lines[i].LastError = webui.LineRegistered, ""
+			b.lines[i].Expires = b.Clock().Add(l.RegisterExpires.D())
+			b.logf("sip: line %s@%s: registered", l.Number, l.ServiceDomain)
+		}
+		b.notify()
+	}))
+	return nil
+}
+
+// Close stops pending registration timers.
+func (b *Backend) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.timers {
+		t.Stop()
+	}
+}
+
+// SetLine changes a line's state and ticks Changes (tests drive SSE with it).
+func (b *Backend) SetLine(i int, st webui.LineStatus) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.lines) <= i {
+		b.lines = append(b.lines, webui.LineStatus{})
+	}
+	b.lines[i] = st
+	b.notify()
+}
+
+// SetCall sets (or with nil ends) the current call.
+func (b *Backend) SetCall(c *webui.CallStatus, hook, phone string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.call, b.hook, b.phone = c, hook, phone
+	b.notify()
+}
+
+// AddCalls appends records to the call log (oldest first).
+func (b *Backend) AddCalls(recs ...webui.CallRecord) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, recs...)
+}
+
+func (b *Backend) CallLog(offset, limit int) ([]webui.CallRecord, int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total := len(b.calls)
+	var out []webui.CallRecord
+	for i := total - 1 - offset; i >= 0 && len(out) < limit; i-- {
+		out = append(out, b.calls[i])
+	}
+	return out, total, nil
+}
+
+func (b *Backend) LogLines(n int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > len(b.log) {
+		n = len(b.log)
+	}
+	return append([]string(nil), b.log[len(b.log)-n:]...)
+}
+
+func (b *Backend) Reboot() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Reboots++
+	b.logf("ata: reboot requested")
+	return nil
+}
+
+func (b *Backend) FactoryReset() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Resets++
+	b.cfg = config.Default()
+	b.lines = nil
+	b.logf("ata: factory reset")
+	b.notify()
+	return nil
+}
+
+func (b *Backend) StartCapture() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pcap.Reset()
+	// pcap global header: magic, v2.4, UTC, accuracy 0, snaplen, Ethernet.
+	binary.Write(&b.pcap, binary.LittleEndian, []uint32{0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1})
+	b.capture = webui.CaptureStatus{Running: true, Bytes: int64(b.pcap.Len()), Limit: b.capture.Limit, Started: b.Clock(), Available: true}
+	b.logf("capture: started")
+	return nil
+}
+
+func (b *Backend) StopCapture() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.capture.Running {
+		return errors.New("no capture is running")
+	}
+	b.capture.Running = false
+	b.logf("capture: stopped, %d bytes", b.pcap.Len())
+	return nil
+}
+
+func (b *Backend) CaptureStatus() webui.CaptureStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.capture
+}
+
+func (b *Backend) WritePcap(w io.Writer) error {
+	b.mu.Lock()
+	data := bytes.Clone(b.pcap.Bytes())
+	b.mu.Unlock()
+	_, err := w.Write(data)
+	return err
+}
+
+// Demo fills the fake with a registered line, a call in progress and a
+// call log, for screenshots.
+func (b *Backend) Demo() {
+	t := true
+	cfg := config.Default()
+	cfg.Lines = []config.Line{{Active: &t, Number: "4930123456", DisplayName: "Kitchen", ServiceDomain: "sip.example.net",
+		AuthUser: "4930123456", Password: "s3cret-sip-pw", Registrar: "sip.example.net:5060",
+		RegisterExpires: config.Duration(time.Hour), Codecs: []string{"PCMA", "PCMU"}, DTMFMode: "rfc4733", Ptime: 20}}
+	cfg.Phone.Region = "de"
+	b.mu.Lock()
+	b.cfg = cfg
+	b.lines = b.lineStates(cfg, webui.LineRegistered)
+	b.lines = append(b.lines, webui.LineStatus{Number: "1002", Domain: "voip.example.org", State: webui.LineFailing,
+		LastError: "403 Forbidden", NextRetry: b.Clock().Add(17 * time.Minute)})
+	b.mu.Unlock()
+	b.SetCall(&webui.CallStatus{Number: "+4930987654", Name: "Erika Muster", Direction: "in", Since: b.Clock().Add(-83 * time.Second),
+		Codec: "PCMA", Loss: 0.004, JitterMS: 3.2, MOS: 4.31}, "off", "talking")
+	base := b.Clock().Add(-48 * time.Hour)
+	names := []string{"Erika Muster", "", "Pizza Roma", "", "Dr. Weber"}
+	causes := []string{"hangup-local", "hangup-remote", "busy", "no-answer", "hangup-remote"}
+	for i := range 40 {
+		start := base.Add(time.Duration(i) * 70 * time.Minute)
+		dur := float64((i*37)%600 + 5)
+		r := webui.CallRecord{Start: start, End: start.Add(time.Duration(dur) * time.Second), Direction: []string{"in", "out"}[i%2],
+			Number: fmt.Sprintf("+49301234%04d", i*7), Name: names[i%len(names)], Duration: dur, Cause: causes[i%len(causes)],
+			Codec: "PCMA", Loss: float64(i%4) * 0.006, JitterMS: 2 + float64(i%7), MOS: 4.4 - float64(i%5)*0.25}
+		if r.Cause == "busy" || r.Cause == "no-answer" {
+			r.Duration, r.Codec, r.Loss, r.JitterMS, r.MOS = 0, "", 0, 0, 0
+			r.Status = map[string]int{"busy": 486, "no-answer": 480}[r.Cause]
+		}
+		b.AddCalls(r)
+	}
+	b.mu.Lock()
+	for _, l := range strings.Split(demoLog, "\n") {
+		b.logf("%s", l)
+	}
+	b.mu.Unlock()
+}
+
+const demoLog = `sip: listening on 0.0.0.0:5060 (udp)
+sip: line 4930123456@sip.example.net: REGISTER -> 401 Unauthorized, retrying with credentials
+sip: line 4930123456@sip.example.net: registered, expires 3600s
+sip: line 1002@voip.example.org: REGISTER -> 403 Forbidden, next try in 20m0s
+phone: incoming call from +4930987654 "Erika Muster"
+fxs: ringing, cadence 1s on 4s off, caller ID etsi-fsk
+phone: answered, codec PCMA, ptime 20`

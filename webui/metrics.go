@@ -1,0 +1,100 @@
+package webui
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// metrics serves Prometheus text format 0.0.4. It needs a session unless
+// Options.MetricsPublic or the config's web.metrics_public opens it.
+//
+//	ata_build_info{version}              1
+//	ata_uptime_seconds                   gauge
+//	ata_line_registered{number,domain}   1 when registered
+//	ata_line_state{number,domain,state}  1 for the line's current state
+//	ata_hook_off                         1 while the handset is lifted
+//	ata_calls_total                      counter: calls ended since start
+//	ata_call_active                      1 during a call
+//	ata_call_rtp_loss_ratio              current call, 0..1
+//	ata_call_rtp_jitter_seconds          current call
+//	ata_call_mos                         current call, E-model estimate
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if !s.metricsPublic() {
+		if !s.admin.isSet() {
+			http.Error(w, "set the admin password first", http.StatusForbidden)
+			return
+		}
+		if s.session(r, false) == nil {
+			w.Header().Set("WWW-Authenticate", `Cookie realm="openata"`)
+			http.Error(w, "log in first (or set web.metrics_public)", http.StatusUnauthorized)
+			return
+		}
+	}
+	st := s.b.Status()
+	var b strings.Builder
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	bool01 := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	metric("ata_build_info", "gauge", "Firmware version.")
+	fmt.Fprintf(&b, "ata_build_info{version=\"%s\"} 1\n", labelValue(s.opt.Version))
+	metric("ata_uptime_seconds", "gauge", "Seconds since the firmware started.")
+	fmt.Fprintf(&b, "ata_uptime_seconds %g\n", st.Uptime.Seconds())
+	metric("ata_line_registered", "gauge", "1 when the SIP line is registered.")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_registered{number=\"%s\",domain=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), bool01(l.State == LineRegistered))
+	}
+	metric("ata_line_state", "gauge", "1 for the SIP line's current registration state.")
+	for _, l := range st.Lines {
+		for _, state := range []string{LineRegistered, LineRegistering, LineFailing, LineInactive} {
+			fmt.Fprintf(&b, "ata_line_state{number=\"%s\",domain=\"%s\",state=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), state, bool01(l.State == state))
+		}
+	}
+	metric("ata_hook_off", "gauge", "1 while the handset is off hook.")
+	fmt.Fprintf(&b, "ata_hook_off %d\n", bool01(st.Hook == "off"))
+	metric("ata_calls_total", "counter", "Calls ended since the firmware started.")
+	fmt.Fprintf(&b, "ata_calls_total %d\n", st.CallsTotal)
+	metric("ata_call_active", "gauge", "1 during a call.")
+	fmt.Fprintf(&b, "ata_call_active %d\n", bool01(st.Call != nil))
+	if c := st.Call; c != nil {
+		metric("ata_call_rtp_loss_ratio", "gauge", "Fraction of the far end's RTP packets lost in the current call.")
+		fmt.Fprintf(&b, "ata_call_rtp_loss_ratio %g\n", c.Loss)
+		metric("ata_call_rtp_jitter_seconds", "gauge", "RTP interarrival jitter of the current call.")
+		fmt.Fprintf(&b, "ata_call_rtp_jitter_seconds %g\n", c.JitterMS/1000)
+		metric("ata_call_mos", "gauge", "E-model MOS estimate of the current call.")
+		fmt.Fprintf(&b, "ata_call_mos %g\n", c.MOS)
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Write([]byte(b.String()))
+}
+
+func (s *Server) metricsPublic() bool {
+	if s.opt.MetricsPublic {
+		return true
+	}
+	cfg := s.b.Config()
+	return cfg != nil && cfg.Web.MetricsPublic
+}
+
+// labelValue escapes a Prometheus label value.
+func labelValue(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+// apiSession answers GET /api/session with the CSRF token a script sends
+// in X-CSRF-Token, and when the session ends at the latest. Same-origin
+// policy keeps other sites from reading it.
+func (s *Server) apiSession(w http.ResponseWriter, r *http.Request, ss *session) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"csrf_token": ss.csrf,
+		"expires":    ss.created.Add(SessionAbsolute).UTC().Format(time.RFC3339),
+		"idle_s":     int(SessionIdle / time.Second),
+	})
+}

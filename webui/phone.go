@@ -1,0 +1,146 @@
+package webui
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openata/ata/config"
+	"github.com/openata/ata/fxs/region"
+)
+
+type phoneData struct {
+	Sections []section
+}
+
+var callerIDTypes = []string{
+	"", "The region's standard",
+	region.CallerIDBell202, "Bell 202 FSK (North America)",
+	region.CallerIDETSIFSK, "ETSI V.23 FSK after the first ring",
+	region.CallerIDETSIFSKDTAS, "ETSI V.23 FSK before ringing (UK, DT-AS)",
+	region.CallerIDDTMF, "DTMF before the first ring",
+	region.CallerIDNone, "None",
+}
+
+func (s *Server) phonePage(w http.ResponseWriter, r *http.Request, ss *session) {
+	cfg := s.b.Config()
+	s.renderPage(w, http.StatusOK, "phone", ss, view{Title: "Phone", Nav: "phone",
+		Page: phoneView(phoneValuesFromConfig(cfg), nil)})
+}
+
+func (s *Server) phonePost(w http.ResponseWriter, r *http.Request, ss *session) {
+	cfg, errs := phoneFormToConfig(s.b.Config(), r.PostForm)
+	s.applyConfig(r.Context(), cfg, errs, phoneKeyMapper)
+	if !errs.ok() {
+		s.renderPage(w, http.StatusUnprocessableEntity, "phone", ss, view{Title: "Phone", Nav: "phone",
+			Error: errs.summary(), Page: phoneView(r.PostForm, errs.fields)})
+		return
+	}
+	s.logf(r, "phone settings saved")
+	s.sessions.setFlash(ss, "Saved and applied.")
+	http.Redirect(w, r, "/phone", http.StatusSeeOther)
+}
+
+func phoneValuesFromConfig(cfg *config.Config) url.Values {
+	p := cfg.Phone
+	v := url.Values{}
+	v.Set("region", p.Region)
+	v.Set("caller_id", p.CallerID)
+	v.Set("flash_min", strconv.FormatInt(p.FlashMin.D().Milliseconds(), 10))
+	v.Set("flash_max", strconv.FormatInt(p.FlashMax.D().Milliseconds(), 10))
+	v.Set("dial_plan", p.DialPlan)
+	v.Set("inter_digit_timeout", trimSeconds(p.InterDigitTimeout.D()))
+	v.Set("first_digit_timeout", trimSeconds(p.FirstDigitTimeout.D()))
+	v.Set("ring_cadence", p.RingCadence)
+	return v
+}
+
+func phoneFormToConfig(cur *config.Config, f url.Values) (*config.Config, *formErrors) {
+	errs := &formErrors{}
+	cfg := cloneConfig(cur)
+	p := &cfg.Phone
+	get := func(k string) string { return strings.TrimSpace(f.Get(k)) }
+	p.Region = get("region")
+	if _, err := region.Lookup(p.Region); err != nil {
+		errs.add("region", "Choose a region from the list.")
+	}
+	p.CallerID = get("caller_id")
+	known := false
+	for i := 0; i < len(callerIDTypes); i += 2 {
+		known = known || p.CallerID == callerIDTypes[i]
+	}
+	if !known {
+		errs.add("caller_id", "Choose a caller ID type from the list.")
+	}
+	if d, ok := parseMillis(errs, "flash_min", f.Get("flash_min"), 10*time.Millisecond, 2*time.Second); ok {
+		p.FlashMin = config.Duration(d)
+	}
+	if d, ok := parseMillis(errs, "flash_max", f.Get("flash_max"), 20*time.Millisecond, 3*time.Second); ok {
+		p.FlashMax = config.Duration(d)
+	}
+	p.DialPlan = get("dial_plan")
+	checkDialPlan(errs, "dial_plan", p.DialPlan)
+	if d, ok := parseSeconds(errs, "inter_digit_timeout", f.Get("inter_digit_timeout"), time.Second, 30*time.Second); ok {
+		p.InterDigitTimeout = config.Duration(d)
+	}
+	if d, ok := parseSeconds(errs, "first_digit_timeout", f.Get("first_digit_timeout"), time.Second, 5*time.Minute); ok {
+		p.FirstDigitTimeout = config.Duration(d)
+	}
+	p.RingCadence = get("ring_cadence")
+	if p.RingCadence != "" {
+		if _, err := region.ParseCadence(p.RingCadence); err != nil {
+			errs.add("ring_cadence", sentence(strings.TrimPrefix(err.Error(), "region: ")))
+		}
+	}
+	return cfg, errs
+}
+
+func phoneKeyMapper(key, msg string) string {
+	name, ok := strings.CutPrefix(key, "phone.")
+	if !ok {
+		return ""
+	}
+	switch name {
+	case "region", "caller_id", "flash_min", "flash_max", "dial_plan", "inter_digit_timeout", "first_digit_timeout", "ring_cadence":
+		return name
+	}
+	return ""
+}
+
+func phoneView(v url.Values, errs map[string]string) phoneData {
+	reg := field{ID: "region", Label: "Region", Kind: "select", Err: errs["region"],
+		Help: "The country whose dial tone, busy tone, ring cadence and caller-ID standard the phone hears and uses."}
+	for _, code := range region.Codes() {
+		r, _ := region.Lookup(code)
+		reg.Options = append(reg.Options, option{Value: code, Label: fmt.Sprintf("%s (%s)", r.Name, strings.ToUpper(code)), Selected: v.Get("region") == code})
+	}
+	cid := field{ID: "caller_id", Label: "Caller ID Type", Kind: "select", Err: errs["caller_id"],
+		Help: "How the caller's number is sent to the phone's display. Keep the region's standard unless your phone shows nothing or garbage."}
+	for i := 0; i < len(callerIDTypes); i += 2 {
+		cid.Options = append(cid.Options, option{Value: callerIDTypes[i], Label: callerIDTypes[i+1], Selected: v.Get("caller_id") == callerIDTypes[i]})
+	}
+	num := func(id, label, unit, help, lo, hi, step string) field {
+		return field{ID: id, Label: label, Kind: "number", Value: v.Get(id), Unit: unit, Min: lo, Max: hi, Step: step,
+			Help: help, Err: errs[id], Narrow: true}
+	}
+	dial := field{ID: "dial_plan", Label: "Dial Plan", Kind: "text", Value: v.Get("dial_plan"), Err: errs["dial_plan"], AutoComp: "off",
+		Help: "Which numbers are complete, e.g. (911|1[2-9]xxxxxxxxx|[2-9]xxxxxxxxx|*xx|xx.T): x is any digit, [2-9] a range, . repeats the element before, T waits the inter-digit timeout, <9:> strips a 9. Press # to dial at once."}
+	cadence := field{ID: "ring_cadence", Label: "Ring Cadence", Kind: "text", Value: v.Get("ring_cadence"), Err: errs["ring_cadence"],
+		Placeholder: "the region's", AutoComp: "off",
+		Help: "Ring on and off times in seconds, e.g. 2,4 (US) or 0.4,0.2,0.4,2 (UK). Leave empty for the region's cadence."}
+	return phoneData{Sections: []section{
+		{ID: "region", Legend: "Region", Rows: []row{{reg}, {cid}, {cadence}}},
+		{ID: "hook", Legend: "Hook flash", Intro: "A short press of the hook switch (or the FLASH key) is a hook flash; a longer one hangs up.",
+			Rows: []row{{
+				num("flash_min", "Shortest flash", "ms", "Shorter breaks are ignored as switch bounce.", "10", "2000", "10"),
+				num("flash_max", "Longest flash", "ms", "Longer breaks hang up.", "20", "3000", "10"),
+			}}},
+		{ID: "dialling", Legend: "Dialling", Rows: []row{{dial}, {
+			num("inter_digit_timeout", "Inter-digit Timeout", "s", "After the last digit, wait this long before dialling a number the plan allows to grow.", "1", "30", "0.5"),
+			num("first_digit_timeout", "First-digit Timeout", "s", "Dial tone with no digit this long gives the off-hook warning tone.", "1", "300", "1"),
+		}}},
+	}}
+}

@@ -1,0 +1,127 @@
+// openata web UI: progressive enhancement only. Every page works without
+// this file; with it the status page updates live (server-sent events) and
+// destructive forms ask for confirmation.
+"use strict";
+
+(function () {
+  function confirmForms() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (ev) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+      });
+    });
+  }
+
+  // The proxy fields mean nothing while the proxy is off: grey them out.
+  function proxyToggle() {
+    var box = document.getElementById("f-proxy_active");
+    if (!box) return;
+    var fields = ["f-proxy_host", "f-proxy_port"].map(function (id) { return document.getElementById(id); });
+    function sync() { fields.forEach(function (f) { if (f) f.readOnly = !box.checked; }); }
+    box.addEventListener("change", sync);
+    sync();
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (h >= 24) return Math.floor(h / 24) + "d " + (h % 24) + ":" + pad(m) + ":" + pad(sec);
+    return (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(sec);
+  }
+
+  function renderLines(lines) {
+    var body = document.getElementById("lines");
+    if (!body) return;
+    body.textContent = "";
+    if (!lines.length) {
+      var tr = el("tr"), td = el("td");
+      td.colSpan = 2;
+      td.append("No SIP account yet. ");
+      var a = el("a", "", "Set one up");
+      a.href = "/sip";
+      td.append(a, ".");
+      tr.append(td);
+      body.append(tr);
+      return;
+    }
+    lines.forEach(function (l) {
+      var tr = el("tr");
+      tr.append(el("td", "aor", l.number + "@" + l.domain));
+      var td = el("td");
+      td.append(el("span", "badge " + l.state, l.text));
+      tr.append(td);
+      body.append(tr);
+    });
+  }
+
+  function renderCall(c) {
+    var box = document.getElementById("call");
+    if (!box) return;
+    box.textContent = "";
+    if (!c) { box.append(el("p", "muted", "No call.")); return; }
+    var dl = el("dl");
+    var rows = [
+      ["Number", c.number + (c.name ? " (" + c.name + ")" : "")],
+      ["Direction", c.direction === "in" ? "Incoming" : "Outgoing"],
+      ["Duration", duration(c.duration_s)],
+      ["Codec", c.codec],
+      ["Packet loss", (c.loss * 100).toFixed(1) + " %"],
+      ["Jitter", Math.round(c.jitter_ms) + " ms"],
+      ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
+    ];
+    rows.forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
+    box.append(dl);
+  }
+
+  function setText(id, text) {
+    var e = document.getElementById(id);
+    if (e) e.textContent = text;
+  }
+
+  function liveStatus() {
+    if (document.body.getAttribute("data-page") !== "status" || !window.EventSource) return;
+    var live = document.getElementById("live");
+    var src = new EventSource("/api/events");
+    src.addEventListener("open", function () {
+      live.textContent = "Live";
+      live.classList.add("on");
+    });
+    src.addEventListener("error", function () {
+      live.classList.remove("on");
+      if (src.readyState === EventSource.CLOSED) {
+        // Refused (the session ended): the status page itself needs a login.
+        live.textContent = "Not updating: reload the page.";
+        return;
+      }
+      live.textContent = "Connection lost: retrying…";
+    });
+    src.addEventListener("logout", function () {
+      src.close();
+      window.location.href = "/login?next=%2F";
+    });
+    src.addEventListener("status", function (ev) {
+      var s = JSON.parse(ev.data);
+      renderLines(s.lines || []);
+      renderCall(s.call);
+      setText("hook", s.hook === "off" ? "Off hook" : "On hook");
+      setText("phone-state", s.phone);
+      setText("uptime", duration(s.uptime_s));
+      setText("calls-total", String(s.calls_total));
+      setText("addresses", (s.addresses || []).join(", ") || "–");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    confirmForms();
+    proxyToggle();
+    liveStatus();
+  });
+})();

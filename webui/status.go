@@ -1,0 +1,167 @@
+package webui
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// StatusJSON is the body of GET /api/status and of each "status" event of
+// GET /api/events. Times are RFC 3339; *_in_s fields count from "time".
+type StatusJSON struct {
+	Time       time.Time        `json:"time"`
+	Version    string           `json:"version"`
+	Board      string           `json:"board"`
+	UptimeS    int64            `json:"uptime_s"`
+	Addresses  []string         `json:"addresses"`
+	Hook       string           `json:"hook"`
+	Phone      string           `json:"phone"`
+	Lines      []LineStatusJSON `json:"lines"`
+	Call       *CallStatusJSON  `json:"call"`
+	CallsTotal uint64           `json:"calls_total"`
+}
+
+type LineStatusJSON struct {
+	Number     string     `json:"number"`
+	Domain     string     `json:"domain"`
+	State      string     `json:"state"`
+	LastError  string     `json:"last_error,omitempty"`
+	NextRetry  *time.Time `json:"next_retry,omitempty"`
+	RetryInS   int64      `json:"next_retry_in_s,omitempty"`
+	Expires    *time.Time `json:"expires,omitempty"`
+	ExpiresInS int64      `json:"expires_in_s,omitempty"`
+	// Text is the state in words for people ("Registered", "Failing: 403
+	// Forbidden, next try in 42 s").
+	Text string `json:"text"`
+}
+
+type CallStatusJSON struct {
+	Number    string    `json:"number"`
+	Name      string    `json:"name,omitempty"`
+	Direction string    `json:"direction"`
+	Since     time.Time `json:"since"`
+	DurationS int64     `json:"duration_s"`
+	Codec     string    `json:"codec"`
+	Loss      float64   `json:"loss"`
+	JitterMS  float64   `json:"jitter_ms"`
+	MOS       float64   `json:"mos"`
+}
+
+func (s *Server) statusJSON() StatusJSON {
+	st := s.b.Status()
+	now := s.now()
+	out := StatusJSON{
+		Time: now.UTC(), Version: s.opt.Version, Board: st.Board, UptimeS: int64(st.Uptime / time.Second),
+		Addresses: st.Addresses, Hook: st.Hook, Phone: st.Phone, CallsTotal: st.CallsTotal,
+		Lines: make([]LineStatusJSON, 0, len(st.Lines)),
+	}
+	if out.Addresses == nil {
+		out.Addresses = []string{}
+	}
+	for _, l := range st.Lines {
+		j := LineStatusJSON{Number: l.Number, Domain: l.Domain, State: l.State, LastError: l.LastError}
+		if !l.NextRetry.IsZero() {
+			t := l.NextRetry.UTC()
+			j.NextRetry, j.RetryInS = &t, max(0, int64(l.NextRetry.Sub(now).Round(time.Second)/time.Second))
+		}
+		if !l.Expires.IsZero() {
+			t := l.Expires.UTC()
+			j.Expires, j.ExpiresInS = &t, max(0, int64(l.Expires.Sub(now).Round(time.Second)/time.Second))
+		}
+		j.Text = lineText(j)
+		out.Lines = append(out.Lines, j)
+	}
+	if c := st.Call; c != nil {
+		out.Call = &CallStatusJSON{
+			Number: c.Number, Name: c.Name, Direction: c.Direction, Since: c.Since.UTC(),
+			DurationS: int64(now.Sub(c.Since) / time.Second), Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, MOS: c.MOS,
+		}
+	}
+	return out
+}
+
+// lineText puts a line's state in words.
+func lineText(l LineStatusJSON) string {
+	switch l.State {
+	case LineRegistered:
+		return "Registered"
+	case LineRegistering:
+		return "Registering…"
+	case LineInactive:
+		return "Inactive"
+	case LineFailing:
+		t := "Failing"
+		if l.LastError != "" {
+			t += ": " + l.LastError
+		}
+		if l.NextRetry != nil {
+			t += fmt.Sprintf(" (next try in %s)", formatDuration(time.Duration(l.RetryInS)*time.Second))
+		}
+		return t
+	}
+	return l.State
+}
+
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	s.renderPage(w, http.StatusOK, "status", ss, view{Title: "Status", Nav: "status", Page: s.statusJSON()})
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, ss *session) {
+	writeJSON(w, http.StatusOK, s.statusJSON())
+}
+
+// sseHeartbeat keeps proxies and NAT from dropping an idle event stream and
+// notices a session that ended.
+const sseHeartbeat = 20 * time.Second
+
+// apiEvents streams the status as server-sent events: one "status" event at
+// once and one after every tick of Backend.Changes. When the session ends
+// it sends a "logout" event and closes.
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, ss *session) {
+	ch, unsubscribe := s.b.Changes()
+	defer unsubscribe()
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{}) // a long-lived stream outlives the server's write timeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func() bool {
+		if s.sessions.get(ss.id, s.now(), false) == nil {
+			fmt.Fprint(w, "event: logout\ndata: {}\n\n")
+			rc.Flush()
+			return false
+		}
+		data, err := json.Marshal(s.statusJSON())
+		if err != nil {
+			return false
+		}
+		fmt.Fprintf(w, "event: status\ndata: %s\n\n", data)
+		return rc.Flush() == nil
+	}
+	if !send() {
+		return
+	}
+	heartbeat := time.NewTicker(sseHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case _, ok := <-ch:
+			if !ok || !send() {
+				return
+			}
+		case <-heartbeat.C:
+			if s.sessions.get(ss.id, s.now(), false) == nil {
+				send()
+				return
+			}
+			fmt.Fprint(w, ": keep-alive\n\n")
+			if rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
