@@ -33,17 +33,34 @@ func newWallClock() *wallClock {
 
 func (c *wallClock) Now() time.Duration { return time.Since(c.origin) }
 
+// maxThreadSleep bounds one sleep in the kernel, so a cancelled ctx is
+// noticed within it.
+const maxThreadSleep = 50 * time.Millisecond
+
 func (c *wallClock) SleepUntil(ctx context.Context, t time.Duration) error {
-	d := t - c.Now()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	c.timer.Reset(d) // Go ≥ 1.23: Reset drops any stale tick, no drain needed
-	select {
-	case <-ctx.Done():
-		c.timer.Stop()
-		return ctx.Err()
-	case <-c.timer.C:
-		return nil
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d := t - c.Now()
+		if d <= 0 {
+			return nil
+		}
+		if d > maxThreadSleep {
+			// Long waits (the port is idle far ahead) go through a Go timer.
+			c.timer.Reset(d - maxThreadSleep/2)
+			select {
+			case <-ctx.Done():
+				c.timer.Stop()
+				return ctx.Err()
+			case <-c.timer.C:
+			}
+			continue
+		}
+		// The frame wait sleeps in the kernel on the loop's own thread:
+		// with real-time priority (board.LockRealtime) the kernel wakes it
+		// on time even when every core is busy, where a Go timer would wait
+		// for a normal-priority thread to run the timer.
+		sleepThread(d)
 	}
 }
