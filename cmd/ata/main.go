@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -41,6 +43,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ata: -log-level: %v\n", err)
 		os.Exit(2)
 	}
+	startProfile()
 	logs := newLogRing(os.Stderr, 500)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 
@@ -209,4 +212,31 @@ func (s *sipLines) stop() {
 	if s.stack != nil {
 		s.stack.Close()
 	}
+}
+
+// startProfile writes a CPU profile of the first ATA_CPUPROFILE_SECS
+// seconds (default 20) to the file ATA_CPUPROFILE names, for developers
+// measuring where the firmware spends its time (go tool pprof).
+func startProfile() {
+	path := os.Getenv("ATA_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv("ATA_CPUPROFILE_SECS"))
+	if err != nil || secs <= 0 {
+		secs = 20
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ata: cpu profile: %v\n", err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "ata: cpu profile: %v\n", err)
+		return
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	})
 }
