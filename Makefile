@@ -5,7 +5,10 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test unit fuzz vet fmt-check deps bench clean
+# cross, image, qemu, flash, image-test: the SD card image (see README).
+include image.mk
+
+.PHONY: all build run test unit fuzz vet fmt-check deps bench clean webui-e2e
 
 all: build
 
@@ -33,8 +36,12 @@ unit:
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
 
+## webui-e2e: the web UI in headless Chromium; screenshots in out/screenshots.
+webui-e2e:
+	SCREENSHOT_DIR=$(CURDIR)/out/screenshots ./webui/e2e/run.sh
+
 ## test: what CI runs.
-test: deps vet fmt-check unit fuzz
+test: deps vet fmt-check unit fuzz webui-e2e image-test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -446,15 +446,15 @@ func (c *Config) check() error {
 	if _, _, err := net.SplitHostPort(c.SIP.Listen); err != nil {
 		return keyErr("sip.listen", "%q: %v", c.SIP.Listen, err)
 	}
-	if c.SIP.KeepAlive < 0 {
-		return keyErr("sip.keepalive", "negative %v", c.SIP.KeepAlive)
+	if c.SIP.KeepAlive < 0 || (c.SIP.KeepAlive > 0 && c.SIP.KeepAlive < Duration(time.Second)) {
+		return keyErr("sip.keepalive", "want 0s (off) or at least 1s, got %v (durations are strings such as \"30s\")", c.SIP.KeepAlive)
 	}
 	if m := c.SIP.KeepAliveMethod; m != "crlf" && m != "options" {
 		return keyErr("sip.keepalive_method", "unknown %q (known: crlf, options)", m)
 	}
 	p := c.Phone
-	if p.FlashMin <= 0 || p.FlashMax <= p.FlashMin {
-		return keyErr("phone.flash_min", "want 0 < flash_min < flash_max, got %v and %v", p.FlashMin, p.FlashMax)
+	if p.FlashMin < Duration(10*time.Millisecond) || p.FlashMax > Duration(5*time.Second) || p.FlashMax <= p.FlashMin {
+		return keyErr("phone.flash_min", "want 10ms ≤ flash_min < flash_max ≤ 5s, got %v and %v (durations are strings such as \"100ms\")", p.FlashMin, p.FlashMax)
 	}
 	if p.InterDigitTimeout < Duration(time.Second) || p.InterDigitTimeout > Duration(30*time.Second) {
 		return keyErr("phone.inter_digit_timeout", "want 1s to 30s, got %v", p.InterDigitTimeout)

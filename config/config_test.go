@@ -34,6 +34,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"line wrong type", "[[line]]\nnumber = 1001\n", []string{"ata.toml:2", "line.number"}},
 		{"line unknown key", "[[line]]\nnumber = \"1001\"\npasword = \"x\"\n", []string{"ata.toml:3", "pasword"}},
 		{"line codec", "[[line]]\nnumber = \"1\"\nservice_domain = \"a\"\ncodecs = [\"G729\"]\n", []string{"line[0].codecs", "G729", "PCMU"}},
+		{"integer duration", "[sip]\nkeepalive = 30\n", []string{"sip.keepalive", "30ns"}},
+		{"integer flash", "[phone]\nflash_min = 12\nflash_max = 900\n", []string{"phone."}},
 		{"keepalive method", "[sip]\nkeepalive_method = \"ping\"\n", []string{"sip.keepalive_method", "crlf"}},
 		{"syntax", "[phone\nregion = \"us\"\n", []string{"ata.toml:1"}},
 	}

@@ -14,10 +14,21 @@ declare -A need=(
 	[sipp]=sip-tester
 	[baresip]=baresip-core
 	[tshark]=tshark
+	[chromium]=chromium
+	[genimage]=genimage
+	[mdir]=mtools
+	[mkfs.vfat]=dosfstools
+	[debugfs]=e2fsprogs
+	[sfdisk]=fdisk
+	[cpio]=cpio
+	[depmod]=kmod
+	[curl]=curl
+	[qemu-system-aarch64]=qemu-system-arm
+	[npm]=npm
 )
 missing=()
 for cmd in "${!need[@]}"; do
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing+=("${need[$cmd]}")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "test dependencies: all present"

@@ -80,7 +80,7 @@ func trivial(pw string) bool {
 	for i := 1; i < len(r); i++ {
 		d := r[i] - r[i-1]
 		up = up && (d == 1 || (r[i-1] == '9' && r[i] == '0'))
-		down = down && d == -1
+		down = down && (d == -1 || (r[i-1] == '0' && r[i] == '9'))
 	}
 	return up || down
 }

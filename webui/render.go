@@ -105,15 +105,15 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", m, s)
 }
 
-// formatBytes writes 512 B, 3.4 KB, 10.0 MB (decimal units).
+// formatBytes writes 512 B, 3.4 KiB, 10.0 MiB.
 func formatBytes(n int64) string {
 	switch {
-	case n < 1000:
+	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1000)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
-	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 var pageNames = []string{"setup", "login", "status", "sip", "phone", "calls", "maintenance", "error"}

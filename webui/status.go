@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -31,9 +32,11 @@ type LineStatusJSON struct {
 	RetryInS   int64      `json:"next_retry_in_s,omitempty"`
 	Expires    *time.Time `json:"expires,omitempty"`
 	ExpiresInS int64      `json:"expires_in_s,omitempty"`
-	// Text is the state in words for people ("Registered", "Failing: 403
-	// Forbidden, next try in 42 s").
-	Text string `json:"text"`
+	// Label is the state in a word ("Registered", "Failing"); Detail says
+	// why and when next ("403 Forbidden, next try in 16:57"); Text joins them.
+	Label  string `json:"label"`
+	Detail string `json:"detail,omitempty"`
+	Text   string `json:"text"`
 }
 
 type CallStatusJSON struct {
@@ -69,7 +72,7 @@ func (s *Server) statusJSON() StatusJSON {
 			t := l.Expires.UTC()
 			j.Expires, j.ExpiresInS = &t, max(0, int64(l.Expires.Sub(now).Round(time.Second)/time.Second))
 		}
-		j.Text = lineText(j)
+		lineText(&j)
 		out.Lines = append(out.Lines, j)
 	}
 	if c := st.Call; c != nil {
@@ -82,25 +85,24 @@ func (s *Server) statusJSON() StatusJSON {
 }
 
 // lineText puts a line's state in words.
-func lineText(l LineStatusJSON) string {
-	switch l.State {
-	case LineRegistered:
-		return "Registered"
-	case LineRegistering:
-		return "Registering…"
-	case LineInactive:
-		return "Inactive"
-	case LineFailing:
-		t := "Failing"
-		if l.LastError != "" {
-			t += ": " + l.LastError
-		}
-		if l.NextRetry != nil {
-			t += fmt.Sprintf(" (next try in %s)", formatDuration(time.Duration(l.RetryInS)*time.Second))
-		}
-		return t
+func lineText(l *LineStatusJSON) {
+	l.Label = map[string]string{LineRegistered: "Registered", LineRegistering: "Registering…",
+		LineInactive: "Inactive", LineFailing: "Failing"}[l.State]
+	if l.Label == "" {
+		l.Label = l.State
 	}
-	return l.State
+	var detail []string
+	if l.LastError != "" {
+		detail = append(detail, l.LastError)
+	}
+	if l.NextRetry != nil {
+		detail = append(detail, "next try in "+formatDuration(time.Duration(l.RetryInS)*time.Second))
+	}
+	l.Detail = strings.Join(detail, ", ")
+	l.Text = l.Label
+	if l.Detail != "" {
+		l.Text += ": " + l.Detail
+	}
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, ss *session) {

@@ -22,6 +22,18 @@
     sync();
   }
 
+  // Choosing as first codec what was second swaps the two, instead of
+  // leaving a duplicate for the server to refuse.
+  function codecSwap() {
+    var first = document.getElementById("f-codec1"), second = document.getElementById("f-codec2");
+    if (!first || !second) return;
+    var prev = first.value;
+    first.addEventListener("change", function () {
+      if (second.value === first.value) second.value = prev;
+      prev = first.value;
+    });
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -56,7 +68,8 @@
       var tr = el("tr");
       tr.append(el("td", "aor", l.number + "@" + l.domain));
       var td = el("td");
-      td.append(el("span", "badge " + l.state, l.text));
+      td.append(el("span", "badge " + l.state, l.label));
+      if (l.detail) td.append(el("span", "detail", l.detail));
       tr.append(td);
       body.append(tr);
     });
@@ -122,6 +135,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     confirmForms();
     proxyToggle();
+    codecSwap();
     liveStatus();
   });
 })();

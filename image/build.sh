@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Assembles out/ata-BOARD.img from the static ata binary and Debian's arm64
+# kernel, Raspberry Pi firmware and busybox (pinned in image/debian.lock).
+# Needs no internet beyond Debian's archive, and none once out/cache is filled.
+#
+#   image/build.sh BOARD      # make image BOARD=rpi3 builds the binaries first
+. "$(dirname "$0")/lib.sh"
+
+BOARD=${1:-}
+check_board "$BOARD"
+ATA_BIN=${ATA_BIN:-$OUT_DIR/ata-linux-arm64}
+ATA_SYS_BIN=${ATA_SYS_BIN:-$OUT_DIR/ata-sys-linux-arm64}
+WORK="$OUT_DIR/image-$BOARD"
+IMG="$OUT_DIR/ata-$BOARD.img"
+BOARD_DIR="$IMAGE_DIR/board/$BOARD"
+COMMON_DIR="$IMAGE_DIR/board/common"
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO_DIR" log -1 --format=%ct 2>/dev/null || echo 0)}
+export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+
+step 1/6 "host tools, board $BOARD"
+need_tools genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs \
+	cpio:cpio depmod:kmod dpkg-deb:dpkg curl:curl gzip:gzip numfmt:coreutils
+for f in "$ATA_BIN" "$ATA_SYS_BIN"; do
+	[ -x "$f" ] || die "$f missing: run 'make cross' first (make image does)"
+done
+say "ata $(human "$(stat -c %s "$ATA_BIN")"), ata-sys $(human "$(stat -c %s "$ATA_SYS_BIN")")"
+
+step 2/6 "Debian packages ($LOCK_FILE)"
+"$IMAGE_DIR/fetch.sh"
+KPKG=$(kernel_package)
+KVER=${KPKG#linux-image-}
+KDIR=$(unpacked_dir "$KPKG")
+FWDIR=$(unpacked_dir raspi-firmware)/usr/lib/raspi-firmware
+BBDIR=$(unpacked_dir busybox-static)
+say "kernel $KVER"
+
+step 3/6 "initramfs: busybox, kernel modules, ata"
+rm -rf "$WORK"
+RD="$WORK/initramfs"
+mkdir -p "$RD"/{bin,sbin,usr/bin,usr/sbin,etc/ata,lib/modules,proc,sys,dev,run,tmp,data,root}
+cp -a "$COMMON_DIR/overlay/." "$RD/"
+install -m 0755 "$BBDIR/bin/busybox" "$RD/bin/busybox"
+ln -s busybox "$RD/bin/sh"
+install -m 0755 "$ATA_BIN" "$RD/usr/bin/ata"
+install -m 0755 "$ATA_SYS_BIN" "$RD/usr/sbin/ata-sys"
+echo "$BOARD" >"$RD/etc/ata/board"
+git -C "$REPO_DIR" describe --always --dirty >"$RD/etc/ata/version" 2>/dev/null || echo dev >"$RD/etc/ata/version"
+modlist() { cat "$@" | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'; }
+modlist "$COMMON_DIR/modules" >"$RD/etc/ata/modules"
+modlist "$COMMON_DIR/modules-rpi" "$BOARD_DIR/modules" >"$RD/etc/ata/modules.board"
+
+# Modules: the listed ones and what modules.dep says they need, nothing else.
+[ -f "$KDIR/lib/modules/$KVER/modules.dep" ] || depmod -b "$KDIR" "$KVER"
+say "$("$IMAGE_DIR/select-modules.sh" "$KDIR/lib/modules/$KVER" "$RD/lib/modules/$KVER" "$RD"/etc/ata/modules*) for $(cat "$RD"/etc/ata/modules* | wc -l) listed modules"
+
+find "$RD" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -9 -n >"$WORK/initramfs.gz"
+say "initramfs.gz $(human "$(stat -c %s "$WORK/initramfs.gz")") ($(du -sh --apparent-size "$RD" | cut -f1) unpacked)"
+
+step 4/6 "partition contents (boot, root-a, data)"
+STAGE="$WORK/stage"
+mkdir -p "$STAGE"/{boot,root-a,data}
+cp "$KDIR/boot/vmlinuz-$KVER" "$STAGE/boot/Image"
+cp "$WORK/initramfs.gz" "$STAGE/boot/initramfs.gz"
+cp "$BOARD_DIR/config.txt" "$BOARD_DIR/cmdline.txt" "$STAGE/boot/"
+while read -r f; do cp "$FWDIR/$f" "$STAGE/boot/"; done <"$BOARD_DIR/firmware"
+while read -r f; do cp "$KDIR/usr/lib/linux-image-$KVER/broadcom/$f" "$STAGE/boot/"; done <"$BOARD_DIR/dtbs"
+cp "$STAGE/boot/initramfs.gz" "$STAGE/root-a/"
+cat "$RD/etc/ata/version" >"$STAGE/root-a/version"
+cp "$COMMON_DIR/ata.toml" "$STAGE/data/ata.toml"
+cat >"$STAGE/data/README" <<'DATA'
+This is the ATA's data partition (ext4, label ata-data), mounted at /data.
+  ata.toml       the firmware's configuration (absent: the embedded default)
+  network.conf   mode=dhcp|static, address=IP/PREFIX, gateway=, dns=, ntp=, iface=
+  data/          the call log (calls.jsonl)
+DATA
+for f in "$STAGE"/boot/*; do say "  boot/$(basename "$f")  $(human "$(stat -c %s "$f")")"; done
+find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+step 5/6 "genimage ($IMAGE_DIR/board/genimage.cfg)"
+rm -rf "$WORK/genimage-tmp" "$WORK/images"
+mkdir -p "$WORK/images"
+genimage --rootpath "$STAGE" --tmppath "$WORK/genimage-tmp" --inputpath "$WORK/images" \
+	--outputpath "$WORK/images" --config "$IMAGE_DIR/board/genimage.cfg" >"$WORK/genimage.log" 2>&1 ||
+	{ cat "$WORK/genimage.log" >&2; die "genimage failed"; }
+mv "$WORK/images/ata.img" "$IMG"
+
+step 6/6 "done"
+say "$IMG  $(human "$(stat -c %s "$IMG")")"
+sfdisk -l "$IMG" 2>/dev/null | sed -n '/^Device/,$p' | sed 's/^/image:   /' || true

@@ -1,0 +1,481 @@
+//go:build imagetest
+
+// The image test builds the Raspberry Pi 3 SD card image, checks its
+// partition table and boot files, and boots it under QEMU: -M virt with
+// user networking (ata starts, answers through a forwarded port, sets the
+// clock by SNTP and registers to Kamailio on the host), and -M raspi3b with
+// the image's own Pi 3 device tree (as far as that emulation goes).
+//
+//	make image-test     (go test -tags imagetest ./image/)
+package image_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openata/ata/sip/kamailiotest"
+)
+
+const (
+	board       = "rpi3"
+	maxImage    = 128 << 20
+	maxBinary   = 15 << 20
+	sector      = 512
+	ntpTime     = "2031-05-06T07:08:09Z" // what the test's SNTP server says
+	sipUser     = "1001"
+	sipPassword = "secret"
+)
+
+// tools: command -> Debian package.
+var tools = [][2]string{
+	{"make", "make"}, {"genimage", "genimage"}, {"mdir", "mtools"}, {"mcopy", "mtools"},
+	{"mkfs.vfat", "dosfstools"}, {"mkfs.ext4", "e2fsprogs"}, {"debugfs", "e2fsprogs"},
+	{"sfdisk", "fdisk"}, {"cpio", "cpio"}, {"depmod", "kmod"}, {"dpkg-deb", "dpkg"},
+	{"curl", "curl"}, {"qemu-system-aarch64", "qemu-system-arm"}, {"kamailio", "kamailio"},
+}
+
+func TestImage(t *testing.T) {
+	os.Setenv("PATH", os.Getenv("PATH")+":/usr/sbin:/sbin")
+	for _, tl := range tools {
+		if _, err := exec.LookPath(tl[0]); err != nil {
+			t.Fatalf("install %s: apt-get install %s", tl[0], tl[1])
+		}
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(repo, "out", "ata-"+board+".img")
+
+	start := time.Now()
+	build := exec.Command("make", "-f", "image.mk", "image", "BOARD="+board)
+	build.Dir = repo
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("make image BOARD=%s: %v", board, err)
+	}
+	t.Logf("make image BOARD=%s: %.1fs", board, time.Since(start).Seconds())
+
+	parts := checkPartitions(t, img)
+	checkBootFiles(t, img, parts[0].Start)
+	checkSizes(t, repo, img)
+
+	// The card as a user would prepare it: config files on the data partition.
+	disk := prepareCard(t, img)
+	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, disk) })
+	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[0].Start) })
+}
+
+type partition struct {
+	Node     string `json:"node"`
+	Start    int64  `json:"start"`
+	Size     int64  `json:"size"`
+	Type     string `json:"type"`
+	Bootable bool   `json:"bootable"`
+}
+
+func checkPartitions(t *testing.T, img string) []partition {
+	out, err := exec.Command("sfdisk", "--json", img).Output()
+	if err != nil {
+		t.Fatalf("sfdisk --json %s: %v", img, err)
+	}
+	var pt struct {
+		PartitionTable struct {
+			Label      string      `json:"label"`
+			Partitions []partition `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &pt); err != nil {
+		t.Fatalf("sfdisk --json: %v\n%s", err, out)
+	}
+	p := pt.PartitionTable.Partitions
+	if pt.PartitionTable.Label != "dos" || len(p) != 4 {
+		t.Fatalf("partition table %q with %d partitions, want dos with 4:\n%s", pt.PartitionTable.Label, len(p), out)
+	}
+	want := []struct {
+		typ  string
+		size int64 // sectors
+		boot bool
+	}{
+		{"c", 60 << 20 / sector, true},   // boot, FAT32 LBA
+		{"83", 16 << 20 / sector, false}, // root A
+		{"83", 16 << 20 / sector, false}, // root B
+		{"83", 16 << 20 / sector, false}, // data
+	}
+	for i, w := range want {
+		if p[i].Type != w.typ || p[i].Size != w.size || p[i].Bootable != w.boot {
+			t.Errorf("partition %d: type %s, %d sectors, bootable %v; want type %s, %d sectors, bootable %v",
+				i+1, p[i].Type, p[i].Size, p[i].Bootable, w.typ, w.size, w.boot)
+		}
+		if i > 0 && p[i].Start != p[i-1].Start+p[i-1].Size {
+			t.Errorf("partition %d starts at %d, not right after partition %d", i+1, p[i].Start, i)
+		}
+	}
+	if p[0].Start != 4<<20/sector {
+		t.Errorf("boot partition starts at sector %d, want %d (4 MiB)", p[0].Start, 4<<20/sector)
+	}
+	t.Logf("partitions: %s", out)
+	return p
+}
+
+func checkBootFiles(t *testing.T, img string, start int64) {
+	fat := fmt.Sprintf("%s@@%d", img, start*sector)
+	out, err := exec.Command("mdir", "-b", "-i", fat, "::").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mdir: %v\n%s", err, out)
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		have[strings.TrimPrefix(l, "::/")] = true
+	}
+	for _, f := range []string{"config.txt", "cmdline.txt", "Image", "initramfs.gz", "bootcode.bin", "start.elf", "fixup.dat",
+		"bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb"} {
+		if !have[f] {
+			t.Errorf("boot partition has no %s (has %s)", f, strings.TrimSpace(string(out)))
+		}
+	}
+	cfg, err := exec.Command("mtype", "-i", fat, "::config.txt").Output()
+	if err != nil {
+		t.Fatalf("mtype config.txt: %v", err)
+	}
+	for _, line := range []string{"arm_64bit=1", "kernel=Image", "initramfs initramfs.gz followkernel", "enable_uart=1"} {
+		if !bytes.Contains(cfg, []byte(line+"\n")) {
+			t.Errorf("config.txt lacks %q:\n%s", line, cfg)
+		}
+	}
+}
+
+func checkSizes(t *testing.T, repo, img string) {
+	for _, f := range []struct {
+		path string
+		max  int64
+	}{{filepath.Join(repo, "out", "ata-linux-arm64"), maxBinary}, {img, maxImage}} {
+		st, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("size %s: %.1f MiB (limit %d MiB)", filepath.Base(f.path), float64(st.Size())/(1<<20), f.max>>20)
+		if st.Size() > f.max {
+			t.Errorf("%s is %d bytes, over %d", f.path, st.Size(), f.max)
+		}
+	}
+}
+
+// prepareCard copies the image, as flashing would; each boot then writes
+// its ata.toml (and network.conf) onto the copy's data partition, as a user
+// would. Hook for other registrars: ataConfig's [[line]].
+func prepareCard(t *testing.T, img string) string {
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "card.img")
+	if out, err := exec.Command("cp", "--sparse=always", img, disk).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	return disk
+}
+
+// writeData puts files (name -> content) on the data partition (debugfs, no mount).
+func writeData(t *testing.T, disk string, dataStart int64, files map[string]string) {
+	dir := t.TempDir()
+	dev := fmt.Sprintf("%s?offset=%d", disk, dataStart*sector)
+	for name, content := range files {
+		// debugfs does not overwrite: remove the image's own copy first.
+		exec.Command("debugfs", "-w", "-R", "rm "+name, dev).Run()
+		src := filepath.Join(dir, name)
+		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("debugfs", "-w", "-R", fmt.Sprintf("write %s %s", src, name), dev).CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("Allocated inode")) {
+			t.Fatalf("debugfs write %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
+func ataConfig(kamPort uint16) string {
+	return fmt.Sprintf(`[board]
+name = "sim"
+sim_listen = "127.0.0.1:8081"
+
+[phone]
+region = "us"
+
+[web]
+listen = ":80"
+
+[sip]
+listen = "0.0.0.0:5060"
+
+# Kamailio listens on the host's loopback, which is therefore its domain
+# ("myself"); the guest reaches it through QEMU's user network at 10.0.2.2.
+[[line]]
+number = %q
+service_domain = "127.0.0.1:%[2]d"
+outbound_proxy = "10.0.2.2:%[2]d"
+auth_user = %[1]q
+password = %[3]q
+`, sipUser, kamPort, sipPassword)
+}
+
+func bootVirt(t *testing.T, card string) {
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{sipUser: sipPassword}})
+	ntpPort := startSNTP(t)
+	disk := filepath.Join(t.TempDir(), "virt.img")
+	copyFile(t, card, disk)
+	start := dataStart(t, disk)
+	writeData(t, disk, start, map[string]string{
+		"ata.toml":     ataConfig(kam.Addr().Port()),
+		"network.conf": fmt.Sprintf("mode=dhcp\nntp=10.0.2.2:%d\n", ntpPort),
+	})
+	webPort, simPort, sipPort := freeTCPPort(t), freeTCPPort(t), freeUDPPort(t)
+
+	qemu := exec.Command("./qemu.sh", disk)
+	qemu.Env = append(os.Environ(), "QEMU_DISK="+filepath.Join(t.TempDir(), "disk.img"),
+		fmt.Sprintf("WEB_PORT=%d", webPort), fmt.Sprintf("SIM_PORT=%d", simPort), fmt.Sprintf("SIP_PORT=%d", sipPort))
+	t0 := time.Now()
+	con := startConsole(t, qemu)
+
+	con.wait(t, "ata-supervise: starting ata -config /data/ata.toml", 60*time.Second)
+	con.wait(t, "grow-part: /dev/vda4 16 MiB -> 160 MiB", time.Second)
+	con.wait(t, "grow-fs: /data 16 MiB -> 160 MiB", time.Second)
+	con.wait(t, `msg="ata: started"`, 30*time.Second)
+	tStarted := time.Since(t0)
+	con.wait(t, "ntp: clock set from 10.0.2.2:", 30*time.Second)
+	if !strings.Contains(con.String(), "to "+ntpTime[:16]) {
+		t.Errorf("guest clock not set to the test server's time %s", ntpTime)
+	}
+
+	// The web UI answers on the forwarded port: any HTTP response comes from
+	// ata (QEMU closes a forwarded connection nothing in the guest accepts).
+	web := fmt.Sprintf("http://127.0.0.1:%d/login", webPort)
+	var tWeb time.Duration
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		status, _, err := httpGet(web)
+		if err == nil {
+			tWeb = time.Since(t0)
+			t.Logf("GET %s (the web UI in the guest): %s", web, status)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v\nconsole:\n%s", web, err, con)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sim := fmt.Sprintf("http://127.0.0.1:%d/state", simPort)
+	if status, body, err := httpGet(sim); err != nil || !strings.HasPrefix(status, "200") || !strings.Contains(body, `"hook"`) {
+		t.Errorf("GET %s (the sim API through the ata.relay hook): %s %v %q", sim, status, err, body)
+	}
+
+	var tReg time.Duration
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c, err := kam.Contacts(sipUser)
+		if err == nil && len(c) > 0 {
+			tReg = time.Since(t0)
+			t.Logf("Kamailio contacts for %s: %v", sipUser, c)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no registration for %s at Kamailio %s: %v\nconsole:\n%s", sipUser, kam.Addr(), err, con)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("QEMU -M virt: start -> ata started %.1fs, -> web UI answered %.1fs, -> REGISTER 200 OK (in Kamailio's location table) %.1fs",
+		tStarted.Seconds(), tWeb.Seconds(), tReg.Seconds())
+	fmt.Printf("image test: QEMU start -> registered: %.1fs\n", tReg.Seconds())
+}
+
+// bootRaspi3b boots the image's own kernel, initramfs and Pi 3 device tree
+// on QEMU's Raspberry Pi 3 model, with the card on the emulated SD host.
+// That model has no network (the Pi 3's Ethernet is a USB chip QEMU lacks)
+// and its watchdog resets at once when armed (hence ata.nowatchdog).
+func bootRaspi3b(t *testing.T, card string, bootStart int64) {
+	dir := t.TempDir()
+	fat := fmt.Sprintf("%s@@%d", card, bootStart*sector)
+	if out, err := exec.Command("mcopy", "-n", "-i", fat, "::Image", "::initramfs.gz", "::bcm2837-rpi-3-b.dtb", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v\n%s", err, out)
+	}
+	disk := filepath.Join(dir, "sd.img")
+	copyFile(t, card, disk)
+	writeData(t, disk, dataStart(t, disk), map[string]string{"ata.toml": ataConfig(5060)})
+	if err := os.Truncate(disk, 256<<20); err != nil { // the SD model wants a power-of-two size
+		t.Fatal(err)
+	}
+	qemu := exec.Command("qemu-system-aarch64", "-M", "raspi3b", "-m", "1G", "-nographic", "-no-reboot",
+		"-kernel", filepath.Join(dir, "Image"), "-initrd", filepath.Join(dir, "initramfs.gz"),
+		"-dtb", filepath.Join(dir, "bcm2837-rpi-3-b.dtb"),
+		"-append", "console=ttyAMA0,115200 quiet panic=5 ata.nowatchdog",
+		"-drive", "file="+disk+",format=raw,if=sd", "-serial", "mon:stdio", "-serial", "null")
+	t0 := time.Now()
+	con := startConsole(t, qemu)
+	con.wait(t, "modules loaded (raspberrypi,3-model-b brcm,bcm2837", 150*time.Second)
+	con.wait(t, "data: /dev/mmcblk0p4 on /data", 60*time.Second)
+	con.wait(t, `msg="ata: started"`, 90*time.Second)
+	t.Logf("QEMU -M raspi3b: start -> ata started %.1fs (SD card data partition mounted and grown; no network in this model)",
+		time.Since(t0).Seconds())
+}
+
+// console collects a QEMU serial console.
+type console struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	cond chan struct{}
+}
+
+func (c *console) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func startConsole(t *testing.T, cmd *exec.Cmd) *console {
+	t.Helper()
+	c := &console{cond: make(chan struct{}, 1)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := bufio.NewReader(out)
+		for {
+			line, err := r.ReadString('\n')
+			c.mu.Lock()
+			c.buf.WriteString(line)
+			c.mu.Unlock()
+			select {
+			case c.cond <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // the process group this test started
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("console:\n%s", c)
+		}
+	})
+	return c
+}
+
+func (c *console) wait(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for !strings.Contains(c.String(), s) {
+		select {
+		case <-c.cond:
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("console: no %q within %v", s, timeout)
+		}
+	}
+}
+
+// startSNTP answers SNTP requests with ntpTime; it returns the UDP port.
+func startSNTP(t *testing.T) int {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	at, _ := time.Parse(time.RFC3339, ntpTime)
+	ts := uint64(at.Unix()+2208988800) << 32
+	go func() {
+		buf := make([]byte, 128)
+		for {
+			n, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n < 48 {
+				continue
+			}
+			r := make([]byte, 48)
+			r[0] = 0<<6 | 4<<3 | 4 // LI 0, version 4, server
+			r[1] = 1               // stratum 1
+			copy(r[24:32], buf[40:48])
+			binary.BigEndian.PutUint64(r[32:], ts)
+			binary.BigEndian.PutUint64(r[40:], ts)
+			conn.WriteToUDP(r, from)
+		}
+	}()
+	return conn.LocalAddr().(*net.UDPAddr).Port
+}
+
+func dataStart(t *testing.T, disk string) int64 {
+	out, err := exec.Command("sfdisk", "--json", disk).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pt struct {
+		PartitionTable struct{ Partitions []partition } `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &pt); err != nil || len(pt.PartitionTable.Partitions) != 4 {
+		t.Fatalf("sfdisk --json %s: %v", disk, err)
+	}
+	return pt.PartitionTable.Partitions[3].Start
+}
+
+func copyFile(t *testing.T, from, to string) {
+	if out, err := exec.Command("cp", "--sparse=always", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+}
+
+// httpGet returns the status line and body; redirects are not followed.
+func httpGet(url string) (status, body string, err error) {
+	c := http.Client{Timeout: 2 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.Status, string(b), err
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Boots an image's own kernel and initramfs (from its boot partition) under
+# qemu-system-aarch64 -M virt (TCG), with the image itself as the disk so
+# the data partition (and /data/ata.toml on it) is used as on a card.
+#
+#   image/qemu.sh out/ata-rpi3.img
+# Environment:
+#   QEMU_DISK       the writable copy of the image (default out/qemu-disk.img; made fresh each run)
+#   QEMU_DISK_SIZE  its size, larger than the image to exercise first-boot growth (default 256M)
+#   WEB_PORT        host port forwarded to the guest's web UI on port 80 (default 18080)
+#   SIM_PORT        host port forwarded to the sim board's API (loopback-only in the
+#                   guest; reached through the ata.relay test hook on guest port 8082) (default 18081)
+#   SIP_PORT        host UDP port forwarded to the guest's SIP port 5060 (default 15060)
+#   QEMU_APPEND     extra kernel command line
+# Quit with Ctrl-A X.
+. "$(dirname "$0")/lib.sh"
+need_tools qemu-system-aarch64:qemu-system-arm mcopy:mtools sfdisk:fdisk
+
+IMG=${1:-}
+[ -f "$IMG" ] || die "usage: image/qemu.sh IMAGE (build one with make image)"
+DISK=${QEMU_DISK:-$OUT_DIR/qemu-disk.img}
+WEB_PORT=${WEB_PORT:-18080}
+SIM_PORT=${SIM_PORT:-18081}
+SIP_PORT=${SIP_PORT:-15060}
+BOOTDIR=$(mktemp -d)
+trap 'rm -rf "$BOOTDIR"' EXIT
+
+start=$(sfdisk -d "$IMG" | awk -F'[=,]' '/^[^ ]*1 :/ { gsub(/ /, "", $2); print $2 }')
+[ -n "$start" ] || die "$IMG: no partition 1"
+mcopy -n -i "$IMG@@$((start * 512))" ::Image ::initramfs.gz "$BOOTDIR/"
+cp --sparse=always "$IMG" "$DISK"
+truncate -s "${QEMU_DISK_SIZE:-256M}" "$DISK"
+
+say "qemu: web UI http://127.0.0.1:$WEB_PORT  sim API http://127.0.0.1:$SIM_PORT  SIP udp 127.0.0.1:$SIP_PORT  (quit: Ctrl-A X)"
+# Not exec: the trap removes the extracted kernel when QEMU exits.
+qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 256 -nographic -no-reboot \
+	-kernel "$BOOTDIR/Image" -initrd "$BOOTDIR/initramfs.gz" \
+	-append "console=ttyAMA0 quiet panic=5 ata.relay=8082:127.0.0.1:8081 ${QEMU_APPEND:-}" \
+	-drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0 \
+	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$SIM_PORT-:8082,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060" \
+	-device virtio-net-device,netdev=n0 &
+qpid=$!
+trap 'kill $qpid 2>/dev/null; wait $qpid; rm -rf "$BOOTDIR"' EXIT INT TERM
+wait $qpid
