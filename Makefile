@@ -3,7 +3,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 10000x
 
 # cross, image, qemu, flash, image-test: the SD card image (see README).
 include image.mk
