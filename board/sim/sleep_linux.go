@@ -3,23 +3,14 @@ package sim
 import (
 	"syscall"
 	"time"
-	"unsafe"
 )
 
-// sleepThread blocks the calling OS thread for d with a raw nanosleep.
-//
-// Raw on purpose: an ordinary syscall hands the thread's P to another
-// thread after 20 µs and takes one back on return, two scheduler trips a
-// frame; measured on a 2-core machine in a G.711 call that made the
-// firmware cost 5.4 % of a core against 2.9 % now, and RTP send p99 went
-// from 2.7 ms to 1.5 ms under load. The price: a stop-the-world GC waits
-// for the sleep to end (at most one frame).
+// sleepThread blocks the calling OS thread for d (nanosleep). With the
+// frame loop on a real-time thread (board.LockRealtime) the kernel wakes it
+// on time even when every core is busy; a Go timer would instead wait for
+// some normal-priority thread to run the runtime's timers.
 func sleepThread(d time.Duration) {
 	ts := syscall.NsecToTimespec(int64(d))
-	for {
-		_, _, e := syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&ts)), 0)
-		if e != syscall.EINTR {
-			return
-		}
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
 	}
 }
