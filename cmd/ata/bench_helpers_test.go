@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -18,14 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/openata/ata/board/sim"
-	"github.com/openata/ata/sip/kamailiotest"
 )
 
 // benchEnvDuration reads a duration from the environment (e.g.
@@ -57,119 +52,30 @@ func benchEnvInt(tb testing.TB, name string, def int) int {
 	return n
 }
 
-// startBenchFirmware is startFirmware for benchmarks (it takes a
-// testing.TB) and at the production log level, so that logging does not
-// inflate the figures.
+// startBenchFirmware is startFirmware at the production log level, so
+// that logging does not inflate the figures. ATA_BENCH_CHRT="-f 10" runs
+// the firmware under a real-time policy (chrt execs it: same PID).
 func startBenchFirmware(tb testing.TB, configTOML string) *firmware {
 	tb.Helper()
-	simAddr := freeTCPAddr(tb)
-	cfg := filepath.Join(tb.TempDir(), "ata.toml")
-	body := strings.ReplaceAll(configTOML, "SIM_LISTEN", simAddr)
-	body = strings.ReplaceAll(body, "DATA_DIR", tb.TempDir())
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	f := &firmware{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	args := []string{ataBin, "-config", cfg, "-log-level", "info"}
-	// ATA_BENCH_CHRT="-f 10" runs the firmware under a real-time policy
-	// (chrt execs it: same PID), to see what scheduling buys.
+	var prefix []string
 	if rt := os.Getenv("ATA_BENCH_CHRT"); rt != "" {
 		chrt, err := exec.LookPath("chrt")
 		if err != nil {
 			tb.Fatal("install chrt: apt-get install util-linux")
 		}
-		args = append(append([]string{chrt}, strings.Fields(rt)...), args...)
+		prefix = append([]string{chrt}, strings.Fields(rt)...)
 	}
-	f.cmd = exec.Command(args[0], args[1:]...)
-	f.cmd.Stderr = &lockedWriter{w: f.stderr}
-	if err := f.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() { f.done <- f.cmd.Wait() }()
-	tb.Cleanup(func() {
-		f.cmd.Process.Kill()
-		<-f.done
-		if tb.Failed() || os.Getenv("ATA_TEST_LOG") != "" {
-			tb.Logf("firmware log:\n%s", f.log())
-		}
-	})
-	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := f.phone.State(context.Background()); err == nil {
-			return f
-		}
-		select {
-		case err := <-f.done:
-			tb.Fatalf("firmware exited: %v\n%s", err, f.log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("sim API did not come up\n%s", f.log())
-		}
-	}
+	return launchFirmware(tb, configTOML, "info", prefix)
 }
 
-// lockedWriter lets the benchmark read the firmware's log while exec's
-// copying goroutine writes it.
-type lockedWriter struct{ w *bytes.Buffer }
-
-var benchLogMu sync.Mutex
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	benchLogMu.Lock()
-	defer benchLogMu.Unlock()
-	return l.w.Write(p)
-}
-
-func (f *firmware) log() string {
-	benchLogMu.Lock()
-	defer benchLogMu.Unlock()
-	return f.stderr.String()
-}
-
-func freeTCPAddr(tb testing.TB) string {
+// benchSIPAddr is the firmware's SIP address as a UDP address.
+func (f *firmware) benchSIPAddr(tb testing.TB) *net.UDPAddr {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := net.ResolveUDPAddr("udp", f.sipAddr(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func benchWaitRegistered(tb testing.TB, kam *kamailiotest.Server, user string) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := kam.Contacts(user); err == nil && len(c) > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s never registered; kamailio log:\n%s", user, kam.Log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// benchSIPAddr is the firmware's SIP address, from its start-up log.
-func (f *firmware) benchSIPAddr(tb testing.TB) *net.UDPAddr {
-	tb.Helper()
-	re := regexp.MustCompile(`msg="ata: SIP line".* listen=(\S+)`)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(f.log()); m != nil {
-			a, err := net.ResolveUDPAddr("udp", m[1])
-			if err != nil {
-				tb.Fatalf("SIP listen address %q: %v", m[1], err)
-			}
-			return a
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("no SIP listen address in the log:\n%s", f.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return a
 }
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat: 100 on

@@ -51,7 +51,7 @@ func startBenchCall(b *testing.B, talk time.Duration) *benchCall {
 	kam := kamailiotest.Start(b, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: far.Addr().String()})
 	c := &benchCall{far: far, speaking: talk + 5*time.Second}
 	c.f = startBenchFirmware(b, lineConfig(kam, ""))
-	benchWaitRegistered(b, kam, "1001")
+	waitRegistered(b, kam, "1001")
 	c.ataPID, c.farPID = c.f.cmd.Process.Pid, pidByArg(b, "baresip", far.Dir())
 	time.Sleep(2 * time.Second) // start-up garbage collected, registration settled
 	var err error
@@ -189,7 +189,7 @@ func benchLine(b *testing.B, phoneToml string) (*firmware, *sipPeer) {
 		cfg = strings.Replace(cfg, anchor, anchor+phoneToml+"\n", 1)
 	}
 	f := startBenchFirmware(b, cfg)
-	benchWaitRegistered(b, kam, "1001")
+	waitRegistered(b, kam, "1001")
 	addr := f.benchSIPAddr(b)
 	return f, newSIPPeer(b, addr, fmt.Sprintf("sip:1001@%s", addr))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -38,7 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +47,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func freeUDPPort(t *testing.T) string {
+func freeUDPPort(t testing.TB) string {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -60,33 +59,42 @@ func freeUDPPort(t *testing.T) string {
 
 type firmware struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedBuffer // read by the test while exec's goroutine writes it
 	phone  *sim.Client
 	done   chan error
 }
 
-// startFirmware runs the ata binary on a config and waits for its sim API.
-func startFirmware(t *testing.T, configTOML string) *firmware {
-	t.Helper()
-	simAddr := freePort(t)
-	cfg := filepath.Join(t.TempDir(), "ata.toml")
+// startFirmware runs the ata binary on a config (debug logging) and waits
+// for its sim API.
+func startFirmware(tb testing.TB, configTOML string) *firmware {
+	tb.Helper()
+	return launchFirmware(tb, configTOML, "debug", nil)
+}
+
+// launchFirmware runs the ata binary, behind the command prefix if any
+// (chrt), at a log level; the sim API is up when it returns.
+func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string) *firmware {
+	tb.Helper()
+	simAddr := freePort(tb)
+	cfg := filepath.Join(tb.TempDir(), "ata.toml")
 	body := strings.ReplaceAll(configTOML, "SIM_LISTEN", simAddr)
-	body = strings.ReplaceAll(body, "DATA_DIR", t.TempDir())
+	body = strings.ReplaceAll(body, "DATA_DIR", tb.TempDir())
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	f := &firmware{stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	f.cmd = exec.Command(ataBin, "-config", cfg, "-log-level", "debug")
+	f := &firmware{stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	args := append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)
+	f.cmd = exec.Command(args[0], args[1:]...)
 	f.cmd.Stderr = f.stderr
 	if err := f.cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() { f.done <- f.cmd.Wait() }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		f.cmd.Process.Kill()
 		<-f.done
-		if t.Failed() || os.Getenv("ATA_TEST_LOG") != "" {
-			t.Logf("firmware log:\n%s", f.stderr)
+		if tb.Failed() || os.Getenv("ATA_TEST_LOG") != "" {
+			tb.Logf("firmware log:\n%s", f.log())
 		}
 	})
 	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
@@ -97,14 +105,17 @@ func startFirmware(t *testing.T, configTOML string) *firmware {
 		}
 		select {
 		case err := <-f.done:
-			t.Fatalf("firmware exited: %v\n%s", err, f.stderr)
+			tb.Fatalf("firmware exited: %v\n%s", err, f.log())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sim API did not come up\n%s", f.stderr)
+			tb.Fatalf("sim API did not come up\n%s", f.log())
 		}
 	}
 }
+
+// log is what the firmware has logged so far.
+func (f *firmware) log() string { return f.stderr.String() }
 
 // level is the level in dBm0 of frequency f in x (Goertzel).
 func level(x []int16, f float64) float64 {
@@ -270,7 +281,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	case err := <-f.done:
 		f.done <- err // for the cleanup
 		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, f.stderr)
+			t.Fatalf("exit: %v\n%s", err, f.log())
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("still running 5 s after SIGTERM")

@@ -47,10 +47,10 @@ password = "secret"
 }
 
 // waitLog waits until the firmware's log contains s.
-func (f *firmware) waitLog(t *testing.T, s string, d time.Duration) {
+func (f *firmware) waitLog(t testing.TB, s string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for !strings.Contains(f.stderr.String(), s) {
+	for !strings.Contains(f.log(), s) {
 		if time.Now().After(deadline) {
 			t.Fatalf("firmware log never said %q", s)
 		}
@@ -58,7 +58,7 @@ func (f *firmware) waitLog(t *testing.T, s string, d time.Duration) {
 	}
 }
 
-func waitRegistered(t *testing.T, kam *kamailiotest.Server, user string) {
+func waitRegistered(t testing.TB, kam *kamailiotest.Server, user string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -259,7 +259,7 @@ func TestEarlyMediaHeardBeforeAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(f.stderr.String(), "to=talking") {
+	if strings.Contains(f.log(), "to=talking") {
 		t.Fatal("answered before the early media was checked; the scenario waits 3 s")
 	}
 	if l := level(ear, 1000); l < -16 {
@@ -273,10 +273,10 @@ func TestEarlyMediaHeardBeforeAnswer(t *testing.T) {
 }
 
 // sipAddr is the firmware's SIP address, from its start-up log.
-func (f *firmware) sipAddr(t *testing.T) string {
+func (f *firmware) sipAddr(t testing.TB) string {
 	t.Helper()
 	f.waitLog(t, "ata: SIP line", 5*time.Second)
-	m := regexp.MustCompile(`msg="ata: SIP line".* listen=(\S+)`).FindStringSubmatch(f.stderr.String())
+	m := regexp.MustCompile(`msg="ata: SIP line".* listen=(\S+)`).FindStringSubmatch(f.log())
 	if m == nil {
 		t.Fatal("no SIP listen address in the log")
 	}
@@ -312,7 +312,7 @@ func TestGhostInviteNeverRings(t *testing.T) {
 			t.Fatalf("the phone rang for a ghost call: %+v", e)
 		}
 	}
-	if strings.Contains(f.stderr.String(), "incoming call") {
+	if strings.Contains(f.log(), "incoming call") {
 		t.Fatal("the ghost INVITE reached call control")
 	}
 
