@@ -114,6 +114,8 @@ type Port struct {
 	now       time.Duration
 	frameDur  time.Duration
 	scratch   []int16
+	silence   []int16 // the mouthpiece while a DTMF key is muted
+	keyHeld   bool    // a DTMF key is down on the mouthpiece (as detected)
 }
 
 // wanted is the state call control asks for; the frame goroutine makes it so.
@@ -126,6 +128,7 @@ type wanted struct {
 	collect  bool
 	colGen   uint64
 	audio    Audio
+	muteDTMF bool
 	reversed bool
 	opts     *Options // new settings to take over (SetOptions)
 }
@@ -153,6 +156,7 @@ func New(hw board.Port, opts Options) (*Port, error) {
 		dtmf:     dtmf.NewDetector(),
 		frameDur: time.Duration(hw.FrameSamples()) * time.Second / board.SampleRate,
 		scratch:  make([]int16, hw.FrameSamples()),
+		silence:  make([]int16, hw.FrameSamples()),
 	}
 	p.collector = dialplan.NewCollector(opts.DialPlan, opts.Collect)
 	p.cidBeforeRing.Store(beforeRing(opts.CallerID))
@@ -231,6 +235,13 @@ func (p *Port) StopRing() { p.update(func(w *wanted) { w.ringOn = false }) }
 
 // Connect attaches a call's audio to the handset; nil detaches it.
 func (p *Port) Connect(a Audio) { p.update(func(w *wanted) { w.audio = a }) }
+
+// MuteDTMF keeps DTMF keys out of the call's audio, for calls that send
+// keys as RFC 4733 events or SIP INFO: the far end must not get them
+// twice. The detector needs about 30 ms to recognise a key, too short for
+// a receiver to take as a digit; it reports the release 40 ms after the
+// tone ends, so the rest of the tone is muted.
+func (p *Port) MuteDTMF(on bool) { p.update(func(w *wanted) { w.muteDTMF = on }) }
 
 // SetOptions changes the port's settings while it runs (a saved config):
 // region, tones, ring cadence, caller ID, hook timing and dial plan. A
@@ -393,6 +404,7 @@ func (p *Port) detectDTMF(mic []int16) {
 	for _, ev := range p.dtmf.Process(mic) {
 		// The detector's time is in samples of mic audio; place it on the board clock.
 		at := p.now - time.Duration(p.samples+int64(len(mic))-ev.At)*time.Second/board.SampleRate
+		p.keyHeld = ev.Down
 		if ev.Down {
 			p.dtmfDown[ev.Key] = ev.At
 			p.emit(Event{Kind: DigitDown, At: at, Key: ev.Key})
@@ -437,6 +449,9 @@ func (p *Port) collectResult(o dialplan.Outcome) {
 // while ringing.
 func (p *Port) fillEar(mic, ear []int16) {
 	if a := p.have.audio; a != nil {
+		if p.have.muteDTMF && p.keyHeld {
+			mic = p.silence
+		}
 		a.Exchange(mic, ear)
 	} else {
 		clear(ear)

@@ -568,3 +568,36 @@ func TestRingStartsAtOnce(t *testing.T) {
 		t.Fatalf("UK rang before its caller ID: %v", r3.hw.rings)
 	}
 }
+
+// recAudio records what the port hands a call's audio.
+type recAudio struct{ mic []int16 }
+
+func (a *recAudio) Exchange(mic, ear []int16) {
+	a.mic = append(a.mic, mic...)
+	clear(ear)
+}
+
+func TestMuteDTMFKeepsKeysOutOfTheCall(t *testing.T) {
+	for _, mute := range []bool{true, false} {
+		r := newRig(t, "us", nil)
+		r.hook(true, 0)
+		a := &recAudio{}
+		r.p.Connect(a)
+		r.p.MuteDTMF(mute)
+		r.run(100 * time.Millisecond)
+		r.mic = dtmfAudio(t, "5")
+		r.run(300 * time.Millisecond)
+		// The tone plays from 100 ms for 70 ms; after ~35 ms of it the key is known.
+		key := a.mic[int(0.14*board.SampleRate):int(0.17*board.SampleRate)]
+		lvl := power(key, 1336)
+		if mute && lvl > -60 {
+			t.Errorf("muted: the key's tone reached the call at %.1f dBm0", lvl)
+		}
+		if !mute && lvl < -15 {
+			t.Errorf("not muted: the key's tone is missing from the call (%.1f dBm0)", lvl)
+		}
+		if got := kinds(r.events()); got != "off-hook digit-down:5 digit-up:5" {
+			t.Fatalf("events %q", got)
+		}
+	}
+}

@@ -46,6 +46,7 @@ func (c *fakeCall) SendDTMF(key byte, d time.Duration) error {
 	return nil
 }
 func (c *fakeCall) Remote() (string, string) { return c.number, c.name }
+func (c *fakeCall) InBandDTMF() bool         { return false }
 func (c *fakeCall) Report() Report {
 	return Report{Codec: "PCMU", Loss: 0.01, Jitter: 3 * time.Millisecond, MOS: 4.3}
 }
@@ -146,7 +147,7 @@ func TestOutgoingCallRingbackAnswerTalkHangUp(t *testing.T) {
 	}
 	call.events <- sip.CallEvent{Kind: sip.CallAnswered}
 	h.expect(t, Talking)
-	if got := h.port.take(); got != "stop-tone connect-audio" {
+	if got := h.port.take(); got != "stop-tone mute-dtmf:true connect-audio" {
 		t.Fatalf("port %q", got)
 	}
 	// A DTMF key is relayed with the length it was held; a rotary digit with
@@ -202,7 +203,7 @@ func TestEarlyMediaThenAnswer(t *testing.T) {
 	h.expect(t, Ringback)
 	call.events <- sip.CallEvent{Kind: sip.CallEarlyMedia}
 	h.expect(t, EarlyMedia)
-	if got := h.port.take(); got != "tone:ringback stop-tone connect-audio" {
+	if got := h.port.take(); got != "tone:ringback stop-tone mute-dtmf:true connect-audio" {
 		t.Fatalf("port %q", got)
 	}
 	call.events <- sip.CallEvent{Kind: sip.CallAnswered}
@@ -252,7 +253,7 @@ func TestIncomingCallRingsAndIsAnswered(t *testing.T) {
 	}
 	c.events <- sip.CallEvent{Kind: sip.CallAnswered}
 	h.expect(t, Talking)
-	if got := h.port.take(); got != "stop-tone connect-audio" {
+	if got := h.port.take(); got != "stop-tone mute-dtmf:true connect-audio" {
 		t.Fatalf("port %q", got)
 	}
 	c.events <- sip.CallEvent{Kind: sip.CallEnded, Status: 200, Reason: "bye", Remote: true}

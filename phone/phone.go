@@ -50,6 +50,7 @@ type Port interface {
 	Ring(*callerid.Info)
 	StopRing()
 	Connect(fxs.Audio)
+	MuteDTMF(bool)
 }
 
 // Call is one SIP call as call control drives it (sip.Call has it).
@@ -67,6 +68,9 @@ type Call interface {
 	Audio() fxs.Audio
 	// SendDTMF sends a key to the far end the way the line's DTMF mode says.
 	SendDTMF(key byte, d time.Duration) error
+	// InBandDTMF reports whether keys reach the far end only as tones in
+	// the audio (then they must not be muted).
+	InBandDTMF() bool
 	// Remote is the other party: number and display name.
 	Remote() (number, name string)
 	// Report is the media summary for the call log.
@@ -371,7 +375,7 @@ func (ph *Phone) callEvent(ev sip.CallEvent) {
 	case sip.CallEarlyMedia:
 		if ph.state == Calling || ph.state == Ringback {
 			ph.port.StopTone()
-			ph.port.Connect(ph.call.Audio())
+			ph.connect()
 			ph.to(EarlyMedia, "early media")
 		}
 	case sip.CallAnswered:
@@ -379,11 +383,18 @@ func (ph *Phone) callEvent(ev sip.CallEvent) {
 		ph.keyDown = 0
 		defer ph.publish()
 		ph.port.StopTone()
-		ph.port.Connect(ph.call.Audio())
+		ph.connect()
 		ph.to(Talking, "answered")
 	case sip.CallEnded:
 		ph.endCall(ev, false)
 	}
+}
+
+// connect joins the call's audio to the handset, keeping DTMF keys out of
+// it when they travel as events.
+func (ph *Phone) connect() {
+	ph.port.MuteDTMF(!ph.call.InBandDTMF())
+	ph.port.Connect(ph.call.Audio())
 }
 
 // endCall closes the current call's books and moves to what the handset

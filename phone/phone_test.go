@@ -3,6 +3,7 @@ package phone
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +34,8 @@ func (f *fakePort) Ring(i *callerid.Info) {
 	}
 	f.record("ring:" + i.Number + "/" + i.Name)
 }
-func (f *fakePort) StopRing() { f.record("stop-ring") }
+func (f *fakePort) StopRing()        { f.record("stop-ring") }
+func (f *fakePort) MuteDTMF(on bool) { f.record("mute-dtmf:" + strconv.FormatBool(on)) }
 func (f *fakePort) Connect(a fxs.Audio) {
 	if a == nil {
 		f.record("disconnect-audio")

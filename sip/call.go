@@ -459,7 +459,24 @@ func (c *Call) SendDTMF(key byte, d time.Duration) error {
 	case "info":
 		return c.sendInfo(key, d)
 	}
+	if c.InBandDTMF() {
+		return nil // no telephone-event negotiated: the tone went in-band
+	}
 	return s.SendDTMF(key, d)
+}
+
+// InBandDTMF reports whether keys reach the far end only as tones in the
+// audio: the line's mode is "inband", or RFC 4733 was not negotiated.
+func (c *Call) InBandDTMF() bool {
+	switch c.line.cfg.DTMFMode {
+	case "inband":
+		return true
+	case "info":
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media.EventPayloadType == 0
 }
 
 func (c *Call) sendInfo(key byte, d time.Duration) error {

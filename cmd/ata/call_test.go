@@ -226,3 +226,46 @@ func TestSIGTERMEndsCallsAndUnregisters(t *testing.T) {
 		t.Fatalf("still registered after shutdown: %v %v", c, err)
 	}
 }
+
+// TestDTMFInCallGoesAsEventNotTone: a key pressed in a call reaches the far
+// end once, as an RFC 4733 event, and its tone is cut from the audio after
+// the detector recognises it (what is left is too short to be a digit).
+func TestDTMFInCallGoesAsEventNotTone(t *testing.T) {
+	f, far := farEndCall(t, baresiptest.Opts{Incoming: baresiptest.AutoAnswer})
+	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	f.waitLog(t, "to=talking", 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if err := f.phone.Dial(context.Background(), "5", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := far.WaitEvent(baresiptest.DTMF, 3*time.Second); ev.Param != "5" {
+		t.Fatalf("far end got DTMF %q, want 5", ev.Param)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := f.phone.Hook(context.Background(), "on"); err != nil {
+		t.Fatal(err)
+	}
+	far.WaitEvent(baresiptest.Closed, 5*time.Second)
+	// The longest run of 10 ms blocks carrying the key's column tone.
+	rec := far.RecordedAudio()
+	longest, run := 0, 0
+	for i := 0; i+80 <= len(rec); i += 80 {
+		if level(rec[i:i+80], 1336) > -25 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	if longest == 0 {
+		t.Fatal("no trace of the key at all: the test would not see a leak either")
+	}
+	if longest*10 >= 40 {
+		t.Fatalf("the key's tone lasted %d ms in the call audio: a receiver may take it as a second digit (want < 40 ms)", longest*10)
+	}
+	for _, e := range far.Events() {
+		if e.Kind == baresiptest.DTMF && e.Param != "5" {
+			t.Fatalf("extra DTMF event %+v", e)
+		}
+	}
+}
