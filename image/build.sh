@@ -19,7 +19,7 @@ export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
 
 step 1/6 "host tools, board $BOARD"
 need_tools genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs \
-	cpio:cpio depmod:kmod dpkg-deb:dpkg curl:curl gzip:gzip numfmt:coreutils
+	cpio:cpio depmod:kmod dpkg-deb:dpkg curl:curl lz4:lz4 numfmt:coreutils
 for f in "$ATA_BIN" "$ATA_SYS_BIN"; do
 	[ -x "$f" ] || die "$f missing: run 'make cross' first (make image does)"
 done
@@ -54,18 +54,20 @@ modlist "$COMMON_DIR/modules-rpi" "$BOARD_DIR/modules" >"$RD/etc/ata/modules.boa
 say "$("$IMAGE_DIR/select-modules.sh" "$KDIR/lib/modules/$KVER" "$RD/lib/modules/$KVER" "$RD"/etc/ata/modules*) for $(cat "$RD"/etc/ata/modules* | wc -l) listed modules"
 
 find "$RD" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -9 -n >"$WORK/initramfs.gz"
-say "initramfs.gz $(human "$(stat -c %s "$WORK/initramfs.gz")") ($(du -sh --apparent-size "$RD" | cut -f1) unpacked)"
+# lz4 (legacy frame, the one the kernel's CONFIG_RD_LZ4 reads): a third larger
+# than gzip -9 but unpacked in a fraction of the time (QEMU TCG: 0.2 s, not 1.3 s).
+(cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | lz4 -l -12 -q >"$WORK/initramfs.lz4"
+say "initramfs (lz4) $(human "$(stat -c %s "$WORK/initramfs.lz4")") ($(du -sh --apparent-size "$RD" | cut -f1) unpacked)"
 
 step 4/6 "partition contents (boot, root-a, data)"
 STAGE="$WORK/stage"
 mkdir -p "$STAGE"/{boot,root-a,data}
 cp "$KDIR/boot/vmlinuz-$KVER" "$STAGE/boot/Image"
-cp "$WORK/initramfs.gz" "$STAGE/boot/initramfs.gz"
+cp "$WORK/initramfs.lz4" "$STAGE/boot/initramfs"
 cp "$BOARD_DIR/config.txt" "$BOARD_DIR/cmdline.txt" "$STAGE/boot/"
 while read -r f; do cp "$FWDIR/$f" "$STAGE/boot/"; done <"$BOARD_DIR/firmware"
 while read -r f; do cp "$KDIR/usr/lib/linux-image-$KVER/broadcom/$f" "$STAGE/boot/"; done <"$BOARD_DIR/dtbs"
-cp "$STAGE/boot/initramfs.gz" "$STAGE/root-a/"
+cp "$STAGE/boot/initramfs" "$STAGE/root-a/"
 cat "$RD/etc/ata/version" >"$STAGE/root-a/version"
 cp "$COMMON_DIR/ata.toml" "$STAGE/data/ata.toml"
 cat >"$STAGE/data/README" <<'DATA'

@@ -142,7 +142,7 @@ func checkBootFiles(t *testing.T, img string, start int64) {
 	for _, l := range strings.Fields(string(out)) {
 		have[strings.TrimPrefix(l, "::/")] = true
 	}
-	for _, f := range []string{"config.txt", "cmdline.txt", "Image", "initramfs.gz", "bootcode.bin", "start.elf", "fixup.dat",
+	for _, f := range []string{"config.txt", "cmdline.txt", "Image", "initramfs", "bootcode.bin", "start.elf", "fixup.dat",
 		"bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb"} {
 		if !have[f] {
 			t.Errorf("boot partition has no %s (has %s)", f, strings.TrimSpace(string(out)))
@@ -152,7 +152,7 @@ func checkBootFiles(t *testing.T, img string, start int64) {
 	if err != nil {
 		t.Fatalf("mtype config.txt: %v", err)
 	}
-	for _, line := range []string{"arm_64bit=1", "kernel=Image", "initramfs initramfs.gz followkernel", "enable_uart=1"} {
+	for _, line := range []string{"arm_64bit=1", "kernel=Image", "initramfs initramfs followkernel", "enable_uart=1"} {
 		if !bytes.Contains(cfg, []byte(line+"\n")) {
 			t.Errorf("config.txt lacks %q:\n%s", line, cfg)
 		}
@@ -304,7 +304,7 @@ func bootVirt(t *testing.T, card string) {
 func bootRaspi3b(t *testing.T, card string, bootStart int64) {
 	dir := t.TempDir()
 	fat := fmt.Sprintf("%s@@%d", card, bootStart*sector)
-	if out, err := exec.Command("mcopy", "-n", "-i", fat, "::Image", "::initramfs.gz", "::bcm2837-rpi-3-b.dtb", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mcopy", "-n", "-i", fat, "::Image", "::initramfs", "::bcm2837-rpi-3-b.dtb", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mcopy: %v\n%s", err, out)
 	}
 	disk := filepath.Join(dir, "sd.img")
@@ -313,10 +313,21 @@ func bootRaspi3b(t *testing.T, card string, bootStart int64) {
 	if err := os.Truncate(disk, 256<<20); err != nil { // the SD model wants a power-of-two size
 		t.Fatal(err)
 	}
+	// The board's kernel arguments (boot-time settings included), with QEMU's console.
+	cmdline, err := exec.Command("mtype", "-i", fat, "::cmdline.txt").Output()
+	if err != nil {
+		t.Fatalf("mtype cmdline.txt: %v", err)
+	}
+	var args []string
+	for _, a := range strings.Fields(string(cmdline)) {
+		if !strings.HasPrefix(a, "console=") {
+			args = append(args, a)
+		}
+	}
 	qemu := exec.Command("qemu-system-aarch64", "-M", "raspi3b", "-m", "1G", "-nographic", "-no-reboot",
-		"-kernel", filepath.Join(dir, "Image"), "-initrd", filepath.Join(dir, "initramfs.gz"),
+		"-kernel", filepath.Join(dir, "Image"), "-initrd", filepath.Join(dir, "initramfs"),
 		"-dtb", filepath.Join(dir, "bcm2837-rpi-3-b.dtb"),
-		"-append", "console=ttyAMA0,115200 quiet panic=5 ata.nowatchdog",
+		"-append", "console=ttyAMA0,115200 "+strings.Join(args, " ")+" ata.nowatchdog",
 		"-drive", "file="+disk+",format=raw,if=sd", "-serial", "mon:stdio", "-serial", "null")
 	t0 := time.Now()
 	con := startConsole(t, qemu)

@@ -27,15 +27,18 @@ trap 'rm -rf "$BOOTDIR"' EXIT
 
 start=$(sfdisk -d "$IMG" | awk -F'[=,]' '/^[^ ]*1 :/ { gsub(/ /, "", $2); print $2 }')
 [ -n "$start" ] || die "$IMG: no partition 1"
-mcopy -n -i "$IMG@@$((start * 512))" ::Image ::initramfs.gz "$BOOTDIR/"
+mcopy -n -i "$IMG@@$((start * 512))" ::Image ::initramfs ::cmdline.txt "$BOOTDIR/"
 cp --sparse=always "$IMG" "$DISK"
 truncate -s "${QEMU_DISK_SIZE:-256M}" "$DISK"
+
+# The board's kernel arguments (boot-time settings included), with QEMU's console.
+args=$(tr ' ' '\n' <"$BOOTDIR/cmdline.txt" | grep -v '^console=' | tr '\n' ' ')
 
 say "qemu: web UI http://127.0.0.1:$WEB_PORT  sim API http://127.0.0.1:$SIM_PORT  SIP udp 127.0.0.1:$SIP_PORT  (quit: Ctrl-A X)"
 # Not exec: the trap removes the extracted kernel when QEMU exits.
 qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 256 -nographic -no-reboot \
-	-kernel "$BOOTDIR/Image" -initrd "$BOOTDIR/initramfs.gz" \
-	-append "console=ttyAMA0 quiet panic=5 ata.relay=8082:127.0.0.1:8081 ${QEMU_APPEND:-}" \
+	-kernel "$BOOTDIR/Image" -initrd "$BOOTDIR/initramfs" \
+	-append "console=ttyAMA0 $args ata.relay=8082:127.0.0.1:8081 ${QEMU_APPEND:-}" \
 	-drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0 \
 	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$SIM_PORT-:8082,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060" \
 	-device virtio-net-device,netdev=n0 &

@@ -23,6 +23,7 @@ declare -A need=(
 	[cpio]=cpio
 	[depmod]=kmod
 	[curl]=curl
+	[lz4]=lz4
 	[qemu-system-aarch64]=qemu-system-arm
 	[npm]=npm
 )
