@@ -88,19 +88,89 @@ func NewLine(st *Stack, cfg config.Line, opt LineOptions) (*Line, error) {
 		}
 		l.codecs = append(l.codecs, c)
 	}
-	st.Handle(siplib.INVITE, l.handleInvite)
-	st.Handle(siplib.ACK, l.handleAck)
-	st.Handle(siplib.BYE, l.handleBye)
-	st.Handle(siplib.INFO, l.handleInfo)
-	st.Handle(siplib.UPDATE, l.handleUpdate)
-	st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
-		// sipgo's INVITE server transaction answers the CANCEL and sends 487;
-		// a CANCEL matching no transaction is answered here.
-		if tx != nil {
-			tx.Respond(siplib.NewResponseFromRequest(req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
-		}
-	})
+	st.lineRouter().add(l)
 	return l, nil
+}
+
+// router hands each request to the line it is for: a request in a call to
+// the line that has the call, a new INVITE to the line whose number its
+// Request-URI names. Several lines share one stack (one socket).
+type router struct {
+	mu    sync.Mutex
+	lines []*Line
+}
+
+// lineRouter returns the stack's router, installing it on first use.
+func (st *Stack) lineRouter() *router {
+	st.routerOnce.Do(func() {
+		r := &router{}
+		st.router = r
+		st.Handle(siplib.INVITE, r.invite)
+		st.Handle(siplib.ACK, r.inCall((*Line).handleAck))
+		st.Handle(siplib.BYE, r.inCall((*Line).handleBye))
+		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))
+		st.Handle(siplib.UPDATE, r.inCall((*Line).handleUpdate))
+		st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
+			// sipgo's INVITE server transaction answers the CANCEL and sends
+			// 487; a CANCEL matching no transaction is answered here.
+			respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		})
+	})
+	return st.router
+}
+
+func (r *router) add(l *Line) {
+	r.mu.Lock()
+	r.lines = append(r.lines, l)
+	r.mu.Unlock()
+}
+
+func (r *router) snapshot() []*Line {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Line(nil), r.lines...)
+}
+
+// owner is the line with req's call, or nil.
+func (r *router) owner(req *siplib.Request) *Line {
+	for _, l := range r.snapshot() {
+		if l.find(req) != nil {
+			return l
+		}
+	}
+	return nil
+}
+
+// inCall routes a request that belongs to a call.
+func (r *router) inCall(h func(*Line, *siplib.Request, siplib.ServerTransaction)) Handler {
+	return func(req *siplib.Request, tx siplib.ServerTransaction) {
+		if l := r.owner(req); l != nil {
+			h(l, req, tx)
+			return
+		}
+		if !req.IsAck() {
+			respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		}
+	}
+}
+
+func (r *router) invite(req *siplib.Request, tx siplib.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		r.inCall((*Line).handleInvite)(req, tx)
+		return
+	}
+	lines := r.snapshot()
+	for _, l := range lines {
+		if RequestURIMatches(req, l.cfg.Number) {
+			l.handleInvite(req, tx)
+			return
+		}
+	}
+	// The ghost-call defence: only INVITEs for one of our numbers ring.
+	if len(lines) > 0 {
+		lines[0].log.Info("sip: INVITE for another user refused", "ruri", req.Recipient.String(), "src", req.Source())
+	}
+	respond(tx, req, siplib.StatusNotFound, "Not Found")
 }
 
 // OnIncoming sets the function given each incoming call. It runs on the
@@ -222,12 +292,6 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 			return
 		}
 		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-		return
-	}
-	// The ghost-call defence: only INVITEs for our number ring the phone.
-	if !RequestURIMatches(req, l.cfg.Number) {
-		l.log.Info("sip: INVITE for another user refused", "ruri", req.Recipient.String(), "src", req.Source())
-		respond(tx, req, siplib.StatusNotFound, "Not Found")
 		return
 	}
 	l.mu.Lock()

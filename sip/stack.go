@@ -53,6 +53,9 @@ type Stack struct {
 	dropped   atomic.Uint64
 
 	done chan struct{}
+
+	routerOnce sync.Once
+	router     *router // the lines' calls (line.go)
 }
 
 // StackOption changes how a Stack is built.

@@ -67,12 +67,9 @@ func (a *app) Status() webui.Status {
 	for i := range cfg.Lines {
 		l := cfg.Lines[i]
 		ls := webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: webui.LineInactive}
-		switch {
-		case s.reg != nil && s.reg.Line().Number == l.Number && l.IsActive():
-			rs := s.reg.Status()
+		if reg := s.registration(l.Number); reg != nil && l.IsActive() {
+			rs := reg.Status()
 			ls.State, ls.LastError, ls.NextRetry, ls.Expires = string(rs.State), rs.LastError, rs.NextRetry, rs.Expires
-		case l.IsActive():
-			ls.LastError = "not used: this version runs the first active line only"
 		}
 		st.Lines = append(st.Lines, ls)
 	}

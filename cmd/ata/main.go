@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -119,94 +120,112 @@ func (d sipDialer) Dial(ctx context.Context, number string) (phone.Call, error) 
 	return c, nil
 }
 
-// sipLines is the SIP side: the stack, the line's registration and calls.
+// sipLines is the SIP side: one stack (one socket) and, per active
+// [[line]], its registration and calls.
 type sipLines struct {
 	stack   *sip.Stack
-	reg     *sip.Registration
-	line    *sip.Line
+	lines   []sipLine
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	regDone chan struct{}
 }
 
-// startSIP builds the SIP stack for the first active [[line]]; with no
-// active line there is no SIP at all (numbers dialled get reorder).
+type sipLine struct {
+	reg  *sip.Registration
+	line *sip.Line
+}
+
+// startSIP builds the SIP side for the active lines; with none there is no
+// SIP at all (numbers dialled get reorder).
 func startSIP(cfg *config.Config, log *slog.Logger) (*sipLines, error) {
 	s := &sipLines{log: log}
-	var lc *config.Line
 	for i := range cfg.Lines {
-		if cfg.Lines[i].IsActive() {
-			lc = &cfg.Lines[i]
-			break
+		lc := cfg.Lines[i]
+		if !lc.IsActive() {
+			continue
 		}
+		if s.stack == nil {
+			var err error
+			if s.stack, err = sip.NewStack(cfg.SIP, sip.WithLogger(log)); err != nil {
+				return nil, err
+			}
+		}
+		reg, err := sip.NewRegistration(s.stack, lc, sip.RegOptions{Logger: log})
+		if err != nil {
+			s.stack.Close()
+			return nil, err
+		}
+		line, err := sip.NewLine(s.stack, lc, sip.LineOptions{Logger: log, RTPPortMin: rtpPortMin, RTPPortMax: rtpPortMax})
+		if err != nil {
+			s.stack.Close()
+			return nil, err
+		}
+		s.lines = append(s.lines, sipLine{reg, line})
+		log.Info("ata: SIP line", "number", lc.Number, "domain", lc.ServiceDomain, "listen", s.stack.LocalAddr())
 	}
-	if lc == nil {
+	if len(s.lines) == 0 {
 		log.Info("ata: no active SIP line configured")
-		return s, nil
 	}
-	var err error
-	if s.stack, err = sip.NewStack(cfg.SIP, sip.WithLogger(log)); err != nil {
-		return nil, err
-	}
-	if s.reg, err = sip.NewRegistration(s.stack, *lc, sip.RegOptions{Logger: log}); err != nil {
-		s.stack.Close()
-		return nil, err
-	}
-	if s.line, err = sip.NewLine(s.stack, *lc, sip.LineOptions{Logger: log}); err != nil {
-		s.stack.Close()
-		return nil, err
-	}
-	log.Info("ata: SIP line", "number", lc.Number, "domain", lc.ServiceDomain, "listen", s.stack.LocalAddr())
 	return s, nil
 }
 
-// dialer is the line for call control, or nil without one.
+// dialer is the line outgoing calls use (the first active one), or nil.
 func (s *sipLines) dialer() phone.Dialer {
-	if s.line == nil {
+	if len(s.lines) == 0 {
 		return nil
 	}
-	return sipDialer{s.line}
+	return sipDialer{s.lines[0].line}
 }
 
-// connect hands incoming calls to call control.
+// registration is the registration of the line with number, or nil.
+func (s *sipLines) registration(number string) *sip.Registration {
+	for _, l := range s.lines {
+		if l.reg.Line().Number == number {
+			return l.reg
+		}
+	}
+	return nil
+}
+
+// connect hands incoming calls on every line to call control.
 func (s *sipLines) connect(ph *phone.Phone) {
-	if s.line != nil {
-		s.line.OnIncoming(func(c *sip.Call) { ph.Incoming(c) })
+	for _, l := range s.lines {
+		l.line.OnIncoming(func(c *sip.Call) { ph.Incoming(c) })
 	}
 }
 
-// start runs the registration; changed is called on each status change.
+// start runs the registrations; changed is called on each status change.
 func (s *sipLines) start(changed func()) {
 	s.regDone = make(chan struct{})
-	if s.reg == nil {
-		close(s.regDone)
-		return
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	sub, unsub := s.reg.Subscribe()
-	go func() {
-		for range sub {
-			changed()
-		}
-	}()
-	go func() {
-		defer close(s.regDone)
-		defer unsub()
-		if err := s.reg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Warn("ata: registration stopped", "err", err)
-		}
-	}()
+	var wg sync.WaitGroup
+	for _, l := range s.lines {
+		sub, unsub := l.reg.Subscribe()
+		go func() {
+			for range sub {
+				changed()
+			}
+		}()
+		wg.Add(1)
+		go func(reg *sip.Registration) {
+			defer wg.Done()
+			defer unsub()
+			if err := reg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Warn("ata: registration stopped", "err", err)
+			}
+		}(l.reg)
+	}
+	go func() { wg.Wait(); close(s.regDone) }()
 }
 
 // drain waits a little for calls to finish their BYE/CANCEL.
 func (s *sipLines) drain(max time.Duration) {
-	if s.line == nil {
-		return
-	}
 	deadline := time.Now().Add(max)
-	for s.line.Calls() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	for _, l := range s.lines {
+		for l.line.Calls() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 

@@ -341,3 +341,38 @@ func TestSessionTimerAndHold(t *testing.T) {
 	waitSipp(t, done, 15*time.Second)
 	f.waitLog(t, "to=disconnected", 5*time.Second)
 }
+
+// TestTwoLinesRegisterAndEachRings: both [[line]]s register on one socket,
+// a call to the second line's number rings the phone, and a number that is
+// neither is refused.
+func TestTwoLinesRegisterAndEachRings(t *testing.T) {
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret", "1002": "two"}})
+	cfg := lineConfig(kam, "") + fmt.Sprintf(`
+[[line]]
+number = "1002"
+service_domain = "%s"
+password = "two"
+`, kam.Addr())
+	f := startFirmware(t, cfg)
+	waitRegistered(t, kam, "1001")
+	waitRegistered(t, kam, "1002")
+	ata := f.sipAddr(t)
+	done := sipp(t, freeUDPPort(t), "uac_call.xml", map[string]string{"caller": "5550102", "name": "LINE TWO", "answer_ms": "10000"}, "-s", "1002", ata)
+	f.waitLog(t, "to=ringing", 5*time.Second)
+	if err := f.phone.Hook(context.Background(), "off"); err != nil {
+		t.Fatal(err)
+	}
+	waitSipp(t, done, 15*time.Second)
+	done = sipp(t, freeUDPPort(t), "uac_call.xml", map[string]string{"caller": "5550103", "name": "NOBODY", "answer_ms": "3000"}, "-s", "1003", ata)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a call for 1003 was answered")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sipp did not give up on 1003")
+	}
+	if !strings.Contains(f.log(), `INVITE for another user refused`) {
+		t.Fatal("the call for 1003 was not refused by the line router")
+	}
+}
