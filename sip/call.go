@@ -573,7 +573,8 @@ func (c *Call) applyRemote(body []byte) error {
 			Conn: c.rtp, RTCPConn: c.rtcp, Remote: m.Remote, RemoteRTCP: m.RemoteRTCP,
 			Symmetric: true, Codec: m.Codec, PayloadType: m.PayloadType,
 			EventPayloadType: m.EventPayloadType, Jitter: c.line.opt.Jitter,
-			Logger: c.line.log,
+			PacketSamples: int(m.Ptime / (time.Second / 8000)),
+			Logger:        c.line.log,
 		})
 		if err != nil {
 			return err

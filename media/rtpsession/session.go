@@ -47,6 +47,10 @@ type Config struct {
 	// EventPayloadType is the negotiated telephone-event payload type; 0
 	// disables RFC 4733 in both directions.
 	EventPayloadType uint8
+	// PacketSamples is the negotiated packet time in samples (80 for
+	// ptime 10); a frame longer than it goes out as several packets. 0
+	// sends one packet per frame.
+	PacketSamples int
 
 	Jitter     jitter.Config
 	DisablePLC bool // output silence for lost frames instead of concealing
@@ -331,12 +335,19 @@ func (s *Session) Exchange(mic, ear []int16) {
 	}
 }
 
-// sendFrame sends mic (or a DTMF event in its place) and advances the RTP
-// clock by one frame.
+// sendFrame sends mic (or a DTMF event in its place) as packets of the
+// negotiated packet time and advances the RTP clock by one frame.
 func (s *Session) sendFrame(mic []int16) {
 	frame := min(len(mic), MaxFrame)
-	s.sendPacket(mic[:frame])
-	s.ts += uint32(frame)
+	step := frame
+	if p := s.cfg.PacketSamples; p > 0 && p < frame {
+		step = p
+	}
+	for off := 0; off < frame; off += step {
+		end := min(frame, off+step)
+		s.sendPacket(mic[off:end])
+		s.ts += uint32(end - off)
+	}
 }
 
 func (s *Session) sendPacket(mic []int16) {

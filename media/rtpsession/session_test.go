@@ -292,3 +292,21 @@ func TestHoldDirection(t *testing.T) {
 		t.Fatalf("B received %d packets after resume, want 10", n)
 	}
 }
+
+// TestPacketTimeSplitsFrames: with ptime 10 a 20 ms frame goes out as two
+// packets (timestamps 80 apart), and the far end still hears the tone.
+func TestPacketTimeSplitsFrames(t *testing.T) {
+	clk := &fakeClock{}
+	a, b, aConn := pair(t, clk, 0, func(ca, cb *Config) { ca.PacketSamples = 80 })
+	heard := call(t, clk, a, b, aConn, 50)
+	if sa := a.Stats(); sa.PacketsSent != 100 || sa.OctetsSent != 8000 {
+		t.Fatalf("A sent %d packets, %d octets; want 100 packets of 80", sa.PacketsSent, sa.OctetsSent)
+	}
+	lvl, hz := level(heard[len(heard)-20*160:])
+	if math.Abs(lvl+10) > 0.5 || math.Abs(hz-1000) > 20 {
+		t.Errorf("B heard %.2f dBm0 at %.0f Hz, want -10 dBm0 at 1000 Hz", lvl, hz)
+	}
+	if st := b.Stats(); st.PacketsLost != 0 || st.Concealed > 2 {
+		t.Errorf("B stats %+v: lost or concealed frames with 10 ms packets", st)
+	}
+}
