@@ -114,10 +114,21 @@ func (l *Line) RegistrarAddr() string {
 
 // Board selects the hardware.
 type Board struct {
-	// Name is the board: "sim" (the virtual phone).
+	// Name is the board: "sim" (the virtual phone), or a Raspberry Pi with
+	// a SLIC module: "rpi-ag1171", "rpi-ks0835".
 	Name string `toml:"name"`
 	// SimListen is the sim board's control API address (loopback only).
 	SimListen string `toml:"sim_listen"`
+	// GPIOSHK, GPIORM, GPIOFR and GPIOEnable override the Pi profile's BCM
+	// GPIO numbers (0 keeps the profile's).
+	GPIOSHK    int `toml:"gpio_shk"`
+	GPIORM     int `toml:"gpio_rm"`
+	GPIOFR     int `toml:"gpio_fr"`
+	GPIOEnable int `toml:"gpio_enable"`
+	// AudioCapture and AudioPlayback are the ALSA devices of the SLIC's
+	// audio ("hw:0,0", "hw:CARD=Device,DEV=0").
+	AudioCapture  string `toml:"audio_capture"`
+	AudioPlayback string `toml:"audio_playback"`
 }
 
 // Phone holds the analog port's settings.
@@ -154,7 +165,7 @@ func keyErr(key, format string, args ...any) error {
 }
 
 // Boards lists the board names the firmware knows.
-var Boards = []string{"sim"}
+var Boards = []string{"sim", "rpi-ag1171", "rpi-ks0835"}
 
 // Default returns the embedded default configuration.
 func Default() *Config {
@@ -281,7 +292,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // builtin is what a key the file omits falls back to.
 func builtin() *Config {
 	return &Config{
-		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081"},
+		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081", AudioCapture: "hw:0,0", AudioPlayback: "hw:0,0"},
 		Phone: Phone{
 			Region:            "us",
 			FlashMin:          Duration(100 * time.Millisecond),
@@ -431,6 +442,14 @@ func (c *Config) check() error {
 	}
 	if !known {
 		return keyErr("board.name", "unknown board %q (known: %s)", c.Board.Name, strings.Join(Boards, ", "))
+	}
+	for _, g := range []struct {
+		key string
+		v   int
+	}{{"gpio_shk", c.Board.GPIOSHK}, {"gpio_rm", c.Board.GPIORM}, {"gpio_fr", c.Board.GPIOFR}, {"gpio_enable", c.Board.GPIOEnable}} {
+		if g.v != 0 && (g.v < 2 || g.v > 27) {
+			return keyErr("board."+g.key, "BCM GPIO %d: want 2 to 27 (0 keeps the profile's)", g.v)
+		}
 	}
 	if c.Board.Name == "sim" {
 		if err := checkLoopback(c.Board.SimListen); err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/openata/ata/board"
+	"github.com/openata/ata/board/rpi"
+	"github.com/openata/ata/board/rpi/alsa"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs"
@@ -60,7 +62,7 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	if err := os.MkdirAll(cfg.System.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("system.data_dir: %w", err)
 	}
-	b, err := openBoard(cfg, log)
+	b, err := openBoard(cfg, portOpts.Region.RingHz, log)
 	if err != nil {
 		return nil, err
 	}
@@ -227,8 +229,10 @@ func (a *app) Config() *config.Config {
 	return a.cfg
 }
 
-func openBoard(cfg *config.Config, log *slog.Logger) (board.Board, error) {
+func openBoard(cfg *config.Config, ringHz float64, log *slog.Logger) (board.Board, error) {
 	switch cfg.Board.Name {
+	case "rpi-ag1171", "rpi-ks0835":
+		return openPi(cfg.Board, ringHz, log)
 	case "sim":
 		b, err := sim.New(sim.Opts{Listen: cfg.Board.SimListen, Logger: log})
 		if err != nil {
@@ -238,4 +242,51 @@ func openBoard(cfg *config.Config, log *slog.Logger) (board.Board, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("board %q: unknown (known: %v)", cfg.Board.Name, config.Boards)
+}
+
+// openPi opens a Raspberry Pi with a SLIC module: the profile's pins (with
+// the config's overrides) and the sound card, in 20 ms frames to match
+// the RTP packet time.
+func openPi(c config.Board, ringHz float64, log *slog.Logger) (board.Board, error) {
+	pins, err := rpi.Profile(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range []struct {
+		dst *int
+		v   int
+	}{{&pins.SHK, c.GPIOSHK}, {&pins.RM, c.GPIORM}, {&pins.FR, c.GPIOFR}, {&pins.Enable, c.GPIOEnable}} {
+		if o.v != 0 {
+			*o.dst = o.v
+		}
+	}
+	if err := pins.Validate(); err != nil {
+		return nil, fmt.Errorf("board.gpio_*: %w", err)
+	}
+	const frame = board.FrameSamples20ms
+	audio, err := alsa.OpenDuplex(c.AudioCapture, c.AudioPlayback, alsa.Config{}, frame)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: audio: %w", c.Name, err)
+	}
+	b, err := rpi.New(rpi.Opts{Pins: pins, RingHz: ringHz, FrameSamples: frame, Audio: audio, Logger: log})
+	if err != nil {
+		audio.Close()
+		return nil, fmt.Errorf("board %s: %w", c.Name, err)
+	}
+	log.Info("ata: board", "name", b.Name(), "model", b.Model(), "capture", c.AudioCapture, "playback", c.AudioPlayback)
+	return piBoard{b, audio}, nil
+}
+
+// piBoard closes the sound card with the board.
+type piBoard struct {
+	*rpi.Board
+	audio *alsa.Duplex
+}
+
+func (b piBoard) Close() error {
+	err := b.Board.Close()
+	if aerr := b.audio.Close(); err == nil {
+		err = aerr
+	}
+	return err
 }

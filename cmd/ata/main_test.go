@@ -256,6 +256,8 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 		{"unknown key", "[phone]\nregion = \"us\"\nring_cadance = \"2,4\"\n", `ata.toml:3: unknown key "phone.ring_cadance"`},
 		{"unknown region", "[phone]\nregion = \"zz\"\n", `phone.region`},
 		{"missing number", "[[line]]\nservice_domain = \"voip.example.net\"\n", `ata.toml:1: line[0].number: missing`},
+		{"bad gpio", "[board]\nname = \"rpi-ag1171\"\ngpio_shk = 40\n", `board.gpio_shk: BCM GPIO 40`},
+		{"pi without a sound card", "[board]\nname = \"rpi-ag1171\"\naudio_capture = \"hw:7,0\"\n", `board rpi-ag1171: audio`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "ata.toml")
