@@ -64,6 +64,9 @@ func (a *app) Status() webui.Status {
 	if a.port.IsOffHook() {
 		st.Hook = "off"
 	}
+	if m, ok := a.board.(interface{ Model() string }); ok && m.Model() != "" {
+		st.Board += " on " + m.Model() // the Pi model from the device tree
+	}
 	for i := range cfg.Lines {
 		l := cfg.Lines[i]
 		ls := webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: webui.LineInactive}
