@@ -3,7 +3,8 @@
 // The image test builds the Raspberry Pi 3 SD card image, checks its
 // partition table and boot files, and boots it under QEMU: -M virt with
 // user networking (ata starts, answers through a forwarded port, sets the
-// clock by SNTP and registers to Kamailio on the host), and -M raspi3b with
+// clock by SNTP and registers to Kamailio on the host; before that, rcS runs
+// alsatest, board/rpi/alsa against the kernel's snd-aloop), and -M raspi3b with
 // the image's own Pi 3 device tree (as far as that emulation goes).
 //
 //	make image-test     (go test -tags imagetest ./image/)
@@ -76,7 +77,7 @@ func TestImage(t *testing.T) {
 
 	// The card as a user would prepare it: config files on the data partition.
 	disk := prepareCard(t, img)
-	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, disk) })
+	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, repo, disk) })
 	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[0].Start) })
 }
 
@@ -189,20 +190,46 @@ func prepareCard(t *testing.T, img string) string {
 
 // writeData puts files (name -> content) on the data partition (debugfs, no mount).
 func writeData(t *testing.T, disk string, dataStart int64, files map[string]string) {
-	dir := t.TempDir()
-	dev := fmt.Sprintf("%s?offset=%d", disk, dataStart*sector)
 	for name, content := range files {
-		// debugfs does not overwrite: remove the image's own copy first.
-		exec.Command("debugfs", "-w", "-R", "rm "+name, dev).Run()
-		src := filepath.Join(dir, name)
-		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command("debugfs", "-w", "-R", fmt.Sprintf("write %s %s", src, name), dev).CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("Allocated inode")) {
-			t.Fatalf("debugfs write %s: %v\n%s", name, err, out)
-		}
+		writeDataFile(t, disk, dataStart, name, []byte(content), 0o644)
 	}
+}
+
+// writeDataFile puts one file on the data partition, making its directory
+// (one level); debugfs gives it the mode of the host file it copies.
+func writeDataFile(t *testing.T, disk string, dataStart int64, name string, content []byte, mode os.FileMode) {
+	dev := fmt.Sprintf("%s?offset=%d", disk, dataStart*sector)
+	if dir := filepath.Dir(name); dir != "." {
+		exec.Command("debugfs", "-w", "-R", "mkdir "+dir, dev).Run() // may exist already
+	}
+	// debugfs does not overwrite: remove the image's own copy first.
+	exec.Command("debugfs", "-w", "-R", "rm "+name, dev).Run()
+	src := filepath.Join(t.TempDir(), filepath.Base(name))
+	if err := os.WriteFile(src, content, mode); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("debugfs", "-w", "-R", fmt.Sprintf("write %s %s", src, name), dev).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("Allocated inode")) {
+		t.Fatalf("debugfs write %s: %v\n%s", name, err, out)
+	}
+}
+
+// buildSelftest cross-builds a self-test command for the guest (arm64,
+// static), for /data/selftest.d/ (run by rcS when the kernel command line
+// has ata.selftest).
+func buildSelftest(t *testing.T, repo, pkg string) []byte {
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+	build.Dir = repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func ataConfig(kamPort uint16) string {
@@ -230,7 +257,7 @@ password = %[3]q
 `, sipUser, kamPort, sipPassword)
 }
 
-func bootVirt(t *testing.T, card string) {
+func bootVirt(t *testing.T, repo, card string) {
 	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{sipUser: sipPassword}})
 	ntpPort := startSNTP(t)
 	disk := filepath.Join(t.TempDir(), "virt.img")
@@ -240,13 +267,27 @@ func bootVirt(t *testing.T, card string) {
 		"ata.toml":     ataConfig(kam.Addr().Port()),
 		"network.conf": fmt.Sprintf("mode=dhcp\nntp=10.0.2.2:%d\n", ntpPort),
 	})
+	// board/rpi/alsa against the guest kernel's snd-aloop (ALSA in pure Go).
+	writeDataFile(t, disk, start, "selftest.d/alsatest", buildSelftest(t, repo, "./board/rpi/alsa/cmd/alsatest"), 0o755)
 	webPort, simPort, sipPort := freeTCPPort(t), freeTCPPort(t), freeUDPPort(t)
 
 	qemu := exec.Command("./qemu.sh", disk)
 	qemu.Env = append(os.Environ(), "QEMU_DISK="+filepath.Join(t.TempDir(), "disk.img"),
-		fmt.Sprintf("WEB_PORT=%d", webPort), fmt.Sprintf("SIM_PORT=%d", simPort), fmt.Sprintf("SIP_PORT=%d", sipPort))
+		fmt.Sprintf("WEB_PORT=%d", webPort), fmt.Sprintf("SIM_PORT=%d", simPort), fmt.Sprintf("SIP_PORT=%d", sipPort),
+		"QEMU_APPEND=ata.selftest")
 	t0 := time.Now()
 	con := startConsole(t, qemu)
+
+	// rcS runs the self-tests before ata starts; alsatest plays for 2 s.
+	con.wait(t, "selftest: alsatest exit ", 60*time.Second)
+	tSelftest := time.Since(t0)
+	line := con.line("alsatest: ")
+	if !strings.HasPrefix(line, "alsatest: hw:Loopback,0 → hw:Loopback,1: ") || strings.Contains(con.String(), "alsatest: FAIL") ||
+		!strings.Contains(con.String(), "selftest: alsatest exit 0") {
+		t.Fatalf("alsatest in the guest (snd-aloop) failed: %q (console below)", line)
+	}
+	t.Logf("%s (in the guest %s; done %.1fs after QEMU start)", line,
+		selftestTime(con.String(), "alsatest"), tSelftest.Seconds())
 
 	con.wait(t, "ata-supervise: starting ata -config /data/ata.toml", 60*time.Second)
 	con.wait(t, "grow-part: /dev/vda4 16 MiB -> 160 MiB", time.Second)
@@ -394,6 +435,38 @@ func startConsole(t *testing.T, cmd *exec.Cmd) *console {
 		}
 	})
 	return c
+}
+
+// selftestTime is how long rcS ran a self-test, from its uptime stamps
+// ("rcS: [12.34] selftest: NAME" ... "rcS: [14.56] selftest: NAME exit 0").
+func selftestTime(console, name string) string {
+	var from, to float64
+	for _, l := range strings.Split(console, "\n") {
+		var at float64
+		var rest string
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "rcS: [%f] selftest: %s", &at, &rest); err != nil || rest != name {
+			continue
+		}
+		if strings.Contains(l, name+" exit") {
+			to = at
+		} else {
+			from = at
+		}
+	}
+	if from == 0 || to < from {
+		return "?"
+	}
+	return fmt.Sprintf("%.1fs", to-from)
+}
+
+// line returns the first console line starting with prefix, trimmed ("" if none).
+func (c *console) line(prefix string) string {
+	for _, l := range strings.Split(c.String(), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }
 
 func (c *console) wait(t *testing.T, s string, timeout time.Duration) {
