@@ -58,6 +58,9 @@ type Status struct {
 	Board     string   // board name, e.g. "sim"
 	// CallsTotal counts the calls ended since the firmware started.
 	CallsTotal uint64
+	// AudioXRuns counts the sound card's overruns and underruns since the
+	// start (hardware boards; always 0 on the sim board).
+	AudioXRuns uint64
 }
 
 // Line registration states, as LineStatus.State gives them.

@@ -61,6 +61,8 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "ata_hook_off %d\n", bool01(st.Hook == "off"))
 	metric("ata_calls_total", "counter", "Calls ended since the firmware started.")
 	fmt.Fprintf(&b, "ata_calls_total %d\n", st.CallsTotal)
+	metric("ata_audio_xruns_total", "counter", "Sound card overruns and underruns since the firmware started.")
+	fmt.Fprintf(&b, "ata_audio_xruns_total %d\n", st.AudioXRuns)
 	metric("ata_call_active", "gauge", "1 during a call.")
 	fmt.Fprintf(&b, "ata_call_active %d\n", bool01(st.Call != nil))
 	if c := st.Call; c != nil {

@@ -413,6 +413,7 @@ func TestMetricsAuth(t *testing.T) {
 	e.b.Apply(t.Context(), withLine(e.b.Config()))
 	e.b.SetLine(0, webui.LineStatus{Number: "7", Domain: "x.example", State: webui.LineRegistered})
 	e.b.SetCall(&webui.CallStatus{Number: "5", Direction: "out", Since: e.clock.Now(), Codec: "PCMU", Loss: 0.02, JitterMS: 12, MOS: 4.1}, "off", "talking")
+	e.b.SetXRuns(3)
 	w := c.get("/metrics")
 	wantCode(t, w, http.StatusOK, "metrics with session")
 	body := w.Body.String()
@@ -421,6 +422,7 @@ func TestMetricsAuth(t *testing.T) {
 		`ata_line_state{number="7",domain="x.example",state="failing"} 0`,
 		"# TYPE ata_calls_total counter", "ata_call_active 1", "ata_call_rtp_loss_ratio 0.02",
 		"ata_call_rtp_jitter_seconds 0.012", "ata_call_mos 4.1", "ata_uptime_seconds ", `ata_build_info{version="test-1"} 1`,
+		"# TYPE ata_audio_xruns_total counter", "ata_audio_xruns_total 3",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)

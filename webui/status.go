@@ -21,6 +21,7 @@ type StatusJSON struct {
 	Lines      []LineStatusJSON `json:"lines"`
 	Call       *CallStatusJSON  `json:"call"`
 	CallsTotal uint64           `json:"calls_total"`
+	AudioXRuns uint64           `json:"audio_xruns"`
 }
 
 type LineStatusJSON struct {
@@ -57,7 +58,8 @@ func (s *Server) statusJSON() StatusJSON {
 	out := StatusJSON{
 		Time: now.UTC(), Version: s.opt.Version, Board: st.Board, UptimeS: int64(st.Uptime / time.Second),
 		Addresses: st.Addresses, Hook: st.Hook, Phone: st.Phone, CallsTotal: st.CallsTotal,
-		Lines: make([]LineStatusJSON, 0, len(st.Lines)),
+		AudioXRuns: st.AudioXRuns,
+		Lines:      make([]LineStatusJSON, 0, len(st.Lines)),
 	}
 	if out.Addresses == nil {
 		out.Addresses = []string{}

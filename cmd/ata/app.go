@@ -283,6 +283,12 @@ type piBoard struct {
 	audio *alsa.Duplex
 }
 
+// XRuns counts the sound card's overruns and underruns.
+func (b piBoard) XRuns() uint64 {
+	st := b.audio.Stats()
+	return st.CaptureXRuns + st.PlaybackXRuns
+}
+
 func (b piBoard) Close() error {
 	err := b.Board.Close()
 	if aerr := b.audio.Close(); err == nil {

@@ -64,6 +64,9 @@ func (a *app) Status() webui.Status {
 	if a.port.IsOffHook() {
 		st.Hook = "off"
 	}
+	if x, ok := a.board.(interface{ XRuns() uint64 }); ok {
+		st.AudioXRuns = x.XRuns()
+	}
 	if m, ok := a.board.(interface{ Model() string }); ok && m.Model() != "" {
 		st.Board += " on " + m.Model() // the Pi model from the device tree
 	}

@@ -128,6 +128,7 @@
       setText("phone-state", s.phone);
       setText("uptime", duration(s.uptime_s));
       setText("calls-total", String(s.calls_total));
+      setText("audio-xruns", String(s.audio_xruns || 0));
       setText("addresses", (s.addresses || []).join(", ") || "–");
     });
   }

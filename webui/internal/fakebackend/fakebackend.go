@@ -31,6 +31,7 @@ type Backend struct {
 	Clock         func() time.Time
 
 	mu       sync.Mutex
+	xruns    uint64
 	cfg      *config.Config
 	lines    []webui.LineStatus
 	hook     string
@@ -112,7 +113,7 @@ func (b *Backend) Status() webui.Status {
 	st := webui.Status{
 		Lines: append([]webui.LineStatus(nil), b.lines...), Hook: b.hook, Phone: b.phone,
 		Uptime: b.Clock().Sub(b.start), Addresses: []string{"192.0.2.10", "2001:db8::10"}, Board: b.cfg.Board.Name,
-		CallsTotal: uint64(len(b.calls)),
+		CallsTotal: uint64(len(b.calls)), AudioXRuns: b.xruns,
 	}
 	if b.call != nil {
 		c := *b.call
@@ -231,6 +232,13 @@ func (b *Backend) SetLine(i int, st webui.LineStatus) {
 }
 
 // SetCall sets (or with nil ends) the current call.
+// SetXRuns sets the sound card xrun count Status reports.
+func (b *Backend) SetXRuns(n uint64) {
+	b.mu.Lock()
+	b.xruns = n
+	b.mu.Unlock()
+}
+
 func (b *Backend) SetCall(c *webui.CallStatus, hook, phone string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
