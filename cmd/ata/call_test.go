@@ -23,17 +23,7 @@ func farEndCall(t *testing.T, opts baresiptest.Opts) (*firmware, *baresiptest.Ph
 	t.Helper()
 	opts.User = "2000"
 	far := baresiptest.Start(t, opts)
-	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: far.Addr().String()})
-	f := startFirmware(t, lineConfig(kam, ""))
-	waitRegistered(t, kam, "1001")
-	ctx := context.Background()
-	if err := f.phone.Hook(ctx, "off"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
-		t.Fatal(err)
-	}
-	return f, far
+	return dialFarEnd(t, far.Addr().String()), far
 }
 
 // speak queues a tone into the virtual phone's mouthpiece.

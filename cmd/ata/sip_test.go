@@ -187,6 +187,13 @@ func callFarEnd(t *testing.T, scenario string, keys map[string]string) (*firmwar
 	t.Helper()
 	farEnd := freeUDPPort(t)
 	done := sipp(t, farEnd, scenario, keys)
+	return dialFarEnd(t, farEnd), done
+}
+
+// dialFarEnd starts Kamailio relaying unknown numbers to farEnd and the
+// firmware registered on it as 1001, lifts the handset and dials 2000.
+func dialFarEnd(t *testing.T, farEnd string) *firmware {
+	t.Helper()
 	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: farEnd})
 	f := startFirmware(t, lineConfig(kam, ""))
 	waitRegistered(t, kam, "1001")
@@ -197,7 +204,7 @@ func callFarEnd(t *testing.T, scenario string, keys map[string]string) (*firmwar
 	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
 		t.Fatal(err)
 	}
-	return f, done
+	return f
 }
 
 // checkCadence asserts that frequency hz in the earpiece goes on and off
@@ -240,16 +247,8 @@ func TestNotFoundGivesReorder(t *testing.T) {
 func TestEarlyMediaHeardBeforeAnswer(t *testing.T) {
 	farEnd := freeUDPPort(t)
 	done := sipp(t, farEnd, "uas_early_media.xml", nil, "-rtp_echo")
-	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: farEnd})
-	f := startFirmware(t, lineConfig(kam, ""))
-	waitRegistered(t, kam, "1001")
+	f := dialFarEnd(t, farEnd)
 	ctx := context.Background()
-	if err := f.phone.Hook(ctx, "off"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
-		t.Fatal(err)
-	}
 	f.waitLog(t, "to=early-media", 10*time.Second)
 	// The far end echoes its RTP: what the handset says before the answer
 	// comes back through the early media path.

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/openata/ata/board/pcm"
 )
 
 const (
@@ -172,18 +174,7 @@ func dot(c, w []float32) float32 {
 	return (a0 + a1) + (a2 + a3)
 }
 
-func clip(v float32) int16 {
-	switch {
-	case v >= 32767:
-		return 32767
-	case v <= -32768:
-		return -32768
-	case v >= 0:
-		return int16(v + 0.5)
-	default:
-		return int16(v - 0.5)
-	}
-}
+func clip(v float32) int16 { return pcm.Clip16(float64(v)) }
 
 // kaiserLowpass returns an n-tap windowed-sinc lowpass with cutoff fc
 // (cycles per sample) and DC gain gain (the up factor, which restores the
