@@ -97,6 +97,9 @@ func startBoard(t *testing.T, frameSamples int) (*Board, *Client, *recorder) {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	// Like a phone plugged into a running port: act only once Run took the
+	// initial loop state (changes before that fold into it).
+	rec.waitFrames(t, 1)
 	return b, &Client{BaseURL: b.URL()}, rec
 }
 
