@@ -40,7 +40,20 @@ RD="$WORK/initramfs"
 mkdir -p "$RD"/{bin,sbin,usr/bin,usr/sbin,etc/ata,lib/modules,proc,sys,dev,run,tmp,data,root}
 cp -a "$COMMON_DIR/overlay/." "$RD/"
 install -m 0755 "$BBDIR/bin/busybox" "$RD/bin/busybox"
-ln -s busybox "$RD/bin/sh"
+# Applet links made here, not by `busybox --install -s` at every boot. The
+# arm64 binary lists its applets here only through qemu-user; without it,
+# the list kept in board/common/busybox-applets (same busybox version).
+APPLETS=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$COMMON_DIR/busybox-applets")
+if command -v qemu-aarch64-static >/dev/null &&
+	listed=$(qemu-aarch64-static "$BBDIR/bin/busybox" --list-full | grep -vx linuxrc | LC_ALL=C sort) &&
+	[ -n "$listed" ]; then
+	[ "$listed" = "$APPLETS" ] || say "warning: busybox applets differ from board/common/busybox-applets: update it"
+	APPLETS=$listed
+fi
+for a in $APPLETS; do
+	[ -e "$RD/$a" ] || [ -L "$RD/$a" ] || ln -s /bin/busybox "$RD/$a"
+done
+say "busybox: $(echo "$APPLETS" | wc -l) applet links"
 install -m 0755 "$ATA_BIN" "$RD/usr/bin/ata"
 install -m 0755 "$ATA_SYS_BIN" "$RD/usr/sbin/ata-sys"
 echo "$BOARD" >"$RD/etc/ata/board"

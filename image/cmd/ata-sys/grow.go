@@ -19,7 +19,8 @@ const (
 	// minGrowth: smaller gains are not worth rewriting the partition table.
 	minGrowth = 1 << 20 / sectorSize
 
-	blkrrpart       = 0x125f     // _IO(0x12, 95): re-read the partition table
+	blkpg           = 0x1269     // _IO(0x12, 105): change one partition of a disk
+	blkpgResize     = 3          // BLKPG_RESIZE_PARTITION
 	ext4IocResizeFS = 0x40086610 // _IOW('f', 16, __u64)
 )
 
@@ -98,8 +99,30 @@ func sysfsPartition(dev string) (blockDev, error) {
 	return b, err
 }
 
-// growPartition runs before the data partition is mounted: the kernel
-// re-reads a partition table only while none of the disk's partitions is in use.
+// blkpgPartition and blkpgIoctlArg are the kernel's struct blkpg_partition
+// and struct blkpg_ioctl_arg (linux/blkpg.h; the same layout on arm64 and amd64).
+type blkpgPartition struct {
+	start, length int64 // bytes
+	pno           int32
+	devname       [64]byte
+	volname       [64]byte
+}
+
+type blkpgIoctlArg struct {
+	op, flags, datalen int32
+	data               unsafe.Pointer
+}
+
+// resizeRequest describes partition part, starting at sector start, as
+// size sectors long, for BLKPG_RESIZE_PARTITION.
+func resizeRequest(part int, start, size uint64) blkpgPartition {
+	return blkpgPartition{start: int64(start * sectorSize), length: int64(size * sectorSize), pno: int32(part)}
+}
+
+// growPartition extends the partition in the MBR and tells the kernel with
+// BLKPG_RESIZE_PARTITION, which (unlike BLKRRPART, a re-read of the whole
+// table) works while the partition is mounted: rcS grows /data in the
+// background, after ata has started.
 func growPartition(dev string) error {
 	b, err := sysfsPartition(dev)
 	if err != nil {
@@ -124,8 +147,10 @@ func growPartition(dev string) error {
 	if _, err := disk.WriteAt(mbr, 0); err != nil {
 		return fmt.Errorf("grow-part: write MBR: %w", err)
 	}
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, disk.Fd(), blkrrpart, 0); e != 0 {
-		return fmt.Errorf("grow-part: re-read partition table: %w", e)
+	p := resizeRequest(b.part, uint64(binary.LittleEndian.Uint32(mbr[446+16*(b.part-1)+8:])), newSize)
+	arg := blkpgIoctlArg{op: blkpgResize, datalen: int32(unsafe.Sizeof(p)), data: unsafe.Pointer(&p)}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, disk.Fd(), blkpg, uintptr(unsafe.Pointer(&arg))); e != 0 {
+		return fmt.Errorf("grow-part: resize partition %d in the kernel: %w", b.part, e)
 	}
 	fmt.Printf("grow-part: %s %d MiB -> %d MiB\n", dev, oldSize*sectorSize>>20, newSize*sectorSize>>20)
 	return nil

@@ -6,8 +6,8 @@
 //	ata-sys grow-part DEVICE              extend the last MBR partition (e.g. /dev/mmcblk0p4) to the end of the disk
 //	ata-sys grow-fs DEVICE MOUNTPOINT     grow the mounted ext4 file system on DEVICE to fill its partition
 //
-// It runs as root in the initramfs, before ata starts; every failure is
-// reported and non-fatal to the boot.
+// It runs as root in the initramfs (grow-part and grow-fs in the background
+// once ata has started); every failure is reported and non-fatal to the boot.
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // reply builds a server answer to req with receive/transmit time at.
@@ -171,4 +172,20 @@ func FuzzExt4Blocks(f *testing.F) {
 			t.Fatalf("block size %d", size)
 		}
 	})
+}
+
+// The BLKPG_RESIZE_PARTITION request: the kernel's struct layouts (linux/blkpg.h,
+// 64-bit) and the partition's byte range, from the MBR's sectors.
+func TestResizeRequest(t *testing.T) {
+	p := resizeRequest(4, 196608, 327680)
+	if p.start != 196608*512 || p.length != 327680*512 || p.pno != 4 {
+		t.Fatalf("request %+v, want start %d, length %d, pno 4", p, 196608*512, 327680*512)
+	}
+	if s, o := unsafe.Sizeof(p), unsafe.Offsetof(p.devname); s != 152 || o != 20 {
+		t.Errorf("blkpg_partition: size %d, devname at %d; want 152, 20", s, o)
+	}
+	var a blkpgIoctlArg
+	if s, o := unsafe.Sizeof(a), unsafe.Offsetof(a.data); s != 24 || o != 16 {
+		t.Errorf("blkpg_ioctl_arg: size %d, data at %d; want 24, 16", s, o)
+	}
 }
