@@ -129,6 +129,10 @@ type Board struct {
 	// audio ("hw:0,0", "hw:CARD=Device,DEV=0").
 	AudioCapture  string `toml:"audio_capture"`
 	AudioPlayback string `toml:"audio_playback"`
+	// VirtualGPIOListen, when set on a Pi board, replaces the SLIC's GPIOs
+	// with virtual lines driven over an HTTP API at this loopback address
+	// (board/rpi/vgpio): a sound card can be tried before a SLIC is wired.
+	VirtualGPIOListen string `toml:"virtual_gpio_listen"`
 }
 
 // Phone holds the analog port's settings.
@@ -454,6 +458,14 @@ func (c *Config) check() error {
 	if c.Board.Name == "sim" {
 		if err := checkLoopback(c.Board.SimListen); err != nil {
 			return keyErr("board.sim_listen", "%v", err)
+		}
+	}
+	if c.Board.VirtualGPIOListen != "" {
+		if c.Board.Name == "sim" {
+			return keyErr("board.virtual_gpio_listen", "only for a Raspberry Pi board (the sim board has its own API, board.sim_listen)")
+		}
+		if err := checkLoopback(c.Board.VirtualGPIOListen); err != nil {
+			return keyErr("board.virtual_gpio_listen", "%v", err)
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {

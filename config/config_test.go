@@ -26,6 +26,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"wrong type", "[phone]\nregion = 7\n", []string{"ata.toml:2", "phone.region"}},
 		{"bad duration", "[phone]\ninter_digit_timeout = \"4 seconds\"\n", []string{"ata.toml:2", "inter_digit_timeout", "duration"}},
 		{"unknown board", "[board]\nname = \"pi9\"\n", []string{"board.name", `"pi9"`, "known: sim, rpi-ag1171, rpi-ks0835"}},
+		{"virtual gpio not loopback", "[board]\nname = \"rpi-ag1171\"\nvirtual_gpio_listen = \"0.0.0.0:8081\"\n", []string{"board.virtual_gpio_listen", "not a loopback"}},
+		{"virtual gpio on sim", "[board]\nvirtual_gpio_listen = \"127.0.0.1:8082\"\n", []string{"board.virtual_gpio_listen", "Raspberry Pi"}},
 		{"sim not loopback", "[board]\nsim_listen = \"0.0.0.0:8081\"\n", []string{"board.sim_listen", "not a loopback"}},
 		{"flash window", "[phone]\nflash_min = \"1s\"\nflash_max = \"500ms\"\n", []string{"phone.flash_min"}},
 		{"line without number", "[sip]\nlisten = \"0.0.0.0:5060\"\n\n[[line]]\nservice_domain = \"voip.example.net\"\n", []string{"ata.toml:4", "line[0].number", "missing"}},

@@ -13,21 +13,26 @@ package image_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/openata/ata/board/pcm"
+	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/sip/kamailiotest"
 )
 
@@ -78,6 +83,7 @@ func TestImage(t *testing.T) {
 	// The card as a user would prepare it: config files on the data partition.
 	disk := prepareCard(t, img)
 	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, repo, disk) })
+	t.Run("qemu-virt-selftest", func(t *testing.T) { bootVirtSelftest(t, repo, disk) })
 	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[0].Start) })
 }
 
@@ -214,24 +220,6 @@ func writeDataFile(t *testing.T, disk string, dataStart int64, name string, cont
 	}
 }
 
-// buildSelftest cross-builds a self-test command for the guest (arm64,
-// static), for /data/selftest.d/ (run by rcS when the kernel command line
-// has ata.selftest).
-func buildSelftest(t *testing.T, repo, pkg string) []byte {
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
-	build.Dir = repo
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func ataConfig(kamPort uint16) string {
 	return fmt.Sprintf(`[board]
 name = "sim"
@@ -257,6 +245,31 @@ password = %[3]q
 `, sipUser, kamPort, sipPassword)
 }
 
+// ataPiConfig is the Raspberry Pi board on snd-aloop: the sound card is
+// hw:Loopback,0 and the SLIC's control lines are virtual, driven over HTTP
+// on the sim API's address (which the ata.relay hook and qemu.sh's
+// SIM_PORT forward). Four digits make a number.
+func ataPiConfig(kamPort uint16) string {
+	return strings.NewReplacer(`name = "sim"
+sim_listen = "127.0.0.1:8081"`, `name = "rpi-ag1171"
+virtual_gpio_listen = "127.0.0.1:8081"
+audio_capture = "hw:Loopback,0"
+audio_playback = "hw:Loopback,0"`,
+		`region = "us"`, `region = "us"
+dial_plan = "(xxxx)"`).Replace(ataConfig(kamPort))
+}
+
+// farPhone is the phone on the far side of snd-aloop: alsatest -serve,
+// started beside ata by rcS's ata.testservice hook.
+const farPhone = `#!/bin/sh
+exec /data/alsatest -serve :8083 -capture hw:Loopback,1 -play hw:Loopback,1
+`
+
+// bootVirt boots the image as a user would run it on a Pi, except that
+// the SLIC is virtual GPIOs and the sound card is snd-aloop: ata registers
+// to Kamailio on the host (timed from QEMU start), and the phone on the
+// loopback's other side hears ata's dial tone and reorder tone and dials
+// a number by DTMF that ata decodes and calls.
 func bootVirt(t *testing.T, repo, card string) {
 	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{sipUser: sipPassword}})
 	ntpPort := startSNTP(t)
@@ -264,34 +277,24 @@ func bootVirt(t *testing.T, repo, card string) {
 	copyFile(t, card, disk)
 	start := dataStart(t, disk)
 	writeData(t, disk, start, map[string]string{
-		"ata.toml":     ataConfig(kam.Addr().Port()),
+		"ata.toml":     ataPiConfig(kam.Addr().Port()),
 		"network.conf": fmt.Sprintf("mode=dhcp\nntp=10.0.2.2:%d\n", ntpPort),
 	})
-	// board/rpi/alsa against the guest kernel's snd-aloop (ALSA in pure Go).
-	writeDataFile(t, disk, start, "selftest.d/alsatest", buildSelftest(t, repo, "./board/rpi/alsa/cmd/alsatest"), 0o755)
-	webPort, simPort, sipPort := freeTCPPort(t), freeTCPPort(t), freeUDPPort(t)
+	writeDataFile(t, disk, start, "alsatest", crossBuild(t, repo, "./board/rpi/alsa/cmd/alsatest", false), 0o755)
+	writeDataFile(t, disk, start, "testservice.d/farphone", []byte(farPhone), 0o755)
+	webPort, gpioPort, sipPort, phonePort := freeTCPPort(t), freeTCPPort(t), freeUDPPort(t), freeTCPPort(t)
 
 	qemu := exec.Command("./qemu.sh", disk)
 	qemu.Env = append(os.Environ(), "QEMU_DISK="+filepath.Join(t.TempDir(), "disk.img"),
-		fmt.Sprintf("WEB_PORT=%d", webPort), fmt.Sprintf("SIM_PORT=%d", simPort), fmt.Sprintf("SIP_PORT=%d", sipPort),
-		"QEMU_APPEND=ata.selftest")
+		fmt.Sprintf("WEB_PORT=%d", webPort), fmt.Sprintf("SIM_PORT=%d", gpioPort), fmt.Sprintf("SIP_PORT=%d", sipPort),
+		fmt.Sprintf("QEMU_HOSTFWD=,hostfwd=tcp:127.0.0.1:%d-:8083", phonePort),
+		"QEMU_APPEND=ata.testservice")
 	t0 := time.Now()
 	con := startConsole(t, qemu)
 
-	// rcS runs the self-tests before ata starts; alsatest plays for 2 s.
-	con.wait(t, "selftest: alsatest exit ", 60*time.Second)
-	tSelftest := time.Since(t0)
-	line := con.line("alsatest: ")
-	if !strings.HasPrefix(line, "alsatest: hw:Loopback,0 → hw:Loopback,1: ") || strings.Contains(con.String(), "alsatest: FAIL") ||
-		!strings.Contains(con.String(), "selftest: alsatest exit 0") {
-		t.Fatalf("alsatest in the guest (snd-aloop) failed: %q (console below)", line)
-	}
-	t.Logf("%s (in the guest %s; done %.1fs after QEMU start)", line,
-		selftestTime(con.String(), "alsatest"), tSelftest.Seconds())
-
 	con.wait(t, "ata-supervise: starting ata -config /data/ata.toml", 60*time.Second)
 	con.wait(t, `msg="ata: started"`, 30*time.Second)
-	tStarted := time.Since(t0)
+	tStarted, _ := con.arrival(`msg="ata: started"`)
 
 	// The web UI answers on the forwarded port: any HTTP response comes from
 	// ata (QEMU closes a forwarded connection nothing in the guest accepts).
@@ -309,16 +312,14 @@ func bootVirt(t *testing.T, repo, card string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	sim := fmt.Sprintf("http://127.0.0.1:%d/state", simPort)
-	if status, body, err := httpGet(sim); err != nil || !strings.HasPrefix(status, "200") || !strings.Contains(body, `"hook"`) {
-		t.Errorf("GET %s (the sim API through the ata.relay hook): %s %v %q", sim, status, err, body)
-	}
 
-	var tReg time.Duration
+	// The time is when ata said so on the console (the 200 OK received);
+	// Kamailio's location table confirms the binding.
+	con.wait(t, `to=registered`, 30*time.Second)
+	tReg, _ := con.arrival(`to=registered`)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		c, err := kam.Contacts(sipUser)
 		if err == nil && len(c) > 0 {
-			tReg = time.Since(t0)
 			t.Logf("Kamailio contacts for %s: %v", sipUser, c)
 			break
 		}
@@ -327,6 +328,10 @@ func bootVirt(t *testing.T, repo, card string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("QEMU -M virt: start -> ata started %.1fs, -> web UI answered %.1fs, -> registered (ata's log line for the REGISTER 200 OK) %.1fs",
+		tStarted.Seconds(), tWeb.Seconds(), tReg.Seconds())
+	fmt.Printf("image test: QEMU start -> registered: %.1fs\n", tReg.Seconds())
+
 	// Checked after the registration, not to hold up its timing: the clock
 	// (SNTP) and the first boot's growth of the data partition and its file
 	// system, both in the background while ata starts.
@@ -336,10 +341,171 @@ func bootVirt(t *testing.T, repo, card string) {
 	}
 	con.wait(t, "grow-part: /dev/vda4 16 MiB -> 160 MiB", 30*time.Second)
 	con.wait(t, "grow-fs: /data 16 MiB -> 160 MiB", 30*time.Second)
-	t.Logf("QEMU -M virt: start -> ata started %.1fs, -> web UI answered %.1fs, -> REGISTER 200 OK (in Kamailio's location table) %.1fs",
-		tStarted.Seconds(), tWeb.Seconds(), tReg.Seconds())
-	fmt.Printf("image test: QEMU start -> registered: %.1fs\n", tReg.Seconds())
-	t.Logf("guest boot timeline (uptime stamps):\n%s", bootTimeline(con.String()))
+	t.Logf("boot timeline (time since QEMU started; rcS stamps the guest uptime):\n%s", con.bootTimeline())
+
+	checkPiAudio(t, con, fmt.Sprintf("http://127.0.0.1:%d", gpioPort), fmt.Sprintf("http://127.0.0.1:%d", phonePort))
+}
+
+// checkPiAudio lifts the virtual handset and listens and dials through
+// snd-aloop: ata's tones must arrive on the far side with their
+// frequencies and levels, and DTMF played into the loopback must reach
+// ata's receiver as a number it calls.
+func checkPiAudio(t *testing.T, con *console, gpioURL, phoneURL string) {
+	ctx := context.Background()
+	slic := &sim.Client{BaseURL: gpioURL}
+	phone := &sim.Client{BaseURL: phoneURL}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err1 := slic.State(ctx)
+		_, err2 := phone.State(ctx)
+		if err1 == nil && err2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("virtual GPIO API: %v; far phone (alsatest -serve): %v", err1, err2)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(con.String(), `msg="ata: board" name=rpi-ag1171`) {
+		t.Fatalf("ata is not running the Pi board")
+	}
+	// The far phone's mouthpiece is live only off-hook; the SLIC's hook
+	// switch is what ata sees.
+	if err := phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := slic.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the hook debounce and the loop's latency
+	heard, err := phone.Listen(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// US dial tone: 350 + 440 Hz, −13 dBm0 each.
+	l350, l440, l1000 := toneLevel(heard, 350), toneLevel(heard, 440), toneLevel(heard, 1000)
+	t.Logf("ata's dial tone through snd-aloop (ALSA in the guest, heard on hw:Loopback,1): 350 Hz %.1f dBm0, 440 Hz %.1f dBm0, 1000 Hz %.1f dBm0", l350, l440, l1000)
+	if math.Abs(l350+13) > 1 || math.Abs(l440+13) > 1 || l1000 > -40 {
+		t.Errorf("dial tone: 350 Hz %.1f, 440 Hz %.1f, 1000 Hz %.1f dBm0; want −13 ± 1, −13 ± 1, below −40", l350, l440, l1000)
+	}
+
+	// Four digits by DTMF into the loopback: ata decodes them, ends dial
+	// tone and calls 1002 (unknown to Kamailio, so the call fails and ata
+	// plays the reorder tone, 480 + 620 Hz).
+	if err := phone.Dial(ctx, "1002", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	con.wait(t, `to=calling why="dialled 1002"`, 10*time.Second)
+	con.wait(t, `msg="phone: transition" from=calling to=reorder`, 10*time.Second)
+	heard, err = phone.Listen(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// US reorder: 480 + 620 Hz at −24 dBm0, 250 ms on, 250 ms off; in 50 ms
+	// windows (24 and 31 cycles), the loudest are on, the quietest off.
+	on480, on620 := windowLevels(heard, 480, 400), windowLevels(heard, 620, 400)
+	hi480, hi620, lo480 := on480[len(on480)-1], on620[len(on620)-1], on480[0]
+	l350 = toneLevel(heard, 350)
+	t.Logf("after DTMF 1002 (decoded by ata from hw:Loopback,0): ata called 1002, Kamailio said 404; reorder tone heard: 480 Hz %.1f dBm0, 620 Hz %.1f dBm0 when on, 480 Hz %.1f dBm0 when off; 350 Hz %.1f dBm0",
+		hi480, hi620, lo480, l350)
+	if math.Abs(hi480+24) > 1 || math.Abs(hi620+24) > 1 || lo480 > -50 || l350 > -40 {
+		t.Errorf("reorder tone: 480 Hz %.1f, 620 Hz %.1f dBm0 on (want −24 ± 1), 480 Hz %.1f off (want below −50), 350 Hz %.1f (want below −40)",
+			hi480, hi620, lo480, l350)
+	}
+	if err := slic.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+	con.wait(t, `from=reorder to=idle`, 5*time.Second)
+}
+
+// windowLevels are the levels in dBm0 of frequency f over windows of n
+// samples of x, sorted. With windows holding a whole number of cycles the
+// bins are exact, and a sample the drift absorber may drop or repeat
+// spoils one window rather than the phase of the whole.
+func windowLevels(x []int16, f float64, n int) []float64 {
+	var levels []float64
+	for i := 0; i+n <= len(x); i += n {
+		levels = append(levels, pcm.ToneLevel(x[i:i+n], f))
+	}
+	sort.Float64s(levels)
+	if len(levels) == 0 {
+		levels = []float64{math.Inf(-1)}
+	}
+	return levels
+}
+
+// toneLevel is the median level of f over 100 ms windows.
+func toneLevel(x []int16, f float64) float64 {
+	l := windowLevels(x, f, 800)
+	return l[len(l)/2]
+}
+
+// bootVirtSelftest runs the ALSA checks in the guest before ata starts
+// (rcS's ata.selftest hook): alsatest's tone through snd-aloop, and
+// board/rpi/alsa's tests and its device benchmark: wake-ups and
+// allocations per period of the voice path on the real driver.
+func bootVirtSelftest(t *testing.T, repo, card string) {
+	disk := filepath.Join(t.TempDir(), "selftest.img")
+	copyFile(t, card, disk)
+	start := dataStart(t, disk)
+	writeDataFile(t, disk, start, "selftest.d/alsatest", crossBuild(t, repo, "./board/rpi/alsa/cmd/alsatest", false), 0o755)
+	writeDataFile(t, disk, start, "alsa.test", crossBuild(t, repo, "./board/rpi/alsa", true), 0o755)
+	writeDataFile(t, disk, start, "selftest.d/alsabench", []byte(`#!/bin/sh
+ATA_ALSA_DEVICE=hw:Loopback,0 exec /data/alsa.test -test.v -test.run 'StructLayout|IoctlNumbers' -test.bench DuplexDevice -test.benchtime 150x -test.benchmem
+`), 0o755)
+	qemu := exec.Command("./qemu.sh", disk)
+	qemu.Env = append(os.Environ(), "QEMU_DISK="+filepath.Join(t.TempDir(), "disk.img"),
+		fmt.Sprintf("WEB_PORT=%d", freeTCPPort(t)), fmt.Sprintf("SIM_PORT=%d", freeTCPPort(t)), fmt.Sprintf("SIP_PORT=%d", freeUDPPort(t)),
+		"QEMU_APPEND=ata.selftest")
+	con := startConsole(t, qemu)
+	// rcS runs them in name order: alsabench, then alsatest.
+	con.wait(t, "selftest: alsatest exit ", 120*time.Second)
+	out := con.String()
+	line := con.line("alsatest: ")
+	if !strings.HasPrefix(line, "alsatest: hw:Loopback,0 → hw:Loopback,1: ") || strings.Contains(out, "alsatest: FAIL") ||
+		!strings.Contains(out, "selftest: alsatest exit 0") {
+		t.Errorf("alsatest in the guest (snd-aloop) failed: %q", line)
+	} else {
+		t.Logf("%s (in the guest %s)", line, selftestTime(out, "alsatest"))
+	}
+	if !strings.Contains(out, "selftest: alsabench exit 0") {
+		t.Fatalf("board/rpi/alsa tests and benchmark in the guest failed")
+	}
+	bench := con.line("BenchmarkDuplexDevice-")
+	metrics := map[string]float64{}
+	f := strings.Fields(bench)
+	for i := 2; i+1 < len(f); i += 2 {
+		var v float64
+		if _, err := fmt.Sscan(f[i], &v); err == nil {
+			metrics[f[i+1]] = v
+		}
+	}
+	t.Logf("board/rpi/alsa on snd-aloop in the guest (20 ms frames): %s", bench)
+	w, okW := metrics["wakeups/period"]
+	a, okA := metrics["allocs/op"]
+	if !okW || !okA || w < 0.5 || w > 1.05 || a != 0 {
+		t.Errorf("voice path on the real driver: %.2f wake-ups and %.0f allocations per period, want 1 and 0 (%q)", w, a, bench)
+	}
+}
+
+// crossBuild builds a command (or, test, a package's test binary) for the
+// guest: arm64, static.
+func crossBuild(t *testing.T, repo, pkg string, test bool) []byte {
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg}
+	if test {
+		args = []string{"test", "-c", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg}
+	}
+	build := exec.Command("go", args...)
+	build.Dir = repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go %v: %v\n%s", args, err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // bootRaspi3b boots the image's own kernel, initramfs and Pi 3 device tree
@@ -385,9 +551,29 @@ func bootRaspi3b(t *testing.T, card string, bootStart int64) {
 
 // console collects a QEMU serial console.
 type console struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	cond chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	cond    chan struct{}
+	started time.Time
+	stamps  []stampedLine
+}
+
+// stampedLine is a console line and when it arrived, since QEMU started.
+type stampedLine struct {
+	at   time.Duration
+	line string
+}
+
+// arrival is when the first line containing s arrived (false if none has).
+func (c *console) arrival(s string) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.stamps {
+		if strings.Contains(l.line, s) {
+			return l.at, true
+		}
+	}
+	return 0, false
 }
 
 func (c *console) String() string {
@@ -398,7 +584,7 @@ func (c *console) String() string {
 
 func startConsole(t *testing.T, cmd *exec.Cmd) *console {
 	t.Helper()
-	c := &console{cond: make(chan struct{}, 1)}
+	c := &console{cond: make(chan struct{}, 1), started: time.Now()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -416,6 +602,7 @@ func startConsole(t *testing.T, cmd *exec.Cmd) *console {
 			line, err := r.ReadString('\n')
 			c.mu.Lock()
 			c.buf.WriteString(line)
+			c.stamps = append(c.stamps, stampedLine{time.Since(c.started), strings.TrimSpace(line)})
 			c.mu.Unlock()
 			select {
 			case c.cond <- struct{}{}:
@@ -463,14 +650,19 @@ func selftestTime(console, name string) string {
 	return fmt.Sprintf("%.1fs", to-from)
 }
 
-// bootTimeline is the console's boot progress lines: rcS's uptime stamps,
-// the data growth and ata's start.
-func bootTimeline(console string) string {
+// bootTimeline is the console's boot progress lines, each with the time
+// since QEMU started: rcS's (with the guest's uptime), the data growth,
+// and ata's start and registration.
+func (c *console) bootTimeline() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var b strings.Builder
-	for _, l := range strings.Split(console, "\n") {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "rcS: [") || strings.HasPrefix(l, "grow-") || strings.HasPrefix(l, "rcS: ntp:") || strings.Contains(l, "ata-supervise: starting") {
-			b.WriteString("\t" + l + "\n")
+	for _, sl := range c.stamps {
+		l := sl.line
+		if strings.Contains(l, "rcS: [") || strings.Contains(l, "grow-") || strings.Contains(l, "rcS: ntp:") ||
+			strings.Contains(l, "ata-supervise: starting") || strings.Contains(l, `msg="ata: started"`) ||
+			strings.Contains(l, `msg="ata: board"`) || strings.Contains(l, `msg="sip: registration state"`) {
+			fmt.Fprintf(&b, "\t%5.2fs %s\n", sl.at.Seconds(), l)
 		}
 	}
 	return b.String()

@@ -12,6 +12,7 @@
 #                   guest; reached through the ata.relay test hook on guest port 8082) (default 18081)
 #   SIP_PORT        host UDP port forwarded to the guest's SIP port 5060 (default 15060)
 #   QEMU_APPEND     extra kernel command line
+#   QEMU_HOSTFWD    extra forwards, QEMU's syntax: ",hostfwd=tcp:127.0.0.1:18083-:8083"
 # Quit with Ctrl-A X.
 . "$(dirname "$0")/lib.sh"
 need_tools qemu-system-aarch64:qemu-system-arm mcopy:mtools sfdisk:fdisk
@@ -40,7 +41,7 @@ qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 256 -nographic -no-reboot 
 	-kernel "$BOOTDIR/Image" -initrd "$BOOTDIR/initramfs" \
 	-append "console=ttyAMA0 $args ata.relay=8082:127.0.0.1:8081 ${QEMU_APPEND:-}" \
 	-drive "file=$DISK,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0 \
-	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$SIM_PORT-:8082,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060" \
+	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$WEB_PORT-:80,hostfwd=tcp:127.0.0.1:$SIM_PORT-:8082,hostfwd=udp:127.0.0.1:$SIP_PORT-:5060${QEMU_HOSTFWD:-}" \
 	-device virtio-net-device,netdev=n0 &
 qpid=$!
 trap 'kill $qpid 2>/dev/null; wait $qpid; rm -rf "$BOOTDIR"' EXIT INT TERM

@@ -429,6 +429,24 @@ func (r *Registration) keepAlive(ctx context.Context) bool {
 	return false
 }
 
+// learnFromChallenge takes our public address from a 401/407: the
+// registrar's Via received/rport already says where it sees us, so behind
+// a NAT the answered REGISTER carries the reachable Contact and the
+// binding needs one round, not a second REGISTER after the 200.
+func (r *Registration) learnFromChallenge(res *siplib.Response) {
+	pub, ok := viaReceived(res)
+	if !ok || pub == r.contactAddr() || r.natTried {
+		return
+	}
+	r.log.Info("sip: registrar sees another address than our contact; registering that one", "public", pub, "contact", r.contact.String())
+	if r.bound {
+		old := r.contact
+		r.stale = &old // remove the binding we had
+	}
+	r.public = pub
+	r.contact = r.makeContact()
+}
+
 // updateLocal picks our address towards target; when it changed, the
 // learned public address is stale too.
 func (r *Registration) updateLocal(target netip.AddrPort) error {
@@ -520,6 +538,9 @@ func (r *Registration) register(ctx context.Context, target netip.AddrPort, expi
 		code := res.StatusCode
 		if code != siplib.StatusUnauthorized && code != siplib.StatusProxyAuthRequired {
 			return res, nil
+		}
+		if expires > 0 {
+			r.learnFromChallenge(res)
 		}
 		chName, crName := "WWW-Authenticate", "Authorization"
 		if code == siplib.StatusProxyAuthRequired {

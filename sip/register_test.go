@@ -340,6 +340,40 @@ func TestNATContactFollowsReceivedAndRport(t *testing.T) {
 	}
 }
 
+func TestNATContactLearnedFromChallenge(t *testing.T) {
+	behindNAT := func(res *siplib.Response) *siplib.Response {
+		via := res.Via()
+		via.Params.Remove("received")
+		via.Params.Remove("rport")
+		via.Params.Add("received", "203.0.113.7")
+		via.Params.Add("rport", "40123")
+		return res
+	}
+	f := startReg(t, func(req *siplib.Request) *siplib.Response {
+		if req.GetHeader("Authorization") == nil {
+			return behindNAT(reply(401, "Unauthorized",
+				siplib.NewHeader("WWW-Authenticate", `Digest realm="voip.test", nonce="n1"`))(req))
+		}
+		return behindNAT(grant(120)(req))
+	}, nil)
+	first := f.reg.next(t)
+	if got, want := contactOf(first), fmt.Sprintf("<sip:1001@%s>", f.st.LocalAddr()); got != want {
+		t.Fatalf("first Contact %s, want %s", got, want)
+	}
+	// The answer to the challenge already carries the public contact, and
+	// nothing to remove (the 401 bound nothing).
+	if got, want := contactOf(f.reg.next(t)), "<sip:1001@203.0.113.7:40123>"; got != want {
+		t.Fatalf("authenticated REGISTER Contact %s, want %s", got, want)
+	}
+	s := waitState(t, f.r, StateRegistered, 5*time.Second)
+	if s.Contact != "sip:1001@203.0.113.7:40123" {
+		t.Fatalf("status contact %q", s.Contact)
+	}
+	if d := f.onlyTimer(t); d != 108*time.Second { // two REGISTERs in all
+		t.Fatalf("refresh after %v, want 108s (no third REGISTER)", d)
+	}
+}
+
 func TestLocalAddressChangeReRegisters(t *testing.T) {
 	var mu sync.Mutex
 	local := netip.MustParseAddr("127.0.0.1")

@@ -30,6 +30,20 @@ func RMSLevel(rms float64) float64 {
 	return Level(rms * math.Sqrt2)
 }
 
+// ToneLevel is the level in dBm0 of the component at freq Hz of x, 8 kHz
+// audio (one Goertzel bin over all of x). Tests measure tones with it.
+func ToneLevel(x []int16, freq float64) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
+	}
+	c := 2 * math.Cos(2*math.Pi*freq/8000)
+	var s1, s2 float64
+	for _, v := range x {
+		s1, s2 = float64(v)+c*s1-s2, s1
+	}
+	return Level(math.Sqrt(max(s1*s1+s2*s2-c*s1*s2, 0)) * 2 / float64(len(x)))
+}
+
 // Clip16 saturates v to the int16 range, rounding to nearest.
 func Clip16(v float64) int16 {
 	switch {

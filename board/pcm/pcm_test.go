@@ -85,3 +85,22 @@ func BenchmarkSine160(b *testing.B) {
 	}
 	_ = sum
 }
+
+func TestToneLevel(t *testing.T) {
+	x := make([]int16, 8000)
+	a, b := NewSine(350, Amplitude(-13), 8000), NewSine(440, Amplitude(-20), 8000)
+	for i := range x {
+		x[i] = Clip16(a.Next() + b.Next())
+	}
+	for _, c := range []struct{ f, want float64 }{{350, -13}, {440, -20}} {
+		if got := ToneLevel(x, c.f); math.Abs(got-c.want) > 0.1 {
+			t.Errorf("ToneLevel(%g Hz) = %.2f dBm0, want %.1f", c.f, got, c.want)
+		}
+	}
+	if got := ToneLevel(x, 1000); got > -60 {
+		t.Errorf("ToneLevel(1000 Hz) = %.1f dBm0 with no 1000 Hz in the signal", got)
+	}
+	if got := ToneLevel(nil, 1000); !math.IsInf(got, -1) {
+		t.Errorf("ToneLevel(nil) = %v", got)
+	}
+}

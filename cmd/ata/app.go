@@ -15,6 +15,7 @@ import (
 	"github.com/openata/ata/board"
 	"github.com/openata/ata/board/rpi"
 	"github.com/openata/ata/board/rpi/alsa"
+	"github.com/openata/ata/board/rpi/vgpio"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs"
@@ -268,19 +269,38 @@ func openPi(c config.Board, ringHz float64, log *slog.Logger) (board.Board, erro
 	if err != nil {
 		return nil, fmt.Errorf("board %s: audio: %w", c.Name, err)
 	}
-	b, err := rpi.New(rpi.Opts{Pins: pins, RingHz: ringHz, FrameSamples: frame, Audio: audio, Logger: log})
+	opts := rpi.Opts{Pins: pins, RingHz: ringHz, FrameSamples: frame, Audio: audio, Logger: log}
+	var b *rpi.Board
+	var lines *vgpio.Lines
+	if c.VirtualGPIOListen != "" {
+		// No SLIC: virtual control lines over HTTP, the sound card for real.
+		lines = vgpio.New(pins, log)
+		addr, lerr := lines.Serve(c.VirtualGPIOListen)
+		if lerr != nil {
+			audio.Close()
+			return nil, fmt.Errorf("board %s: board.virtual_gpio_listen: %w", c.Name, lerr)
+		}
+		log.Warn("ata: virtual GPIOs instead of the SLIC's (board.virtual_gpio_listen)", "url", "http://"+addr)
+		b, err = rpi.NewWithPins(opts, lines.PinSet())
+	} else {
+		b, err = rpi.New(opts)
+	}
 	if err != nil {
 		audio.Close()
+		if lines != nil {
+			lines.Close()
+		}
 		return nil, fmt.Errorf("board %s: %w", c.Name, err)
 	}
 	log.Info("ata: board", "name", b.Name(), "model", b.Model(), "capture", c.AudioCapture, "playback", c.AudioPlayback)
-	return piBoard{b, audio}, nil
+	return piBoard{b, audio, lines}, nil
 }
 
-// piBoard closes the sound card with the board.
+// piBoard closes the sound card (and the virtual GPIOs' API) with the board.
 type piBoard struct {
 	*rpi.Board
 	audio *alsa.Duplex
+	lines *vgpio.Lines // nil on real GPIOs
 }
 
 // XRuns counts the sound card's overruns and underruns.
@@ -293,6 +313,9 @@ func (b piBoard) Close() error {
 	err := b.Board.Close()
 	if aerr := b.audio.Close(); err == nil {
 		err = aerr
+	}
+	if b.lines != nil {
+		b.lines.Close()
 	}
 	return err
 }

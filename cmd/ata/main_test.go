@@ -118,14 +118,7 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 func (f *firmware) log() string { return f.stderr.String() }
 
 // level is the level in dBm0 of frequency f in x (Goertzel).
-func level(x []int16, f float64) float64 {
-	c := 2 * math.Cos(2*math.Pi*f/8000)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = float64(v)+c*s1-s2, s1
-	}
-	return pcm.Level(math.Sqrt(s1*s1+s2*s2-c*s1*s2) * 2 / float64(len(x)))
-}
+func level(x []int16, f float64) float64 { return pcm.ToneLevel(x, f) }
 
 // runs returns the lengths, in 10 ms steps, of the complete on and off runs
 // of frequency f in x (the partial first and last runs are dropped).

@@ -30,13 +30,17 @@ type Device interface {
 // Capture is the clock: Read blocks on it, and Write follows each Read.
 // If playback runs on another crystal (a second card, or a USB card with
 // separate clocks per direction) its queue slowly fills or drains. Duplex
-// watches the queue at each Write (smoothed over about 16 frames) and,
-// once it strays more than 1 ms from where it settled in the first half
-// second, drops or repeats one device-rate sample in that frame — at the
+// watches the queue at each Write (smoothed over about 32 frames) and,
+// once it strays more than half a period from where it settled in the
+// first second, drops or repeats one device-rate sample in that frame — at the
 // flattest point of the waveform (smallest |x[i+1] − x[i−1]|: silence or
 // a peak), where a one-sample time shift is least audible. One sample per
 // 10 ms frame corrects up to 2000 ppm at 48 kHz. After an underrun the
-// queue is rebuilt, so the reference is taken again.
+// queue is rebuilt, so the reference is taken again. The band is half a
+// period because many drivers move their pointer in steps (snd-aloop by
+// jiffies, 4 ms at HZ=250; others by period): a read taken a step earlier
+// or later is not drift, and correcting it would put a phase jump into
+// steady tones for nothing (seen in the QEMU image test with a 1 ms band).
 //
 // Drift between the card and the far end's RTP clock is not visible here:
 // the port consumes and produces exactly one frame per device frame, and
@@ -105,7 +109,7 @@ func NewDuplex(capture, playback Device, frameSamples int) (*Duplex, error) {
 	d.playMono = make([]int16, d.playFrames+1)
 	d.playBuf = make([]int16, (d.playFrames+1)*playback.Channels())
 	d.drift = driftAbsorber{
-		threshold: max(2, float64(playback.Rate())/1000),
+		threshold: max(2, float64(playback.Rate())/1000, float64(playback.PeriodFrames())/2),
 		warmup:    50,
 	}
 	return d, nil
@@ -243,7 +247,7 @@ func (a *driftAbsorber) step(queued int, xruns uint64) int {
 	if a.frames == 0 {
 		a.avg = float64(queued)
 	} else {
-		a.avg += (float64(queued) - a.avg) / 16
+		a.avg += (float64(queued) - a.avg) / 32
 	}
 	a.frames++
 	switch {

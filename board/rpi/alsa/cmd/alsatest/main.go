@@ -6,6 +6,12 @@
 //
 // Flags choose other devices (a real card with a loop-back cable) and the
 // tone. It prints one line of figures and, on failure, why.
+//
+// With -serve ADDR it is instead the analog phone on the far side of the
+// card: the sim board's HTTP API (/hook /dial /speak /listen) with the
+// phone's earpiece recorded from -capture and its mouthpiece played into
+// -play. The QEMU image test runs ata on hw:Loopback,0 and this on
+// hw:Loopback,1 (alsatest -serve :8083 -capture hw:Loopback,1 -play hw:Loopback,1).
 package main
 
 import (
@@ -24,7 +30,15 @@ func main() {
 	freq := flag.Float64("freq", 1000, "tone frequency in Hz")
 	rate := flag.Int("rate", 0, "device rate in Hz (0: 8000, else 16000, else 48000)")
 	seconds := flag.Float64("seconds", 2, "how long to play")
+	serveAddr := flag.String("serve", "", "instead of the tone check, serve the sim board's phone API on this address\nwith the phone's earpiece on -capture and its mouthpiece on -play (no authentication)")
 	flag.Parse()
+	if *serveAddr != "" {
+		if err := serve(*serveAddr, *capture, *play); err != nil {
+			fmt.Fprintln(os.Stderr, "alsatest: serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*capture, *play, *freq, *rate, *seconds); err != nil {
 		fmt.Fprintln(os.Stderr, "alsatest: FAIL:", err)
 		os.Exit(1)
