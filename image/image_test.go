@@ -32,8 +32,11 @@ import (
 	"time"
 
 	"github.com/openata/ata/board/pcm"
+	"github.com/openata/ata/board/rpi/vgpio"
 	"github.com/openata/ata/board/sim"
+	"github.com/openata/ata/fxs/callerid"
 	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/sip/sipptest"
 )
 
 const (
@@ -52,6 +55,7 @@ var tools = [][2]string{
 	{"mkfs.vfat", "dosfstools"}, {"mkfs.ext4", "e2fsprogs"}, {"debugfs", "e2fsprogs"},
 	{"sfdisk", "fdisk"}, {"cpio", "cpio"}, {"depmod", "kmod"}, {"dpkg-deb", "dpkg"},
 	{"curl", "curl"}, {"qemu-system-aarch64", "qemu-system-arm"}, {"kamailio", "kamailio"},
+	{"sipp", "sip-tester"}, {"minimodem", "minimodem"},
 }
 
 func TestImage(t *testing.T) {
@@ -271,7 +275,10 @@ exec /data/alsatest -serve :8083 -capture hw:Loopback,1 -play hw:Loopback,1
 // loopback's other side hears ata's dial tone and reorder tone and dials
 // a number by DTMF that ata decodes and calls.
 func bootVirt(t *testing.T, repo, card string) {
-	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{sipUser: sipPassword}})
+	// Numbers that are not registered go to sipp on farEnd (the calls of
+	// checkPiAudio); its INVITEs skip authentication.
+	farEnd := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{sipUser: sipPassword}, FarEnd: farEnd})
 	ntpPort := startSNTP(t)
 	disk := filepath.Join(t.TempDir(), "virt.img")
 	copyFile(t, card, disk)
@@ -343,20 +350,53 @@ func bootVirt(t *testing.T, repo, card string) {
 	con.wait(t, "grow-fs: /data 16 MiB -> 160 MiB", 30*time.Second)
 	t.Logf("boot timeline (time since QEMU started; rcS stamps the guest uptime):\n%s", con.bootTimeline())
 
-	checkPiAudio(t, con, fmt.Sprintf("http://127.0.0.1:%d", gpioPort), fmt.Sprintf("http://127.0.0.1:%d", phonePort))
+	checkPiAudio(t, con, piRig{
+		slic:   &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", gpioPort)},
+		gpio:   fmt.Sprintf("http://127.0.0.1:%d", gpioPort),
+		phone:  &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", phonePort)},
+		kam:    kam.Addr().String(),
+		farEnd: farEnd,
+	})
 }
 
-// checkPiAudio lifts the virtual handset and listens and dials through
-// snd-aloop: ata's tones must arrive on the far side with their
-// frequencies and levels, and DTMF played into the loopback must reach
-// ata's receiver as a number it calls.
-func checkPiAudio(t *testing.T, con *console, gpioURL, phoneURL string) {
+// piRig is what the host reaches of the Pi board in the guest: the
+// virtual SLIC lines (hook, and the ring and polarity outputs), the phone
+// on the far side of snd-aloop, Kamailio and the address sipp uses as the
+// provider's far end.
+type piRig struct {
+	slic        *sim.Client // POST /hook on the virtual GPIOs
+	gpio        string      // their base URL, for vgpio's /state
+	phone       *sim.Client // alsatest -serve
+	kam, farEnd string
+}
+
+func (r piRig) lines(t *testing.T) vgpio.State {
+	t.Helper()
+	resp, err := http.Get(r.gpio + "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s vgpio.State
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("GET %s/state: %v", r.gpio, err)
+	}
+	return s
+}
+
+// checkPiAudio runs calls on ata's Pi board in the guest, the sound card
+// being snd-aloop and the SLIC virtual: the far phone hears ata's dial
+// tone with its frequencies and levels; DTMF it plays into the loop is
+// decoded by ata, which calls the number; in the call, what the phone
+// says goes out as RTP and comes back through sipp's echo into the
+// earpiece; an incoming call rings on the RM and F/R lines at the US
+// cadence and 20 Hz, with caller ID between the rings that minimodem
+// decodes from the far side of the loop.
+func checkPiAudio(t *testing.T, con *console, r piRig) {
 	ctx := context.Background()
-	slic := &sim.Client{BaseURL: gpioURL}
-	phone := &sim.Client{BaseURL: phoneURL}
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		_, err1 := slic.State(ctx)
-		_, err2 := phone.State(ctx)
+		_, err1 := r.slic.State(ctx)
+		_, err2 := r.phone.State(ctx)
 		if err1 == nil && err2 == nil {
 			break
 		}
@@ -370,14 +410,14 @@ func checkPiAudio(t *testing.T, con *console, gpioURL, phoneURL string) {
 	}
 	// The far phone's mouthpiece is live only off-hook; the SLIC's hook
 	// switch is what ata sees.
-	if err := phone.Hook(ctx, "off"); err != nil {
+	if err := r.phone.Hook(ctx, "off"); err != nil {
 		t.Fatal(err)
 	}
-	if err := slic.Hook(ctx, "off"); err != nil {
+	if err := r.slic.Hook(ctx, "off"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the hook debounce and the loop's latency
-	heard, err := phone.Listen(ctx, time.Second)
+	heard, err := r.phone.Listen(ctx, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,33 +428,165 @@ func checkPiAudio(t *testing.T, con *console, gpioURL, phoneURL string) {
 		t.Errorf("dial tone: 350 Hz %.1f, 440 Hz %.1f, 1000 Hz %.1f dBm0; want −13 ± 1, −13 ± 1, below −40", l350, l440, l1000)
 	}
 
-	// Four digits by DTMF into the loopback: ata decodes them, ends dial
-	// tone and calls 1002 (unknown to Kamailio, so the call fails and ata
-	// plays the reorder tone, 480 + 620 Hz).
-	if err := phone.Dial(ctx, "1002", "dtmf"); err != nil {
+	// Four digits by DTMF into the loop: ata decodes them and calls 2000,
+	// which Kamailio relays to sipp; sipp answers with its media at the
+	// host and echoes the RTP it gets.
+	echo := sipptest.Run(t, r.farEnd, filepath.Join("testdata", "sipp", "uas_echo.xml"), map[string]string{"talk_ms": "20000"}, "-rtp_echo")
+	if err := r.phone.Dial(ctx, "2000", "dtmf"); err != nil {
 		t.Fatal(err)
 	}
-	con.wait(t, `to=calling why="dialled 1002"`, 10*time.Second)
-	con.wait(t, `msg="phone: transition" from=calling to=reorder`, 10*time.Second)
-	heard, err = phone.Listen(ctx, time.Second)
+	con.wait(t, `to=calling why="dialled 2000"`, 10*time.Second)
+	con.wait(t, `to=talking`, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	// 1.5 s of 1 kHz into the mouthpiece while the earpiece is recorded:
+	// out through ALSA capture, G.711 and RTP to the host, back through
+	// the jitter buffer and ALSA playback.
+	const said = -10.0
+	tone := make([]int16, 12000)
+	sine := pcm.NewSine(1000, pcm.Amplitude(said), 8000)
+	for i := range tone {
+		tone[i] = pcm.Clip16(sine.Next())
+	}
+	type listened struct {
+		x   []int16
+		err error
+	}
+	got := make(chan listened, 1)
+	go func() {
+		x, err := r.phone.Listen(ctx, 2500*time.Millisecond)
+		got <- listened{x, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := r.phone.Speak(ctx, tone); err != nil {
+		t.Fatal(err)
+	}
+	l := <-got
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	back := windowLevels(l.x, 1000, 400)
+	loud := back[len(back)-1]
+	onset := -1
+	for i := 0; i+80 <= len(l.x); i += 80 {
+		if pcm.ToneLevel(l.x[i:i+80], 1000) > said-10 {
+			onset = i / 8
+			break
+		}
+	}
+	t.Logf("in the call: 1000 Hz said at %.1f dBm0 came back through RTP (sipp's echo on the host) at %.1f dBm0; first heard %d ms into the recording (the speech was queued about 100 ms in)",
+		said, loud, onset)
+	if math.Abs(loud-said) > 1.5 || onset < 0 {
+		t.Errorf("echoed tone %.1f dBm0 (want %.1f ± 1.5), onset %d ms", loud, said, onset)
+	}
+	if err := r.slic.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+	sipptest.Wait(t, echo, 10*time.Second) // sipp got ata's BYE
+	con.wait(t, `from=talking to=idle`, 5*time.Second)
+
+	checkPiRing(t, con, r)
+}
+
+// checkPiRing has sipp call 1001: the RM line goes high for the US
+// cadence's 2 s bursts, F/R toggles at 20 Hz within them, the Bell 202
+// caller ID between the first two bursts reaches the far side of the
+// loop, and lifting the handset answers.
+func checkPiRing(t *testing.T, con *console, r piRig) {
+	ctx := context.Background()
+	call := sipptest.Run(t, r.farEnd, filepath.Join("testdata", "sipp", "uac_ring.xml"),
+		map[string]string{"answer_ms": "20000", "talk_ms": "1000"}, "-s", sipUser, r.kam)
+	type sample struct {
+		at time.Duration
+		s  vgpio.State
+	}
+	var samples []sample
+	t0 := time.Now()
+	cid := make(chan []int16, 1)
+	listening := false
+	// Poll the lines through the first burst, the silent interval and
+	// into the second burst.
+	for deadline := t0.Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s := r.lines(t)
+		samples = append(samples, sample{time.Since(t0), s})
+		n := len(samples)
+		if n > 1 && samples[n-2].s.Ringing && !s.Ringing && !listening {
+			listening = true // the first burst ended: caller ID comes now
+			go func() {
+				x, err := r.phone.Listen(ctx, 3*time.Second)
+				if err != nil {
+					t.Error(err)
+				}
+				cid <- x
+			}()
+		}
+		if listening && s.Ringing {
+			break // the second burst
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two ring bursts within 15 s: %+v", samples[n-1].s)
+		}
+	}
+	// The first burst: when RM went up and down, and F/R's rate in it.
+	var on, off time.Duration
+	var togglesOn, togglesOff uint64
+	for i, sm := range samples {
+		if i > 0 && sm.s.Ringing && !samples[i-1].s.Ringing && on == 0 {
+			on, togglesOn = sm.at, sm.s.FRToggles
+		}
+		if i > 0 && !sm.s.Ringing && samples[i-1].s.Ringing && off == 0 {
+			off, togglesOff = sm.at, sm.s.FRToggles
+		}
+	}
+	if samples[0].s.Ringing { // already ringing at the first poll
+		on, togglesOn = samples[0].at, samples[0].s.FRToggles
+	}
+	burst := off - on
+	rate := float64(togglesOff-togglesOn) / 2 / burst.Seconds()
+	gap := samples[len(samples)-1].at - off
+	t.Logf("incoming call: RM high for %.2f s then low for %.2f s (US cadence 2 s / 4 s; 20 ms polling), F/R toggled at %.1f Hz in the burst",
+		burst.Seconds(), gap.Seconds(), rate)
+	if math.Abs(burst.Seconds()-2) > 0.15 || math.Abs(gap.Seconds()-4) > 0.15 || math.Abs(rate-20) > 1 {
+		t.Errorf("ring: burst %.2f s (want 2), gap %.2f s (want 4), F/R %.1f Hz (want 20)", burst.Seconds(), gap.Seconds(), rate)
+	}
+	info := minimodemCallerID(t, <-cid)
+	t.Logf("caller ID decoded by minimodem from hw:Loopback,1: %q %q", info.Number, info.Name)
+	if info.Number != "3000" || info.Name != "ADA LOVELACE" {
+		t.Errorf("caller ID %+v, want 3000 / ADA LOVELACE", info)
+	}
+	if err := r.slic.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	con.wait(t, `from=ringing to=talking`, 5*time.Second)
+	if s := r.lines(t); s.Ringing {
+		t.Errorf("still ringing after the answer: %+v", s)
+	}
+	sipptest.Wait(t, call, 15*time.Second) // sipp hung up after 1 s
+	con.wait(t, `from=talking to=disconnected`, 5*time.Second)
+	if err := r.slic.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// minimodemCallerID decodes Bell 202 caller ID (MDMF) from audio.
+func minimodemCallerID(t *testing.T, audio []int16) callerid.Info {
+	t.Helper()
+	wav := filepath.Join(t.TempDir(), "cid.wav")
+	if err := os.WriteFile(wav, pcm.EncodeWAV(audio, 8000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("minimodem", "--rx", "-q", "-8", "-f", wav, "1200").Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("minimodem: %v", err)
 	}
-	// US reorder: 480 + 620 Hz at −24 dBm0, 250 ms on, 250 ms off; in 50 ms
-	// windows (24 and 31 cycles), the loudest are on, the quietest off.
-	on480, on620 := windowLevels(heard, 480, 400), windowLevels(heard, 620, 400)
-	hi480, hi620, lo480 := on480[len(on480)-1], on620[len(on620)-1], on480[0]
-	l350 = toneLevel(heard, 350)
-	t.Logf("after DTMF 1002 (decoded by ata from hw:Loopback,0): ata called 1002, Kamailio said 404; reorder tone heard: 480 Hz %.1f dBm0, 620 Hz %.1f dBm0 when on, 480 Hz %.1f dBm0 when off; 350 Hz %.1f dBm0",
-		hi480, hi620, lo480, l350)
-	if math.Abs(hi480+24) > 1 || math.Abs(hi620+24) > 1 || lo480 > -50 || l350 > -40 {
-		t.Errorf("reorder tone: 480 Hz %.1f, 620 Hz %.1f dBm0 on (want −24 ± 1), 480 Hz %.1f off (want below −50), 350 Hz %.1f (want below −40)",
-			hi480, hi620, lo480, l350)
+	for i := range out {
+		if out[i] == callerid.TypeMDMF {
+			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
+				return info
+			}
+		}
 	}
-	if err := slic.Hook(ctx, "on"); err != nil {
-		t.Fatal(err)
-	}
-	con.wait(t, `from=reorder to=idle`, 5*time.Second)
+	t.Fatalf("minimodem found no caller ID in %q", out)
+	return callerid.Info{}
 }
 
 // windowLevels are the levels in dBm0 of frequency f over windows of n

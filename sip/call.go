@@ -149,8 +149,17 @@ func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
 	la := l.st.conn.LocalAddr().(*net.UDPAddr)
 	req.Laddr = siplib.Addr{IP: la.IP, Port: la.Port}
 
+	var proxy netip.AddrPort
+	if route != nil {
+		proxy = target
+	}
+	dua, err := l.dialogUA(contact, proxy)
+	if err != nil {
+		c.closeMedia()
+		return nil, fmt.Errorf("sip: dial %s: %w", number, err)
+	}
 	l.add(c)
-	uac, err := l.dialogUA(contact).WriteInvite(context.Background(), req)
+	uac, err := dua.WriteInvite(context.Background(), req)
 	if err != nil {
 		c.closeMedia()
 		l.remove(c)
@@ -276,7 +285,19 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*C
 		return nil, &statusError{488, "Not Acceptable Here", err}
 	}
 	c.contact = l.contact(ip)
-	uas, err := l.dialogUA(c.contact).ReadInvite(req, tx)
+	// With an outbound proxy the INVITE came from it (the provider reaches
+	// a NATed ATA through the proxy it registered through): the dialog's
+	// requests go back to that source.
+	var proxy netip.AddrPort
+	if l.cfg.OutboundProxy != "" {
+		proxy = src
+	}
+	dua, err := l.dialogUA(c.contact, proxy)
+	if err != nil {
+		c.closeMedia()
+		return nil, &statusError{500, "Server Error", err}
+	}
+	uas, err := dua.ReadInvite(req, tx)
 	if err != nil {
 		c.closeMedia()
 		return nil, &statusError{500, "Server Error", err}

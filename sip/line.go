@@ -35,7 +35,11 @@ type LineOptions struct {
 	// LocalAddr finds our address towards remote when sip.listen is a
 	// wildcard (default: the kernel's route choice).
 	LocalAddr func(remote netip.AddrPort) (netip.Addr, error)
-	Logger    *slog.Logger
+	// PublicAddr, when set and valid, is our address as the provider sees
+	// it (Registration.PublicAddr): calls' Contact uses it so that the
+	// far end's in-dialog requests reach us through the NAT.
+	PublicAddr func() netip.AddrPort
+	Logger     *slog.Logger
 }
 
 // Line is one SIP account's calls: it places calls through the outbound
@@ -214,7 +218,13 @@ func (l *Line) localIP(remote netip.AddrPort) (netip.Addr, error) {
 }
 
 func (l *Line) contact(ip netip.Addr) siplib.ContactHeader {
-	return siplib.ContactHeader{Address: siplib.Uri{Scheme: "sip", User: l.cfg.Number, Host: hostString(ip), Port: int(l.st.LocalAddr().Port())}}
+	a := netip.AddrPortFrom(ip, l.st.LocalAddr().Port())
+	if l.opt.PublicAddr != nil {
+		if pub := l.opt.PublicAddr(); pub.IsValid() {
+			a = pub
+		}
+	}
+	return siplib.ContactHeader{Address: siplib.Uri{Scheme: "sip", User: l.cfg.Number, Host: hostString(a.Addr()), Port: int(a.Port())}}
 }
 
 func (l *Line) add(c *Call) {
@@ -419,6 +429,19 @@ func randUint64() uint64 {
 }
 
 // dialogUA builds the sipgo dialog user agent for one call.
-func (l *Line) dialogUA(contact siplib.ContactHeader) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: l.st.Client(), ContactHDR: contact}
+// With an outbound proxy (proxy valid), every request of the dialog goes
+// to it (ACK, BYE, CANCEL, re-INVITE, UPDATE), whatever the route set
+// says, as the outbound_proxy key promises ("every request goes through",
+// like Cisco's "Use OB Proxy In Dialog"): behind a NAT it keeps to the one
+// binding the registration holds open, and a Record-Route address the ATA
+// cannot reach (a proxy's inside address) cannot strand the BYE.
+func (l *Line) dialogUA(contact siplib.ContactHeader, proxy netip.AddrPort) (*sipgo.DialogUA, error) {
+	c := l.st.Client()
+	if proxy.IsValid() {
+		var err error
+		if c, err = l.st.clientVia(proxy); err != nil {
+			return nil, err
+		}
+	}
+	return &sipgo.DialogUA{Client: c, ContactHDR: contact}, nil
 }

@@ -83,9 +83,10 @@ type Registration struct {
 	failc          int
 	wait           time.Duration
 
-	mu     sync.Mutex
-	status RegStatus
-	subs   map[chan RegStatus]struct{}
+	mu         sync.Mutex
+	status     RegStatus
+	publicSeen netip.AddrPort // public, once a registration with it succeeded
+	subs       map[chan RegStatus]struct{}
 }
 
 // NewRegistration prepares the registration of line on st.
@@ -157,6 +158,15 @@ func (r *Registration) Line() config.Line { return r.line }
 // number or its Contact user): the ghost-call check for incoming INVITEs.
 func (r *Registration) MatchesRequestURI(req *siplib.Request) bool {
 	return RequestURIMatches(req, r.line.Number, r.opt.ContactUser)
+}
+
+// PublicAddr is where the registrar sees us when that is not our own
+// address (behind a NAT: its Via received/rport), as last registered;
+// invalid otherwise. Calls put it in their Contact, as REGISTER does.
+func (r *Registration) PublicAddr() netip.AddrPort {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.publicSeen
 }
 
 // Status is the current state.
@@ -334,6 +344,9 @@ func (r *Registration) registered(res *siplib.Response) regState {
 		return r.fail(errors.New("REGISTER: registrar granted no binding (expires 0)"), false)
 	}
 	r.granted, r.failc, r.everRegistered, r.stale = granted, 0, true, nil
+	r.mu.Lock()
+	r.publicSeen = r.public
+	r.mu.Unlock()
 	r.setStatus(RegStatus{State: StateRegistered, Expires: r.opt.Clock.Now().Add(granted), Contact: r.contact.String()})
 	return r.stateRegistered
 }

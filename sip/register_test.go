@@ -369,6 +369,9 @@ func TestNATContactLearnedFromChallenge(t *testing.T) {
 	if s.Contact != "sip:1001@203.0.113.7:40123" {
 		t.Fatalf("status contact %q", s.Contact)
 	}
+	if got := f.r.PublicAddr(); got != netip.MustParseAddrPort("203.0.113.7:40123") {
+		t.Fatalf("PublicAddr %v, want 203.0.113.7:40123 (calls put it in their Contact)", got)
+	}
 	if d := f.onlyTimer(t); d != 108*time.Second { // two REGISTERs in all
 		t.Fatalf("refresh after %v, want 108s (no third REGISTER)", d)
 	}

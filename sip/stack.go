@@ -176,6 +176,38 @@ func (s *Stack) LocalAddr() netip.AddrPort { return s.local }
 // outside a registration (calls).
 func (s *Stack) Client() *sipgo.Client { return s.client }
 
+// clientVia is a client whose every request (ACK included) is sent to
+// dest, whatever its Route headers or Request-URI say: the dialogs of a
+// line with an outbound proxy use it. It shares the stack's transaction
+// and transport layers.
+func (s *Stack) clientVia(dest netip.AddrPort) (*sipgo.Client, error) {
+	c, err := sipgo.NewClient(s.ua, sipgo.WithClientConnectionAddr(s.conn.LocalAddr().String()),
+		sipgo.WithClientNAT(), sipgo.WithClientLogger(s.log))
+	if err != nil {
+		return nil, fmt.Errorf("sip: client via %s: %w", dest, err)
+	}
+	c.TxRequester = viaDest{inner: s.client, dest: dest.String()}
+	return c, nil
+}
+
+// viaDest sends each request through inner to dest. The requests come
+// built (Via, CSeq, Content-Length) by the dialog; keepAsBuilt stops inner
+// from building them again.
+type viaDest struct {
+	inner *sipgo.Client
+	dest  string
+}
+
+func (v viaDest) Request(ctx context.Context, req *siplib.Request) (siplib.ClientTransaction, error) {
+	req.SetDestination(v.dest)
+	if req.IsAck() {
+		return nil, v.inner.WriteRequest(req, keepAsBuilt)
+	}
+	return v.inner.TransactionRequest(ctx, req, keepAsBuilt)
+}
+
+func keepAsBuilt(*sipgo.Client, *siplib.Request) error { return nil }
+
 // UserAgent is the sipgo user agent (transaction and transport layers).
 func (s *Stack) UserAgent() *sipgo.UserAgent { return s.ua }
 

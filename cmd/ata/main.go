@@ -155,7 +155,8 @@ func startSIP(cfg *config.Config, log *slog.Logger) (*sipLines, error) {
 			s.stack.Close()
 			return nil, err
 		}
-		line, err := sip.NewLine(s.stack, lc, sip.LineOptions{Logger: log, RTPPortMin: rtpPortMin, RTPPortMax: rtpPortMax})
+		line, err := sip.NewLine(s.stack, lc, sip.LineOptions{Logger: log, RTPPortMin: rtpPortMin, RTPPortMax: rtpPortMax,
+			PublicAddr: reg.PublicAddr})
 		if err != nil {
 			s.stack.Close()
 			return nil, err

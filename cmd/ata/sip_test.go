@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/sip/sipptest"
 )
 
 // lineConfig is a firmware config with one line on the test Kamailio;
@@ -118,64 +116,20 @@ func TestOutgoingCallThroughKamailioToSipp(t *testing.T) {
 	}
 }
 
-// sipp runs a scenario file from testdata/sipp. Each key fills {{key}} in
-// the file (sipp checks status lines before its own [key] substitution)
-// and is passed as -key too.
-func sipp(t *testing.T, addr, scenario string, keys map[string]string, extra ...string) chan error {
+// sipp runs a scenario file from testdata/sipp (see sipptest.Run).
+func sipp(t *testing.T, addr, scenario string, keys map[string]string, extra ...string) <-chan error {
 	t.Helper()
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Fatal("install sipp: apt-get install sip-tester")
-	}
-	text, err := os.ReadFile("testdata/sipp/" + scenario)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range keys {
-		text = []byte(strings.ReplaceAll(string(text), "{{"+k+"}}", v))
-	}
-	file := filepath.Join(t.TempDir(), scenario)
-	if err := os.WriteFile(file, text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := strings.Cut(addr, ":")
-	args := []string{"-sf", file, "-i", host, "-p", port, "-m", "1", "-nostdin",
-		"-timeout", "40s", "-timeout_error", "-mp", strconv.Itoa(20000 + rand.IntN(10000)*2)}
-	for k, v := range keys {
-		args = append(args, "-key", k, v)
-	}
-	cmd := exec.Command("sipp", append(args, extra...)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		if err != nil {
-			err = fmt.Errorf("sipp %s: %v\n%s", scenario, err, out.String())
-		}
-		done <- err
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return done
+	return sipptest.Run(t, addr, filepath.Join("testdata", "sipp", scenario), keys, extra...)
 }
 
-func waitSipp(t *testing.T, done chan error, d time.Duration) {
+func waitSipp(t *testing.T, done <-chan error, d time.Duration) {
 	t.Helper()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(d):
-		t.Fatal("sipp scenario did not finish")
-	}
+	sipptest.Wait(t, done, d)
 }
 
 // callFarEnd sets up Kamailio with sipp as the far end, the firmware
 // registered on it, and dials 2000 from the virtual phone.
-func callFarEnd(t *testing.T, scenario string, keys map[string]string) (*firmware, chan error) {
+func callFarEnd(t *testing.T, scenario string, keys map[string]string) (*firmware, <-chan error) {
 	t.Helper()
 	farEnd := freeUDPPort(t)
 	done := sipp(t, farEnd, scenario, keys)

@@ -1,7 +1,6 @@
 package baresiptest
 
 import (
-	"math"
 	"time"
 
 	"github.com/openata/ata/board/pcm"
@@ -19,17 +18,4 @@ func Tone(freq, dBm0 float64, d time.Duration) []int16 {
 
 // ToneLevel is the level in dBm0 of the freq Hz component of x (8 kHz),
 // by a Goertzel filter over all of x: -Inf for silence.
-func ToneLevel(x []int16, freq float64) float64 {
-	if len(x) == 0 {
-		return math.Inf(-1)
-	}
-	w := 2 * math.Pi * freq / sampleRate
-	coeff := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = float64(v)+coeff*s1-s2, s1
-	}
-	re := s1 - s2*math.Cos(w)
-	im := s2 * math.Sin(w)
-	return pcm.Level(2 * math.Hypot(re, im) / float64(len(x)))
-}
+func ToneLevel(x []int16, freq float64) float64 { return pcm.ToneLevel(x, freq) }

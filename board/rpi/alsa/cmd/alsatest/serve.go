@@ -26,27 +26,32 @@ import (
 // authentication: bind it where only tests reach it. The handset starts on
 // hook (a silent mouthpiece): POST /hook "off" before speaking or dialing.
 func serve(addr, captureDev, playDev string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	d, err := alsa.OpenDuplex(captureDev, playDev, alsa.Config{}, board.FrameSamples20ms)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	b, err := sim.New(sim.Opts{FrameSamples: board.FrameSamples20ms, Clock: &deviceClock{}, Logger: log})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("alsatest: phone on %s (ear) / %s (mouth), sim API on http://%s\n", captureDev, playDev, ln.Addr())
+	return servePhone(ctx, d, ln, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+// servePhone runs the sim phone on d, its API on ln, until ctx ends or
+// the card fails.
+func servePhone(ctx context.Context, d *alsa.Duplex, ln net.Listener, log *slog.Logger) error {
+	b, err := sim.New(sim.Opts{FrameSamples: board.FrameSamples20ms, Clock: &deviceClock{}, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	br := &bridge{d: d, stop: cancel}
