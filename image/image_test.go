@@ -24,7 +24,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,7 +262,9 @@ virtual_gpio_listen = "127.0.0.1:8081"
 audio_capture = "hw:Loopback,0"
 audio_playback = "hw:Loopback,0"`,
 		`region = "us"`, `region = "us"
-dial_plan = "(xxxx)"`).Replace(ataConfig(kamPort))
+dial_plan = "(xxxx)"`,
+		`listen = ":80"`, `listen = ":80"
+metrics_public = true`).Replace(ataConfig(kamPort))
 }
 
 // farPhone is the phone on the far side of snd-aloop: alsatest -serve,
@@ -335,9 +339,15 @@ func bootVirt(t *testing.T, repo, card string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("QEMU -M virt: start -> ata started %.1fs, -> web UI answered %.1fs, -> registered (ata's log line for the REGISTER 200 OK) %.1fs",
-		tStarted.Seconds(), tWeb.Seconds(), tReg.Seconds())
-	fmt.Printf("image test: QEMU start -> registered: %.1fs\n", tReg.Seconds())
+	// QEMU starts when qemu.sh says so, after it has extracted the kernel
+	// and copied the card (not part of a boot).
+	tQEMU, ok := con.arrival("image: qemu: web UI")
+	if !ok {
+		t.Fatal("qemu.sh did not announce QEMU's start")
+	}
+	t.Logf("QEMU -M virt: start -> ata started %.1fs, -> web UI answered %.1fs, -> registered (ata's log line for the REGISTER 200 OK) %.1fs (qemu.sh's preparation before that: %.1fs)",
+		(tStarted - tQEMU).Seconds(), (tWeb - tQEMU).Seconds(), (tReg - tQEMU).Seconds(), tQEMU.Seconds())
+	fmt.Printf("image test: QEMU start -> registered: %.1fs\n", (tReg - tQEMU).Seconds())
 
 	// Checked after the registration, not to hold up its timing: the clock
 	// (SNTP) and the first boot's growth of the data partition and its file
@@ -348,7 +358,7 @@ func bootVirt(t *testing.T, repo, card string) {
 	}
 	con.wait(t, "grow-part: /dev/vda4 16 MiB -> 160 MiB", 30*time.Second)
 	con.wait(t, "grow-fs: /data 16 MiB -> 160 MiB", 30*time.Second)
-	t.Logf("boot timeline (time since QEMU started; rcS stamps the guest uptime):\n%s", con.bootTimeline())
+	t.Logf("boot timeline (time since qemu.sh started; rcS stamps the guest uptime):\n%s", con.bootTimeline())
 
 	checkPiAudio(t, con, piRig{
 		slic:   &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", gpioPort)},
@@ -356,6 +366,7 @@ func bootVirt(t *testing.T, repo, card string) {
 		phone:  &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", phonePort)},
 		kam:    kam.Addr().String(),
 		farEnd: farEnd,
+		web:    fmt.Sprintf("http://127.0.0.1:%d", webPort),
 	})
 }
 
@@ -368,6 +379,7 @@ type piRig struct {
 	gpio        string      // their base URL, for vgpio's /state
 	phone       *sim.Client // alsatest -serve
 	kam, farEnd string
+	web         string // ata's web UI
 }
 
 func (r piRig) lines(t *testing.T) vgpio.State {
@@ -408,6 +420,7 @@ func checkPiAudio(t *testing.T, con *console, r piRig) {
 	if !strings.Contains(con.String(), `msg="ata: board" name=rpi-ag1171`) {
 		t.Fatalf("ata is not running the Pi board")
 	}
+	xBoot := r.xruns(t)
 	// The far phone's mouthpiece is live only off-hook; the SLIC's hook
 	// switch is what ata sees.
 	if err := r.phone.Hook(ctx, "off"); err != nil {
@@ -484,7 +497,23 @@ func checkPiAudio(t *testing.T, con *console, r piRig) {
 	sipptest.Wait(t, echo, 10*time.Second) // sipp got ata's BYE
 	con.wait(t, `from=talking to=idle`, 5*time.Second)
 
+	xCall := r.xruns(t)
 	checkPiRing(t, con, r)
+
+	t.Logf("sound card xruns (snd-aloop, ata's /metrics): %d after the boot, %d after the dial tone and the outgoing call, %d after the incoming one",
+		xBoot, xCall, r.xruns(t))
+}
+
+// xruns reads ata_audio_xruns_total from ata's /metrics.
+func (r piRig) xruns(t *testing.T) int {
+	t.Helper()
+	status, body, err := httpGet(r.web + "/metrics")
+	m := regexp.MustCompile(`(?m)^ata_audio_xruns_total (\d+)$`).FindStringSubmatch(body)
+	if err != nil || !strings.HasPrefix(status, "200") || m == nil {
+		t.Fatalf("GET %s/metrics: %s %v: no ata_audio_xruns_total", r.web, status, err)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 // checkPiRing has sipp call 1001: the RM line goes high for the US
@@ -730,7 +759,7 @@ type console struct {
 	stamps  []stampedLine
 }
 
-// stampedLine is a console line and when it arrived, since QEMU started.
+// stampedLine is a console line and when it arrived, since the command (qemu.sh) started.
 type stampedLine struct {
 	at   time.Duration
 	line string
@@ -823,7 +852,7 @@ func selftestTime(console, name string) string {
 }
 
 // bootTimeline is the console's boot progress lines, each with the time
-// since QEMU started: rcS's (with the guest's uptime), the data growth,
+// since qemu.sh started: rcS's (with the guest's uptime), the data growth,
 // and ata's start and registration.
 func (c *console) bootTimeline() string {
 	c.mu.Lock()
@@ -831,7 +860,7 @@ func (c *console) bootTimeline() string {
 	var b strings.Builder
 	for _, sl := range c.stamps {
 		l := sl.line
-		if strings.Contains(l, "rcS: [") || strings.Contains(l, "grow-") || strings.Contains(l, "rcS: ntp:") ||
+		if strings.Contains(l, "image: qemu:") || strings.Contains(l, "rcS: [") || strings.Contains(l, "grow-") || strings.Contains(l, "rcS: ntp:") ||
 			strings.Contains(l, "ata-supervise: starting") || strings.Contains(l, `msg="ata: started"`) ||
 			strings.Contains(l, `msg="ata: board"`) || strings.Contains(l, `msg="sip: registration state"`) {
 			fmt.Fprintf(&b, "\t%5.2fs %s\n", sl.at.Seconds(), l)

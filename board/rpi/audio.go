@@ -15,6 +15,6 @@ type Audio interface {
 	Read(frame []int16) error
 	// Write queues frame for the earpiece. It blocks only while the
 	// playback buffer is full; implementations keep that buffer primed
-	// so that playback runs one period or so behind capture.
+	// so that playback runs a frame or so behind capture.
 	Write(frame []int16) error
 }

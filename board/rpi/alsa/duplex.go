@@ -108,6 +108,12 @@ func NewDuplex(capture, playback Device, frameSamples int) (*Duplex, error) {
 	d.capMono = make([]int16, d.capFrames)
 	d.playMono = make([]int16, d.playFrames+1)
 	d.playBuf = make([]int16, (d.playFrames+1)*playback.Channels())
+	// After an underrun the PCM refills the lead (one period by default).
+	if f, ok := playback.(interface{ SetUnderrunFill(frames int) error }); ok {
+		if err := f.SetUnderrunFill(d.lead()); err != nil {
+			return nil, fmt.Errorf("alsa: duplex: %w", err)
+		}
+	}
 	d.drift = driftAbsorber{
 		threshold: max(2, float64(playback.Rate())/1000, float64(playback.PeriodFrames())/2),
 		warmup:    50,
@@ -169,17 +175,19 @@ func (d *Duplex) Read(frame []int16) error {
 }
 
 // Write queues one 8 kHz mono frame for the earpiece. The first Write
-// queues a period of silence ahead of it, so playback runs about one
-// period behind capture.
+// queues one frame of silence (at least a period) ahead of it, so
+// playback runs a frame behind capture: the frame loop may wake that late
+// (a busy scheduler, a GC slice) before the card runs dry. After an
+// underrun the same lead is rebuilt, so the gap is one frame.
 func (d *Duplex) Write(frame []int16) error {
 	if len(frame) != d.frameSamples {
 		return errFrameSize
 	}
 	ch := d.playback.Channels()
 	if !d.primed {
-		silence := d.playBuf[:min(d.playback.PeriodFrames(), d.playFrames)*ch]
+		silence := d.playBuf[:d.playFrames*ch]
 		clear(silence)
-		for left := d.playback.PeriodFrames(); left > 0; {
+		for left := d.lead(); left > 0; {
 			n := min(left*ch, len(silence))
 			left -= n / ch
 			if err := d.playback.WriteFrames(silence[:n]); err != nil {
@@ -211,6 +219,10 @@ func (d *Duplex) Write(frame []int16) error {
 	}
 	return d.playback.WriteFrames(out)
 }
+
+// lead is the playback lead in device frames: one board frame, at least
+// one period.
+func (d *Duplex) lead() int { return max(d.playFrames, d.playback.PeriodFrames()) }
 
 // Stats returns the xrun and drift counters.
 func (d *Duplex) Stats() Stats {

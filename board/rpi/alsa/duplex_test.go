@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openata/ata/board/pcm"
@@ -33,6 +34,12 @@ func fitSine(x []int16, freq float64, rate int) (amp, snr float64) {
 // card is a capture and a playback fakeDev with the same capabilities.
 func card(t *testing.T, setup func(*fakeDev)) (rec, play *fakeDev, d *Duplex) {
 	t.Helper()
+	return cardFrames(t, setup, 80)
+}
+
+// cardFrames is card with board frames of frameSamples samples.
+func cardFrames(t *testing.T, setup func(*fakeDev), frameSamples int) (rec, play *fakeDev, d *Duplex) {
+	t.Helper()
 	rec, play = newFakeDev(), newFakeDev()
 	setup(rec)
 	setup(play)
@@ -44,7 +51,7 @@ func card(t *testing.T, setup func(*fakeDev)) (rec, play *fakeDev, d *Duplex) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err = NewDuplex(c, p, 80)
+	d, err = NewDuplex(c, p, frameSamples)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +209,49 @@ func TestDuplexAbsorbsDrift(t *testing.T) {
 		if minQ < 480-300-c.step || maxQ > 480+300+c.step {
 			t.Errorf("%+.0f ppm: queue wandered %d–%d frames, want 480 ± %d", ppm, minQ, maxQ, 300+c.step)
 		}
+	}
+}
+
+// With 20 ms frames on 10 ms periods the playback lead is a whole frame
+// (the frame loop may wake that late), before the first frame and again
+// after an underrun: the gap is still one frame.
+func TestDuplexLeadIsOneFrame(t *testing.T) {
+	_, play, d := cardFrames(t, func(*fakeDev) {}, 160)
+	frame := seqStep(160, 1, 1)
+	play.errs = []error{nil, nil, nil}
+	for range 2 {
+		if err := d.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	play.errs = []error{errPipe()}
+	if err := d.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Concat(make([]int16, 160), frame, frame, make([]int16, 160), frame)
+	if !slices.Equal(play.played, want) || d.Stats().PlaybackXRuns != 1 {
+		t.Errorf("played %d samples (xruns %d), want %d: a 160-sample lead, and 160 of silence after the underrun",
+			len(play.played), d.Stats().PlaybackXRuns, len(want))
+	}
+}
+
+func TestSetUnderrunFillBounds(t *testing.T) {
+	d := newFakeDev()
+	p, err := d.open(Playback, Config{}) // 80-frame periods, 480-frame buffer
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{79, 401} {
+		if err := p.SetUnderrunFill(n); err == nil || !strings.Contains(err.Error(), "80..400") {
+			t.Errorf("SetUnderrunFill(%d): %v, want an error naming 80..400", n, err)
+		}
+	}
+	if err := p.SetUnderrunFill(400); err != nil {
+		t.Error(err)
+	}
+	c, _ := newFakeDev().open(Capture, Config{})
+	if err := c.SetUnderrunFill(80); err == nil {
+		t.Error("SetUnderrunFill on capture accepted")
 	}
 }
 

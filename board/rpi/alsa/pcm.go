@@ -41,7 +41,8 @@ type Config struct {
 	// PeriodFrames is the wake-up interval in frames; 0 means 10 ms. A
 	// device that cannot do it exactly gets the nearest larger size.
 	PeriodFrames int
-	// Periods in the ring buffer; 0 means 4. At least 2.
+	// Periods in the ring buffer; 0 means 6 (room for a 20 ms frame on
+	// top of a 20 ms lead with 10 ms periods). At least 2.
 	Periods int
 }
 
@@ -64,7 +65,7 @@ type PCM struct {
 
 	xfer    xferi
 	delay   int
-	silence []int16 // one period, written after a playback underrun
+	silence []int16 // written after a playback underrun: one period unless SetUnderrunFill
 	xruns   atomic.Uint64
 }
 
@@ -161,7 +162,7 @@ func (p *PCM) setHW(cfg Config) error {
 	}
 	periods := uint32(cfg.Periods)
 	if periods == 0 {
-		periods = 4
+		periods = 6
 	}
 	if !p.tryValues(&hw, paramPeriods, []uint32{max(periods, 2)}) {
 		p.try(&hw, func(h *hwParams) { h.interval(paramPeriods).setRange(2, ^uint32(0)) })
@@ -218,8 +219,9 @@ const protocolVersion = 2<<16 | 0<<8 | 15
 
 // WriteFrames queues interleaved samples (a whole number of frames),
 // blocking while the buffer is full. After an underrun it prepares the
-// stream again and queues one period of silence first, so the audible gap
-// is one period and the stream restarts with its usual lead.
+// stream again and queues the underrun fill of silence (one period, or
+// what SetUnderrunFill says) first, so the audible gap is that long and
+// the stream restarts with its usual lead.
 func (p *PCM) WriteFrames(buf []int16) error {
 	if p.stream != Playback {
 		return errors.New("alsa: WriteFrames on a capture stream")
@@ -275,7 +277,7 @@ func (p *PCM) xferOnce(req uint, buf []int16) (int, error) {
 }
 
 // recover handles an xrun (EPIPE) or a resume after suspend (ESTRPIPE) the
-// same way: prepare, and for playback queue a period of silence.
+// same way: prepare, and for playback queue the underrun fill of silence.
 func (p *PCM) recover() error {
 	p.xruns.Add(1)
 	if err := p.do(ioctlPrepare, nil); err != nil {
@@ -286,6 +288,22 @@ func (p *PCM) recover() error {
 			return fmt.Errorf("alsa: %s: silence after xrun: %w", p.stream, err)
 		}
 	}
+	return nil
+}
+
+// SetUnderrunFill sets how much silence (frames) a playback stream queues
+// after an underrun before the data that follows: the lead its writer
+// keeps, so the stream restarts as far ahead as it ran. At least one
+// period, and a period less than the buffer.
+func (p *PCM) SetUnderrunFill(frames int) error {
+	if p.stream != Playback {
+		return errors.New("alsa: SetUnderrunFill on a capture stream")
+	}
+	if frames < p.periodFrames || frames > p.bufferFrames-p.periodFrames {
+		return fmt.Errorf("alsa: playback: underrun fill of %d frames: want %d..%d (a period to the buffer less a period)",
+			frames, p.periodFrames, p.bufferFrames-p.periodFrames)
+	}
+	p.silence = make([]int16, frames*p.channels)
 	return nil
 }
 

@@ -15,10 +15,10 @@ func TestOpenNegotiates(t *testing.T) {
 		cfg                            Config
 		rate, channels, period, buffer int
 	}{
-		{"continuous rates: 8 kHz mono", func(*fakeDev) {}, Config{}, 8000, 1, 80, 320},
-		{"USB stereo 44.1/48 kHz", func(d *fakeDev) { d.rates = []uint32{44100, 48000}; d.chMin = 2 }, Config{}, 48000, 2, 480, 1920},
-		{"16 and 48 kHz", func(d *fakeDev) { d.rates = []uint32{16000, 48000} }, Config{}, 16000, 1, 160, 640},
-		{"power-of-two periods", func(d *fakeDev) { d.periodMin = 256 }, Config{}, 8000, 1, 256, 1024},
+		{"continuous rates: 8 kHz mono", func(*fakeDev) {}, Config{}, 8000, 1, 80, 480},
+		{"USB stereo 44.1/48 kHz", func(d *fakeDev) { d.rates = []uint32{44100, 48000}; d.chMin = 2 }, Config{}, 48000, 2, 480, 2880},
+		{"16 and 48 kHz", func(d *fakeDev) { d.rates = []uint32{16000, 48000} }, Config{}, 16000, 1, 160, 960},
+		{"power-of-two periods", func(d *fakeDev) { d.periodMin = 256 }, Config{}, 8000, 1, 256, 1536},
 		{"asked rate and periods", func(d *fakeDev) { d.rates = []uint32{44100, 48000} }, Config{Rate: 44100, Periods: 3}, 44100, 1, 441, 1323},
 		{"few periods only", func(d *fakeDev) { d.periodsMax = 2 }, Config{}, 8000, 1, 80, 160},
 	} {
@@ -48,8 +48,8 @@ func TestOpenCaptureStartsOnFirstRead(t *testing.T) {
 	if _, err := d.open(Capture, Config{}); err != nil {
 		t.Fatal(err)
 	}
-	if d.sw.StartThreshold != 1 || d.sw.StopThreshold != 320 {
-		t.Errorf("capture start threshold %d, stop %d; want 1 and the buffer (320)", d.sw.StartThreshold, d.sw.StopThreshold)
+	if d.sw.StartThreshold != 1 || d.sw.StopThreshold != 480 {
+		t.Errorf("capture start threshold %d, stop %d; want 1 and the buffer (480)", d.sw.StartThreshold, d.sw.StopThreshold)
 	}
 }
 
