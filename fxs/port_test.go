@@ -3,9 +3,6 @@ package fxs
 import (
 	"context"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs/callerid"
+	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"github.com/openata/ata/fxs/dtmf"
 	"github.com/openata/ata/fxs/region"
 )
@@ -326,36 +324,6 @@ func TestOffHookStopsRinging(t *testing.T) {
 	}
 }
 
-// minimodemMDMF decodes FSK caller ID from audio with minimodem and returns
-// the parsed message.
-func minimodemMDMF(t *testing.T, audio []int16, v23 bool) callerid.Info {
-	t.Helper()
-	if _, err := exec.LookPath("minimodem"); err != nil {
-		t.Fatal("install minimodem: apt-get install minimodem")
-	}
-	wav := filepath.Join(t.TempDir(), "cid.wav")
-	if err := os.WriteFile(wav, pcm.EncodeWAV(audio, board.SampleRate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--rx", "-q", "-8", "-f", wav}
-	if v23 {
-		args = append(args, "-M", "1300", "-S", "2100")
-	}
-	out, err := exec.Command("minimodem", append(args, "1200")...).Output()
-	if err != nil {
-		t.Fatalf("minimodem: %v", err)
-	}
-	for i := range out {
-		if out[i] == callerid.TypeMDMF {
-			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
-				return info
-			}
-		}
-	}
-	t.Fatalf("minimodem found no valid MDMF message in %q", out)
-	return callerid.Info{}
-}
-
 // TestCallerIDBetweenRingsDecodes checks GR-30 timing for Bell 202 (US)
 // and ETSI FSK after the first ring (DE), decoding the port's own earpiece
 // audio with minimodem.
@@ -400,7 +368,7 @@ func TestCallerIDBetweenRingsDecodes(t *testing.T) {
 			if ring2Start-last < 200*time.Millisecond {
 				t.Errorf("FSK ends %v before ring 2, want ≥ 200 ms", ring2Start-last)
 			}
-			info := minimodemMDMF(t, ear, tc.v23)
+			info := minimodemtest.MDMF(t, ear, tc.v23)
 			if info.Number != "5551234" || info.Name != "ADA LOVELACE" {
 				t.Fatalf("minimodem decoded %+v", info)
 			}
@@ -436,7 +404,7 @@ func TestCallerIDBeforeRingUK(t *testing.T) {
 	if at := start + time.Duration(dtasAt)*time.Second/board.SampleRate; at-r.hw.reversal[0].at < 100*time.Millisecond {
 		t.Errorf("DT-AS %v after the reversal, want ≥ 100 ms", at-r.hw.reversal[0].at)
 	}
-	info := minimodemMDMF(t, ear, true)
+	info := minimodemtest.MDMF(t, ear, true)
 	if info.Number != "02079460000" || info.NameAbsent != callerid.Private {
 		t.Fatalf("minimodem decoded %+v", info)
 	}

@@ -36,7 +36,7 @@ import (
 	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/board/rpi/vgpio"
 	"github.com/openata/ata/board/sim"
-	"github.com/openata/ata/fxs/callerid"
+	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"github.com/openata/ata/sip/kamailiotest"
 	"github.com/openata/ata/sip/sipptest"
 )
@@ -362,7 +362,6 @@ func bootVirt(t *testing.T, repo, card string) {
 
 	checkPiAudio(t, con, piRig{
 		slic:   &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", gpioPort)},
-		gpio:   fmt.Sprintf("http://127.0.0.1:%d", gpioPort),
 		phone:  &sim.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", phonePort)},
 		kam:    kam.Addr().String(),
 		farEnd: farEnd,
@@ -375,8 +374,7 @@ func bootVirt(t *testing.T, repo, card string) {
 // on the far side of snd-aloop, Kamailio and the address sipp uses as the
 // provider's far end.
 type piRig struct {
-	slic        *sim.Client // POST /hook on the virtual GPIOs
-	gpio        string      // their base URL, for vgpio's /state
+	slic        *sim.Client // the virtual GPIOs: POST /hook, and vgpio's /state
 	phone       *sim.Client // alsatest -serve
 	kam, farEnd string
 	web         string // ata's web UI
@@ -384,14 +382,14 @@ type piRig struct {
 
 func (r piRig) lines(t *testing.T) vgpio.State {
 	t.Helper()
-	resp, err := http.Get(r.gpio + "/state")
+	resp, err := http.Get(r.slic.BaseURL + "/state")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var s vgpio.State
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatalf("GET %s/state: %v", r.gpio, err)
+		t.Fatalf("GET %s/state: %v", r.slic.BaseURL, err)
 	}
 	return s
 }
@@ -577,7 +575,7 @@ func checkPiRing(t *testing.T, con *console, r piRig) {
 	if math.Abs(burst.Seconds()-2) > 0.15 || math.Abs(gap.Seconds()-4) > 0.15 || math.Abs(rate-20) > 1 {
 		t.Errorf("ring: burst %.2f s (want 2), gap %.2f s (want 4), F/R %.1f Hz (want 20)", burst.Seconds(), gap.Seconds(), rate)
 	}
-	info := minimodemCallerID(t, <-cid)
+	info := minimodemtest.MDMF(t, <-cid, false)
 	t.Logf("caller ID decoded by minimodem from hw:Loopback,1: %q %q", info.Number, info.Name)
 	if info.Number != "3000" || info.Name != "ADA LOVELACE" {
 		t.Errorf("caller ID %+v, want 3000 / ADA LOVELACE", info)
@@ -594,28 +592,6 @@ func checkPiRing(t *testing.T, con *console, r piRig) {
 	if err := r.slic.Hook(ctx, "on"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// minimodemCallerID decodes Bell 202 caller ID (MDMF) from audio.
-func minimodemCallerID(t *testing.T, audio []int16) callerid.Info {
-	t.Helper()
-	wav := filepath.Join(t.TempDir(), "cid.wav")
-	if err := os.WriteFile(wav, pcm.EncodeWAV(audio, 8000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("minimodem", "--rx", "-q", "-8", "-f", wav, "1200").Output()
-	if err != nil {
-		t.Fatalf("minimodem: %v", err)
-	}
-	for i := range out {
-		if out[i] == callerid.TypeMDMF {
-			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
-				return info
-			}
-		}
-	}
-	t.Fatalf("minimodem found no caller ID in %q", out)
-	return callerid.Info{}
 }
 
 // windowLevels are the levels in dBm0 of frequency f over windows of n

@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/openata/ata/board/pcm"
-	"github.com/openata/ata/fxs/callerid"
+	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"github.com/openata/ata/sip/baresiptest"
 	"github.com/openata/ata/sip/kamailiotest"
 )
@@ -91,31 +87,6 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	t.Logf("far end closed: %s", ev.Param)
 }
 
-// minimodemCallerID decodes Bell 202 caller ID from earpiece audio.
-func minimodemCallerID(t *testing.T, audio []int16) callerid.Info {
-	t.Helper()
-	if _, err := exec.LookPath("minimodem"); err != nil {
-		t.Fatal("install minimodem: apt-get install minimodem")
-	}
-	wav := filepath.Join(t.TempDir(), "cid.wav")
-	if err := os.WriteFile(wav, pcm.EncodeWAV(audio, 8000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("minimodem", "--rx", "-q", "-8", "-f", wav, "1200").Output()
-	if err != nil {
-		t.Fatalf("minimodem: %v", err)
-	}
-	for i := range out {
-		if out[i] == callerid.TypeMDMF {
-			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
-				return info
-			}
-		}
-	}
-	t.Fatalf("minimodem found no caller ID in %q", out)
-	return callerid.Info{}
-}
-
 func TestIncomingCallRingsShowsCallerIDAndCarriesAudio(t *testing.T) {
 	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret", "3000": "pw3000"}})
 	f := startFirmware(t, lineConfig(kam, ""))
@@ -134,7 +105,7 @@ func TestIncomingCallRingsShowsCallerIDAndCarriesAudio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := minimodemCallerID(t, ear)
+	info := minimodemtest.MDMF(t, ear, false)
 	if info.Number != "3000" || info.Name != "ADA LOVELACE" {
 		t.Fatalf("caller ID %+v, want 3000 / ADA LOVELACE", info)
 	}
