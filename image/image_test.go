@@ -553,27 +553,22 @@ func checkPiRing(t *testing.T, con *console, r piRig) {
 			t.Fatalf("no two ring bursts within 15 s: %+v", samples[n-1].s)
 		}
 	}
-	// The first burst: when RM went up and down, and F/R's rate in it.
-	var on, off time.Duration
-	var togglesOn, togglesOff uint64
+	// The first burst as the virtual lines timed it in the guest (RM high,
+	// F/R's median interval), and the pause after it as polled from here.
+	var first vgpio.State
+	var off time.Duration
 	for i, sm := range samples {
-		if i > 0 && sm.s.Ringing && !samples[i-1].s.Ringing && on == 0 {
-			on, togglesOn = sm.at, sm.s.FRToggles
-		}
-		if i > 0 && !sm.s.Ringing && samples[i-1].s.Ringing && off == 0 {
-			off, togglesOff = sm.at, sm.s.FRToggles
+		if i > 0 && !sm.s.Ringing && samples[i-1].s.Ringing {
+			first, off = sm.s, sm.at
+			break
 		}
 	}
-	if samples[0].s.Ringing { // already ringing at the first poll
-		on, togglesOn = samples[0].at, samples[0].s.FRToggles
-	}
-	burst := off - on
-	rate := float64(togglesOff-togglesOn) / 2 / burst.Seconds()
 	gap := samples[len(samples)-1].at - off
-	t.Logf("incoming call: RM high for %.2f s then low for %.2f s (US cadence 2 s / 4 s; 20 ms polling), F/R toggled at %.1f Hz in the burst",
-		burst.Seconds(), gap.Seconds(), rate)
-	if math.Abs(burst.Seconds()-2) > 0.15 || math.Abs(gap.Seconds()-4) > 0.15 || math.Abs(rate-20) > 1 {
-		t.Errorf("ring: burst %.2f s (want 2), gap %.2f s (want 4), F/R %.1f Hz (want 20)", burst.Seconds(), gap.Seconds(), rate)
+	burst := time.Duration(first.LastBurst) * time.Millisecond
+	t.Logf("incoming call: RM high for %.2f s then low for %.2f s (US cadence 2 s / 4 s), F/R at %.1f Hz in the burst",
+		burst.Seconds(), gap.Seconds(), first.RingHz)
+	if math.Abs(burst.Seconds()-2) > 0.05 || math.Abs(gap.Seconds()-4) > 0.2 || math.Abs(first.RingHz-20) > 1 {
+		t.Errorf("ring: burst %.2f s (want 2), gap %.2f s (want 4), F/R %.1f Hz (want 20)", burst.Seconds(), gap.Seconds(), first.RingHz)
 	}
 	info := minimodemtest.MDMF(t, <-cid, false)
 	t.Logf("caller ID decoded by minimodem from hw:Loopback,1: %q %q", info.Number, info.Name)

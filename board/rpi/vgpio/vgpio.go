@@ -9,12 +9,17 @@
 // # HTTP API (the sim board's /hook and /state, plus the line's outputs)
 //
 //	POST /hook   body "off", "on" or "flash"   → 204
-//	GET  /state  → {"hook":"on"|"off","ringing":bool,"reversed":bool,"enabled":bool,"fr_toggles":n}
+//	GET  /state  → {"hook":"on"|"off","ringing":bool,"reversed":bool,"enabled":bool,
+//	                "fr_toggles":n,"ring_hz":f,"last_burst_ms":n}
 //
 // "ringing" is the RM line (high while the board rings), "fr_toggles" counts
-// F/R changes (the ring signal: 2 per ring cycle), "reversed" is F/R held in
-// reverse while not ringing, "enabled" is the enable line (true when the
-// profile has none). A flash opens the loop for FlashDuration.
+// F/R changes (the ring signal: 2 per ring cycle), "ring_hz" is the ring
+// frequency in the current or last burst (from the median time between F/R
+// changes, so a late toggle does not skew it; 0 before any burst),
+// "last_burst_ms" how long RM stayed high in the last finished burst,
+// "reversed" is F/R held in reverse while not ringing, "enabled" is the
+// enable line (true when the profile has none). A flash opens the loop for
+// FlashDuration.
 package vgpio
 
 import (
@@ -25,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +49,7 @@ type Lines struct {
 	pins          rpi.Pins
 	shk           *Line
 	rm, fr, en    *Line
+	meter         ringMeter
 	hookMu        sync.Mutex
 	hookGen       uint64 // bumped by every action: a flash's end applies only if none came after
 	log           *slog.Logger
@@ -68,6 +75,8 @@ func New(p rpi.Pins, log *slog.Logger) *Lines {
 		l.en = newLine("Enable", p.Enable)
 	}
 	l.shk.set(l.level(false))
+	l.rm.onChange = l.meter.rm
+	l.fr.onChange = l.meter.fr
 	return l
 }
 
@@ -123,11 +132,13 @@ func (l *Lines) OffHook() bool { return l.shk.Read() == l.level(true) }
 
 // State is the body of GET /state.
 type State struct {
-	Hook      string `json:"hook"`
-	Ringing   bool   `json:"ringing"`
-	Reversed  bool   `json:"reversed"`
-	Enabled   bool   `json:"enabled"`
-	FRToggles uint64 `json:"fr_toggles"`
+	Hook      string  `json:"hook"`
+	Ringing   bool    `json:"ringing"`
+	Reversed  bool    `json:"reversed"`
+	Enabled   bool    `json:"enabled"`
+	FRToggles uint64  `json:"fr_toggles"`
+	RingHz    float64 `json:"ring_hz"`
+	LastBurst int64   `json:"last_burst_ms"`
 }
 
 // State reads the lines.
@@ -144,6 +155,7 @@ func (l *Lines) State() State {
 	if l.en != nil {
 		s.Enabled = l.en.Read() == gpio.Level(!l.pins.EnableActiveLow)
 	}
+	s.RingHz, s.LastBurst = l.meter.read()
 	return s
 }
 
@@ -213,10 +225,11 @@ type Line struct {
 	num   int
 	edges chan struct{}
 
-	mu      sync.Mutex
-	level   gpio.Level
-	pull    gpio.Pull
-	changes uint64
+	mu       sync.Mutex
+	level    gpio.Level
+	pull     gpio.Pull
+	changes  uint64
+	onChange func(gpio.Level, time.Time) // outputs the meter watches; set before use
 }
 
 var _ gpio.PinIO = (*Line)(nil)
@@ -227,11 +240,66 @@ func newLine(name string, num int) *Line {
 
 func (p *Line) set(l gpio.Level) {
 	p.mu.Lock()
-	if l != p.level {
+	changed := l != p.level
+	if changed {
 		p.level = l
 		p.changes++
 	}
 	p.mu.Unlock()
+	if changed && p.onChange != nil {
+		p.onChange(l, time.Now())
+	}
+}
+
+// ringMeter times the ring signal as the board drives it: RM's bursts and
+// the intervals between F/R changes within a burst.
+type ringMeter struct {
+	mu         sync.Mutex
+	ringing    bool
+	burstStart time.Time
+	lastBurst  time.Duration
+	lastFR     time.Time
+	halves     [128]time.Duration // F/R intervals of the current or last burst
+	n          int
+}
+
+func (m *ringMeter) rm(l gpio.Level, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch on := l == gpio.High; {
+	case on && !m.ringing:
+		m.ringing, m.burstStart, m.lastFR, m.n = true, at, at, 0
+	case !on && m.ringing:
+		m.ringing, m.lastBurst = false, at.Sub(m.burstStart)
+	}
+}
+
+func (m *ringMeter) fr(_ gpio.Level, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.ringing {
+		return // polarity, not ringing
+	}
+	if m.n < len(m.halves) {
+		m.halves[m.n] = at.Sub(m.lastFR)
+		m.n++
+	}
+	m.lastFR = at
+}
+
+// read returns the ring frequency (from the median half-period) and the
+// last finished burst's length in ms.
+func (m *ringMeter) read() (hz float64, burstMS int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n > 0 {
+		h := append([]time.Duration(nil), m.halves[:m.n]...)
+		slices.Sort(h)
+		if med := h[len(h)/2]; med > 0 {
+			hz = 1 / (2 * med.Seconds())
+		}
+	}
+	return hz, m.lastBurst.Milliseconds()
 }
 
 // drive sets an input's level from outside, as the SLIC would, and wakes

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -169,8 +170,15 @@ func TestRingAndPolarityShowInState(t *testing.T) {
 	if err := b.Port().SetRing(false); err != nil {
 		t.Fatal(err)
 	}
-	if s := state(t, base); s.Ringing || s.Reversed {
+	burst := time.Since(start)
+	s := state(t, base)
+	if s.Ringing || s.Reversed {
 		t.Fatalf("after ring off: %+v", s)
+	}
+	// The meter: 25 Hz from the median F/R interval, and the burst as long
+	// as RM was high (between the two SetRing calls).
+	if math.Abs(s.RingHz-25) > 1 || math.Abs(float64(s.LastBurst)-float64(burst.Milliseconds())) > 10 {
+		t.Errorf("ring meter: %.1f Hz, burst %d ms; want 25 Hz and about %d ms", s.RingHz, s.LastBurst, burst.Milliseconds())
 	}
 	if err := b.Port().SetReversed(true); err != nil {
 		t.Fatal(err)
