@@ -37,8 +37,8 @@ import (
 	"github.com/openata/ata/board/rpi/vgpio"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/fxs/callerid/minimodemtest"
-	"github.com/openata/ata/sip/kamailiotest"
-	"github.com/openata/ata/sip/sipptest"
+	"github.com/openata/ata/internal/kamailiotest"
+	"github.com/openata/ata/internal/sipptest"
 )
 
 const (

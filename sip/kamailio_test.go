@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {

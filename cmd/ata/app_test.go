@@ -14,7 +14,7 @@ import (
 
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 // TestApplyWithoutRestart runs the firmware in-process, then saves new

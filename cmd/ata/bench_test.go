@@ -26,8 +26,8 @@ import (
 	"github.com/openata/ata/board"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/fxs/hook"
-	"github.com/openata/ata/sip/baresiptest"
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/baresiptest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 // benchCall is the firmware registered on Kamailio with baresip as the far

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/openata/ata/fxs/callerid/minimodemtest"
-	"github.com/openata/ata/sip/baresiptest"
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/baresiptest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 // farEndCall is the firmware registered on Kamailio, with baresip as the

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/sip/kamailiotest"
-	"github.com/openata/ata/sip/sipptest"
+	"github.com/openata/ata/internal/kamailiotest"
+	"github.com/openata/ata/internal/sipptest"
 )
 
 // lineConfig is a firmware config with one line on the test Kamailio;

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 // webClient is a browser stand-in: a cookie jar and the CSRF dance.

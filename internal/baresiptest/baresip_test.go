@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/sip/kamailiotest"
+	"github.com/openata/ata/internal/kamailiotest"
 )
 
 const (
