@@ -60,6 +60,39 @@ func TestSendPathNoAllocs(t *testing.T) {
 	}
 }
 
+// The same paths driven as a bridge party, WriteFrame and ReadFrame
+// separately, allocate nothing either.
+func TestEndpointPathsNoAllocs(t *testing.T) {
+	s, clk := sendOnly(t)
+	mic, ear := toneFrame(), make([]int16, 160)
+	for range 10 {
+		s.WriteFrame(mic)
+		s.ReadFrame(ear)
+	}
+	if a := testing.AllocsPerRun(500, func() {
+		s.WriteFrame(mic)
+		s.ReadFrame(ear)
+		clk.advance(20 * time.Millisecond)
+	}); a != 0 {
+		t.Fatalf("%v allocs per frame sent through WriteFrame", a)
+	}
+	if s.Stats().PacketsSent < 510 {
+		t.Fatal("packets were not sent")
+	}
+
+	r := newReceiver(t)
+	r.endpoint = true
+	for range 200 {
+		r.step()
+	}
+	if a := testing.AllocsPerRun(500, r.step); a != 0 {
+		t.Fatalf("%v allocs per frame received through ReadFrame", a)
+	}
+	if st := r.s.Stats(); st.PacketsReceived != 701 || st.Buffer.Played < 690 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // receiver is a session that is fed by a peer socket and read by hand.
 type receiver struct {
 	s    *Session
@@ -70,6 +103,8 @@ type receiver struct {
 	wire [1500]byte
 	mic  []int16
 	ear  []int16
+	// endpoint plays through WriteFrame and ReadFrame instead of Exchange.
+	endpoint bool
 }
 
 func newReceiver(tb testing.TB) *receiver {
@@ -97,7 +132,12 @@ func (r *receiver) step() {
 	n, _ := r.pkt.MarshalTo(r.wire[:])
 	r.peer.WriteToUDPAddrPort(r.wire[:n], r.to)
 	r.s.readRTP()
-	r.s.Exchange(r.mic, r.ear)
+	if r.endpoint {
+		r.s.WriteFrame(r.mic)
+		r.s.ReadFrame(r.ear)
+	} else {
+		r.s.Exchange(r.mic, r.ear)
+	}
 	r.clk.advance(20 * time.Millisecond)
 }
 

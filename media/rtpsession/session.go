@@ -4,7 +4,8 @@
 //
 // The session owns no clock. The analog port calls Exchange once per audio
 // frame (10 or 20 ms): the mic frame is encoded and sent as one packet, and
-// the ear frame is pulled from the jitter buffer. Receiving runs in the
+// the ear frame is pulled from the jitter buffer. A bridge drives the same
+// two halves separately through WriteFrame and ReadFrame (media.Endpoint). Receiving runs in the
 // session's own goroutines. Neither path allocates per packet.
 package rtpsession
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/openata/ata/media"
 	"github.com/openata/ata/media/codec"
 	"github.com/openata/ata/media/jitter"
 	"github.com/openata/ata/media/plc"
@@ -312,9 +314,13 @@ func (s *Session) reportKey(e rfc4733.KeyEvent) {
 	}
 }
 
+// The session is one party of a bridge as well as the port's stream.
+var _ media.Endpoint = (*Session)(nil)
+
 // Exchange is called once per audio frame by the port: mic is sent as one
 // RTP packet and ear is filled with the next frame of far-end audio.
-// len(mic) is the packet's duration in samples (at most MaxFrame).
+// len(mic) is the packet's duration in samples (at most MaxFrame). It is
+// WriteFrame then ReadFrame, under one lock and one clock reading.
 func (s *Session) Exchange(mic, ear []int16) {
 	now := s.clock()
 	s.mu.Lock()
@@ -323,9 +329,41 @@ func (s *Session) Exchange(mic, ear []int16) {
 		clear(ear)
 		return
 	}
+	s.writeFrame(now, mic)
+	s.readFrame(now, ear)
+}
+
+// WriteFrame sends mic, what the far end hears next, as packets of the
+// negotiated packet time (media.Endpoint). A bridge calls it once per
+// frame, with ReadFrame.
+func (s *Session) WriteFrame(mic []int16) {
+	now := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.writeFrame(now, mic)
+}
+
+// ReadFrame fills ear with the far end's next frame from the jitter
+// buffer, concealing losses (media.Endpoint). After Close it is silence.
+func (s *Session) ReadFrame(ear []int16) {
+	now := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		clear(ear)
+		return
+	}
+	s.readFrame(now, ear)
+}
+
+// writeFrame sends one frame and, since the send side paces the session
+// (it runs once per frame whatever arrives), tells the RTCP writer when a
+// report is due. s.mu is held.
+func (s *Session) writeFrame(now time.Duration, mic []int16) {
 	s.sendFrame(mic)
-	s.receiveFrame(now, ear)
-	s.dtmfIn.Expire(now)
 	if s.cfg.RTCPConn != nil && now >= s.nextRTCP {
 		s.nextRTCP = now + s.rtcpInterval()
 		select {
@@ -333,6 +371,13 @@ func (s *Session) Exchange(mic, ear []int16) {
 		default:
 		}
 	}
+}
+
+// readFrame plays one frame and lets the DTMF receiver end a key whose
+// end packets were lost. s.mu is held.
+func (s *Session) readFrame(now time.Duration, ear []int16) {
+	s.receiveFrame(now, ear)
+	s.dtmfIn.Expire(now)
 }
 
 // sendFrame sends mic (or a DTMF event in its place) as packets of the
