@@ -18,9 +18,11 @@ type Entry struct {
 	Direction string    `json:"direction"` // "in" or "out"
 	Number    string    `json:"number"`
 	Name      string    `json:"name,omitempty"`
-	Duration  float64   `json:"duration_s"` // answered time; 0 if never answered
-	Cause     string    `json:"end_cause"`
-	Status    int       `json:"sip_status,omitempty"`
+	Duration  float64   `json:"duration_s"`           // answered time; 0 if never answered
+	Cause     string    `json:"end_cause"`            // a call.Cause: normal, busy, transferred...
+	Detail    string    `json:"detail,omitempty"`     // the signalling's own words ("486 Busy Here")
+	Remote    bool      `json:"remote_end,omitempty"` // the far end (or network) ended it
+	Leg       string    `json:"leg,omitempty"`        // the leg's id, to tell the legs of one call apart
 	Codec     string    `json:"codec,omitempty"`
 	Loss      float64   `json:"loss"`
 	JitterMS  float64   `json:"jitter_ms"`

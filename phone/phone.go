@@ -1,7 +1,13 @@
-// Package phone is call control: the state machine that joins the analog
-// port (fxs) to the SIP line. It runs in one goroutine, takes the port's
-// events, the current call's events, incoming calls and its own timer as
-// input, logs every transition and tells the port what to play.
+// Package phone is call control of one analog port: the state machine that
+// joins the handset (fxs) to calls (call.Leg) through a media mixer. It
+// runs in one goroutine, takes the port's events, the legs' events,
+// incoming legs and its timers as input, logs every transition and tells
+// the port what to play.
+//
+// Its state is the port's state (idle, dial tone, talking, ...) times the
+// shape of its call slots: the current call (cur) and a second one (alt)
+// that waits, is held, or is the held party of a consultation. What an
+// input does in each (state, shape) is one entry of the table in table.go.
 package phone
 
 import (
@@ -10,35 +16,44 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openata/ata/call"
 	"github.com/openata/ata/fxs"
 	"github.com/openata/ata/fxs/callerid"
 	"github.com/openata/ata/fxs/region"
-	"github.com/openata/ata/sip"
+	"github.com/openata/ata/media"
 )
 
-// State is where the phone is.
+// State is where the port is, as the person on the handset knows it.
 type State int
 
-// The states of call control.
+// The states of the port.
 const (
 	Idle            State = iota // on-hook, nothing happening
 	DialTone                     // off-hook, dial tone, waiting for the first digit
 	Collecting                   // digits arriving, dial plan not yet complete
-	Calling                      // INVITE sent, no answer or progress yet
+	Calling                      // call placed, no answer or progress yet
 	Ringback                     // the far end is alerting: local ringback tone
-	EarlyMedia                   // the far end's audio before answer (183)
-	Talking                      // the call is up
+	EarlyMedia                   // the far end's audio before answer
+	Talking                      // a call is up
 	Busy                         // the far end is busy: busy tone
 	Reorder                      // the call could not be made: reorder tone
 	Disconnected                 // the far end hung up: the handset is still off-hook
 	ReceiverOffHook              // left off-hook too long: the howler
 	Ringing                      // an incoming call rings the phone
+	Conference                   // two far ends and the handset mixed (3-way)
+	Recall                       // on-hook with a held call: the phone rings for it
+	numStates
 )
 
-var stateNames = [...]string{"idle", "dial-tone", "collecting", "calling", "ringback", "early-media",
-	"talking", "busy", "reorder", "disconnected", "receiver-off-hook", "ringing"}
+var stateNames = [numStates]string{"idle", "dial-tone", "collecting", "calling", "ringback", "early-media",
+	"talking", "busy", "reorder", "disconnected", "receiver-off-hook", "ringing", "conference", "recall"}
 
-func (s State) String() string { return stateNames[s] }
+func (s State) String() string {
+	if s >= 0 && s < numStates {
+		return stateNames[s]
+	}
+	return "unknown"
+}
 
 // Port is what call control needs of the analog port (fxs.Port has it).
 type Port interface {
@@ -51,41 +66,33 @@ type Port interface {
 	StopRing()
 	Connect(fxs.Audio)
 	MuteDTMF(bool)
+	// PlayDTMF plays a key the far end pressed in the earpiece.
+	PlayDTMF(key byte, d time.Duration)
+	// CallWaitingID sends Type II caller ID (SAS, CAS, acknowledgement,
+	// FSK) over a call; CallWaitingIDSupported says whether the port's
+	// caller-ID standard has it.
+	CallWaitingID(*callerid.Info)
+	CallWaitingIDSupported() bool
 }
 
-// Call is one SIP call as call control drives it (sip.Call has it).
-type Call interface {
-	// Events reports the call's progress; it is closed after CallEnded.
-	Events() <-chan sip.CallEvent
-	// Answer accepts an incoming call (200 OK).
-	Answer() error
-	// Hangup ends the call in whatever way its state needs: CANCEL before
-	// an answer, BYE after, 480 for an incoming call nobody answered.
-	Hangup()
-	// Reject refuses an incoming call with a status (486 busy).
-	Reject(status int)
-	// Audio is the call's media for the handset; nil before there is any.
-	Audio() fxs.Audio
-	// SendDTMF sends a key to the far end the way the line's DTMF mode says.
-	SendDTMF(key byte, d time.Duration) error
-	// InBandDTMF reports whether keys reach the far end only as tones in
-	// the audio (then they must not be muted).
-	InBandDTMF() bool
-	// Remote is the other party: number and display name.
-	Remote() (number, name string)
-	// Report is the media summary for the call log.
-	Report() Report
+// Mode is how a call's media takes part in the mix.
+type Mode int
+
+// The mix modes.
+const (
+	Out    Mode = iota // not in the mix
+	Active             // hears the handset and the other active calls, is heard
+	Held               // hears silence, is not heard
+)
+
+// Mixer joins the handset and the calls' media (bridge.Mixer has it
+// through an adapter). Exchange is the port's audio.
+type Mixer interface {
+	fxs.Audio
+	SetMode(e media.Endpoint, m Mode)
 }
 
-// Report is a call's media summary.
-type Report = sip.MediaReport
-
-// Dialer places outgoing calls (the SIP line).
-type Dialer interface {
-	Dial(ctx context.Context, number string) (Call, error)
-}
-
-// Timer is the phone's single timer, injectable for tests.
+// Timer is one of the phone's timers, injectable for tests.
 type Timer interface {
 	C() <-chan time.Time
 	Reset(d time.Duration)
@@ -95,19 +102,72 @@ type Timer interface {
 // Opts configure call control.
 type Opts struct {
 	// Line places calls; nil: no line is configured (numbers get reorder).
-	Line Dialer
-	// Log records each ended call; nil records nothing.
+	Line call.Dialer
+	// Mixer joins the handset to the calls; required.
+	Mixer Mixer
+	// Log records each ended leg; nil records nothing.
 	Log *CallLog
 	// ToneTimeout is how long busy, reorder or the disconnect tone play
 	// before the receiver-off-hook tone (default 30 s).
 	ToneTimeout time.Duration
+	// CallWaitingRepeat is when the call-waiting tone sounds again after
+	// Type II caller ID (default 10 s, the US interval).
+	CallWaitingRepeat time.Duration
 	// DTMFDuration is the length sent for a rotary digit relayed as DTMF.
 	DTMFDuration time.Duration
-	Logger       *slog.Logger
-	// NewTimer makes the phone's timer; nil uses a real time.Timer.
+	// Features (config [phone]).
+	CallWaiting         bool // a second call during a call rings as call waiting
+	CallWaitingCallerID bool // with Type II caller ID where the standard has it
+	ThreeWay            bool // flash during a call places a second call / conference
+	TransferOnHangup    bool // hanging up in a consultation or conference transfers
+	Logger              *slog.Logger
+	// NewTimer makes the phone's timers; nil uses real time.Timers.
 	NewTimer func() Timer
 	// Now is the wall clock for the call log; nil uses time.Now.
 	Now func() time.Time
+}
+
+// DefaultOpts has the features on as a Cisco SPA112 has them by default.
+func DefaultOpts() Opts {
+	return Opts{CallWaiting: true, CallWaitingCallerID: true, ThreeWay: true, TransferOnHangup: true}
+}
+
+// slot is one call of the port.
+type slot struct {
+	leg      call.Leg
+	entry    Entry
+	answered time.Time
+	held     bool // we hold it
+	farHeld  bool // the far end holds us
+	consult  bool // placed as a second call while the other is held
+	endpoint media.Endpoint
+	mode     Mode
+	// transfer is the new call a far end's REFER asked for, until it
+	// answers and takes this slot's place.
+	transfer *slot
+	// replacing is the slot this one replaces once it answers.
+	replacing *slot
+}
+
+func (s *slot) party() call.Party { return s.leg.Remote() }
+func (s *slot) up() bool          { return !s.answered.IsZero() }
+
+type legEvent struct {
+	s  *slot
+	ev call.Event
+}
+
+type dialResult struct {
+	gen     int
+	leg     call.Leg
+	err     error
+	consult bool
+}
+
+type placed struct {
+	from *slot
+	leg  call.Leg
+	err  error
 }
 
 // Phone is the call-control state machine of one port.
@@ -115,40 +175,40 @@ type Phone struct {
 	port  Port
 	opts  Opts
 	log   *slog.Logger
-	timer Timer
 	state State
 
-	incoming chan Call
+	toneTimer, cwTimer Timer
+
+	incoming chan call.Leg
 	dialed   chan dialResult
-	lineSet  chan Dialer
+	placedCh chan placed
+	legEv    chan legEvent
+	lineSet  chan call.Dialer
 	ctx      context.Context
 
-	// snap is what Snapshot reads from other goroutines.
-	snapMu   sync.Mutex
-	snap     Snapshot
-	snapCall Call
+	cur, alt *slot
+	// departing are legs that left the port (transferred, hung up) and
+	// whose end is still to be logged.
+	departing map[*slot]bool
+	dialGen   int
+	dialing   Entry // the number being dialled, until its leg exists
+	keyDown   byte  // the DTMF key pressed during the call, until released
+	muted     bool  // DTMF muting as last set on the port
 
-	call     Call // the current call, if any
-	callEv   <-chan sip.CallEvent
-	dialGen  int   // tells a stale dial result from the current one
-	record   Entry // the call log entry being built
-	answered time.Time
-	keyDown  byte // the DTMF key pressed during the call, until released
+	snapMu sync.Mutex
+	snap   Snapshot
 
-	// changed, if set, is told of every transition (tests, status page).
 	changed func(State)
-}
-
-type dialResult struct {
-	gen  int
-	call Call
-	err  error
+	stepped func() // tests: after each input
 }
 
 // New builds call control for a port.
 func New(port Port, opts Opts) *Phone {
 	if opts.ToneTimeout == 0 {
 		opts.ToneTimeout = 30 * time.Second
+	}
+	if opts.CallWaitingRepeat == 0 {
+		opts.CallWaitingRepeat = 10 * time.Second
 	}
 	if opts.DTMFDuration == 0 {
 		opts.DTMFDuration = 100 * time.Millisecond
@@ -163,131 +223,152 @@ func New(port Port, opts Opts) *Phone {
 		opts.Now = time.Now
 	}
 	return &Phone{
-		port: port, opts: opts, log: opts.Logger, timer: opts.NewTimer(),
-		incoming: make(chan Call, 4),
-		dialed:   make(chan dialResult, 1),
-		lineSet:  make(chan Dialer),
+		port: port, opts: opts, log: opts.Logger,
+		toneTimer: opts.NewTimer(), cwTimer: opts.NewTimer(),
+		incoming:  make(chan call.Leg, 4),
+		dialed:    make(chan dialResult, 2),
+		placedCh:  make(chan placed, 2),
+		legEv:     make(chan legEvent, 64),
+		lineSet:   make(chan call.Dialer),
+		departing: map[*slot]bool{},
 	}
 }
 
 // Snapshot is call control's state for a status page.
 type Snapshot struct {
 	State State
-	// CallsEnded counts the calls that ended since call control started.
+	Shape Shape
+	// CallsEnded counts the legs that ended since call control started.
 	CallsEnded uint64
-	// Call is the current call, if any.
-	Call *CallSnapshot
+	// Calls are the port's calls: the current one first.
+	Calls []CallSnapshot
 }
 
-// CallSnapshot describes the current call.
+// CallSnapshot describes one call of the port.
 type CallSnapshot struct {
 	Number, Name string
 	Direction    string    // "in" or "out"
+	Role         string    // "active", "held", "waiting", "ringing", "dialing", "conference"
+	FarHeld      bool      // the far end holds us
 	Start        time.Time // when it began (dialled or rang)
 	Answered     time.Time // zero until answered
-	Media        Report
+	Media        call.MediaReport
+	leg          call.Leg
 }
 
 // Snapshot returns the current state; safe from any goroutine.
 func (ph *Phone) Snapshot() Snapshot {
 	ph.snapMu.Lock()
-	s, c := ph.snap, ph.snapCall
-	if s.Call != nil {
-		cs := *s.Call
-		s.Call = &cs
-	}
+	s := ph.snap
+	s.Calls = append([]CallSnapshot(nil), s.Calls...)
 	ph.snapMu.Unlock()
-	if s.Call != nil && c != nil {
-		s.Call.Media = c.Report()
+	for i := range s.Calls {
+		if l := s.Calls[i].leg; l != nil {
+			s.Calls[i].Media = l.Report()
+		}
 	}
 	return s
 }
 
-// SetLine replaces the SIP line calls are placed on (nil: none), for a
+// SetLine replaces the line calls are placed on (nil: none), for a
 // changed account. It waits for call control to take it.
-func (ph *Phone) SetLine(ctx context.Context, d Dialer) {
+func (ph *Phone) SetLine(ctx context.Context, d call.Dialer) {
 	select {
 	case ph.lineSet <- d:
 	case <-ctx.Done():
 	}
 }
 
-// publish updates the snapshot after a change.
-func (ph *Phone) publish() {
-	ph.snapMu.Lock()
-	defer ph.snapMu.Unlock()
-	ph.snap.State = ph.state
-	ph.snapCall = ph.call
-	if ph.record.Start.IsZero() {
-		ph.snap.Call = nil
-		return
-	}
-	ph.snap.Call = &CallSnapshot{Number: ph.record.Number, Name: ph.record.Name, Direction: ph.record.Direction,
-		Start: ph.record.Start, Answered: ph.answered}
-}
-
 // OnTransition registers f to be called, from the phone's goroutine, after
 // every state change. Set it before Run.
 func (ph *Phone) OnTransition(f func(State)) { ph.changed = f }
 
-// Incoming hands an incoming call to call control. It never blocks: if
-// call control is swamped the call is refused as busy.
-func (ph *Phone) Incoming(c Call) {
+// Incoming hands an incoming leg to call control. It never blocks: if
+// call control is swamped the leg is refused as busy.
+func (ph *Phone) Incoming(l call.Leg) {
 	select {
-	case ph.incoming <- c:
+	case ph.incoming <- l:
 	default:
-		c.Reject(486)
+		l.Reject(call.Busy)
 	}
 }
 
-// Run handles events until ctx ends; then it ends the current call.
+// Run handles events until ctx ends; then it ends every call.
 func (ph *Phone) Run(ctx context.Context) error {
 	ph.ctx = ctx
-	defer ph.timer.Stop()
+	defer ph.toneTimer.Stop()
+	defer ph.cwTimer.Stop()
+	ph.port.Connect(ph.opts.Mixer)
 	for {
 		select {
 		case <-ctx.Done():
-			if ph.call != nil {
-				ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "shutdown"}, true)
+			for _, s := range []*slot{ph.cur, ph.alt} {
+				if s != nil {
+					s.leg.Hangup(call.Shutdown)
+				}
 			}
 			return nil
 		case ev := <-ph.port.Events():
 			ph.portEvent(ev)
-		case ev, ok := <-ph.callEv:
-			if !ok {
-				ph.callEv = nil
-				continue
-			}
-			ph.callEvent(ev)
+		case le := <-ph.legEv:
+			ph.legEvent(le.s, le.ev)
 		case r := <-ph.dialed:
 			ph.dialDone(r)
-		case c := <-ph.incoming:
-			ph.incomingCall(c)
+		case p := <-ph.placedCh:
+			ph.transferPlaced(p)
+		case l := <-ph.incoming:
+			ph.input(inIncoming, event{leg: l})
 		case d := <-ph.lineSet:
 			ph.opts.Line = d
 			ph.log.Info("phone: line changed", "configured", d != nil)
-		case <-ph.timer.C():
-			ph.timeout()
+		case <-ph.toneTimer.C():
+			ph.input(inToneTimeout, event{})
+		case <-ph.cwTimer.C():
+			if ph.alt != nil && !ph.alt.up() {
+				ph.port.PlayTone(region.CallWaiting)
+			}
+		}
+		ph.syncMedia()
+		ph.publish()
+		if ph.stepped != nil {
+			ph.stepped()
 		}
 	}
 }
 
-// portEvent is the analog side's input, handled per state.
+// event carries an input's details to its action.
+type event struct {
+	port fxs.Event
+	leg  call.Leg
+	s    *slot
+	call call.Event
+}
+
 func (ph *Phone) portEvent(ev fxs.Event) {
 	ph.log.Debug("phone: port event", "state", ph.state, "event", ev.Kind, "key", keyString(ev.Key), "number", ev.Number)
-	if ev.Kind == fxs.OnHook {
-		ph.onHook()
-		return
-	}
-	switch ph.state {
-	case Idle:
-		ph.idle(ev)
-	case DialTone, Collecting:
-		ph.dialling(ev)
-	case Ringing:
-		ph.ringing(ev)
-	case Talking:
-		ph.talking(ev)
+	e := event{port: ev}
+	switch ev.Kind {
+	case fxs.OffHook:
+		ph.input(inOffHook, e)
+	case fxs.OnHook:
+		ph.port.StopCollecting()
+		ph.port.StopTone()
+		ph.input(inOnHook, e)
+	case fxs.Flash:
+		ph.input(inFlash, e)
+	case fxs.Dialed:
+		ph.input(inDialed, e)
+	case fxs.DialFailed:
+		if ev.Reason == "timeout" {
+			ph.input(inDialTimeout, e)
+		} else {
+			ph.input(inDialFailed, e)
+		}
+	case fxs.DigitDown, fxs.DigitUp:
+		if ev.Kind == fxs.DigitDown && ph.state == DialTone {
+			ph.to(Collecting, "first digit")
+		}
+		ph.relayKey(ev)
 	}
 }
 
@@ -298,144 +379,11 @@ func keyString(k byte) string {
 	return string(k)
 }
 
-func (ph *Phone) idle(ev fxs.Event) {
-	if ev.Kind == fxs.OffHook {
-		ph.dialTone()
-	}
-}
-
-func (ph *Phone) dialTone() {
-	ph.port.PlayTone(region.Dial)
-	ph.port.Collect()
-	ph.to(DialTone, "off-hook")
-}
-
-func (ph *Phone) dialling(ev fxs.Event) {
-	switch ev.Kind {
-	case fxs.DigitDown:
-		if ph.state == DialTone {
-			ph.to(Collecting, "first digit")
-		}
-	case fxs.Dialed:
-		ph.placeCall(ev.Number)
-	case fxs.DialFailed:
-		if ev.Reason == "timeout" {
-			ph.howl("no digit dialled")
-			return
-		}
-		ph.tone(Reorder, region.Congestion, ev.Reason)
-	}
-}
-
-// placeCall starts an outgoing call; the INVITE goes out on its own
-// goroutine (DNS and the first transaction may take a while) and the
-// result comes back through ph.dialed.
-func (ph *Phone) placeCall(number string) {
-	if ph.opts.Line == nil {
-		ph.log.Info("phone: number dialled but no SIP line is configured", "number", number)
-		ph.tone(Reorder, region.Congestion, "no line")
+// relayKey sends keys pressed during a call to the far end(s).
+func (ph *Phone) relayKey(ev fxs.Event) {
+	if (ph.state != Talking && ph.state != Conference) || ph.cur == nil {
 		return
 	}
-	ph.dialGen++
-	gen := ph.dialGen
-	ph.record = Entry{Start: ph.opts.Now(), Direction: "out", Number: number}
-	ph.to(Calling, "dialled "+number)
-	go func() {
-		c, err := ph.opts.Line.Dial(ph.ctx, number)
-		ph.dialed <- dialResult{gen: gen, call: c, err: err}
-	}()
-}
-
-func (ph *Phone) dialDone(r dialResult) {
-	if r.gen != ph.dialGen || ph.state != Calling {
-		if r.call != nil {
-			r.call.Hangup() // the caller hung up while the INVITE was on its way
-		}
-		return
-	}
-	if r.err != nil {
-		ph.log.Warn("phone: call failed", "number", ph.record.Number, "err", r.err)
-		ph.record.Cause = r.err.Error()
-		ph.writeLog()
-		ph.tone(Reorder, region.Congestion, "call failed")
-		return
-	}
-	ph.call, ph.callEv = r.call, r.call.Events()
-}
-
-// callEvent is the SIP side's input for the current call.
-func (ph *Phone) callEvent(ev sip.CallEvent) {
-	ph.log.Debug("phone: call event", "state", ph.state, "event", ev.Kind, "status", ev.Status, "reason", ev.Reason)
-	switch ev.Kind {
-	case sip.CallProgress:
-		if ph.state == Calling {
-			ph.port.PlayTone(region.Ringback)
-			ph.to(Ringback, "far end ringing")
-		}
-	case sip.CallEarlyMedia:
-		if ph.state == Calling || ph.state == Ringback {
-			ph.port.StopTone()
-			ph.connect()
-			ph.to(EarlyMedia, "early media")
-		}
-	case sip.CallAnswered:
-		ph.answered = ph.opts.Now()
-		ph.keyDown = 0
-		defer ph.publish()
-		ph.port.StopTone()
-		ph.connect()
-		ph.to(Talking, "answered")
-	case sip.CallEnded:
-		ph.endCall(ev, false)
-	}
-}
-
-// connect joins the call's audio to the handset, keeping DTMF keys out of
-// it when they travel as events.
-func (ph *Phone) connect() {
-	ph.port.MuteDTMF(!ph.call.InBandDTMF())
-	ph.port.Connect(ph.call.Audio())
-}
-
-// endCall closes the current call's books and moves to what the handset
-// hears next.
-func (ph *Phone) endCall(ev sip.CallEvent, hangup bool) {
-	c := ph.call
-	if c == nil {
-		return
-	}
-	if hangup {
-		c.Hangup()
-	}
-	ph.port.Connect(nil)
-	ph.call, ph.callEv = nil, nil
-	ph.record.Status = ev.Status
-	if ph.record.Cause == "" {
-		ph.record.Cause = ev.Reason
-	}
-	rep := c.Report()
-	ph.record.Codec, ph.record.Loss, ph.record.MOS = rep.Codec, rep.Loss, rep.MOS
-	ph.record.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
-	ph.writeLog()
-	if hangup {
-		return
-	}
-	switch ph.state {
-	case Ringing:
-		ph.port.StopRing()
-		ph.to(Idle, "caller gave up: "+ev.Reason)
-	case Talking:
-		ph.tone(Disconnected, region.Busy, "far end hung up")
-	case Calling, Ringback, EarlyMedia:
-		if ev.Status == 486 || ev.Status == 600 || ev.Status == 603 {
-			ph.tone(Busy, region.Busy, ev.Reason)
-		} else {
-			ph.tone(Reorder, region.Congestion, ev.Reason)
-		}
-	}
-}
-
-func (ph *Phone) talking(ev fxs.Event) {
 	switch {
 	case ev.Kind == fxs.DigitDown && ev.Pulse:
 		ph.sendDTMF(ev.Key, ph.opts.DTMFDuration)
@@ -450,66 +398,285 @@ func (ph *Phone) talking(ev fxs.Event) {
 }
 
 func (ph *Phone) sendDTMF(key byte, d time.Duration) {
-	if err := ph.call.SendDTMF(key, d); err != nil {
-		ph.log.Warn("phone: DTMF not sent", "key", string(key), "err", err)
+	for _, s := range ph.mixed() {
+		if err := s.leg.SendDTMF(key, d); err != nil {
+			ph.log.Warn("phone: DTMF not sent", "key", string(key), "err", err)
+		}
 	}
 }
 
-// incomingCall rings the phone if it is free, else answers busy.
-func (ph *Phone) incomingCall(c Call) {
-	number, name := c.Remote()
-	if ph.state != Idle || ph.call != nil {
-		ph.log.Info("phone: incoming call while busy", "from", number, "state", ph.state)
-		c.Reject(486)
+// mixed are the calls the handset talks to.
+func (ph *Phone) mixed() []*slot {
+	var out []*slot
+	for _, s := range []*slot{ph.cur, ph.alt} {
+		if s != nil && s.mode == Active {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// legEvent is a call's input: the parts every state handles alike here,
+// the rest through the table.
+func (ph *Phone) legEvent(s *slot, ev call.Event) {
+	ph.log.Debug("phone: leg event", "state", ph.state, "leg", s.leg.ID(), "event", ev.Kind, "cause", ev.Cause, "detail", ev.Detail)
+	if ph.departing[s] {
+		if ev.Kind == call.Ended {
+			delete(ph.departing, s)
+			ph.logLeg(s, ev)
+		}
 		return
 	}
-	ph.call, ph.callEv = c, c.Events()
-	ph.record = Entry{Start: ph.opts.Now(), Direction: "in", Number: number, Name: name}
-	info := &callerid.Info{Time: ph.opts.Now(), Number: number, Name: name}
-	if number == "" || number == "anonymous" {
-		info.Number, info.NumberAbsent = "", callerid.Private
-	}
-	if name == "" {
-		info.NameAbsent = callerid.Unavailable
-	}
-	ph.port.Ring(info)
-	ph.to(Ringing, "incoming call from "+number)
-}
-
-func (ph *Phone) ringing(ev fxs.Event) {
-	if ev.Kind != fxs.OffHook {
+	if owner := ph.transferOwner(s); owner != nil {
+		ph.transferEvent(owner, s, ev)
 		return
 	}
-	if err := ph.call.Answer(); err != nil {
-		ph.log.Warn("phone: answer failed", "err", err)
-		ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "answer failed"}, true)
-		ph.tone(Reorder, region.Congestion, "answer failed")
+	e := event{s: s, call: ev}
+	switch ev.Kind {
+	case call.Answered:
+		if s.answered.IsZero() {
+			s.answered = ph.opts.Now()
+		}
+		if s == ph.cur {
+			ph.input(inCurAnswered, e)
+		}
+	case call.Progress:
+		if s == ph.cur {
+			ph.input(inCurProgress, e)
+		}
+	case call.EarlyMedia:
+		if s == ph.cur {
+			ph.input(inCurEarly, e)
+		}
+	case call.Held, call.Resumed:
+		s.farHeld = ev.Kind == call.Held
+		ph.log.Info("phone: far end "+ev.Kind.String(), "leg", s.leg.ID())
+	case call.DTMF:
+		if s.mode == Active && ph.port != nil {
+			ph.port.PlayDTMF(ev.Key, ev.Duration)
+		}
+	case call.TransferRequested:
+		ph.followTransfer(s, ev.Transfer)
+	case call.TransferDone, call.TransferFailed:
+		ph.log.Info("phone: "+ev.Kind.String(), "leg", s.leg.ID(), "detail", ev.Detail)
+	case call.Ended:
+		ph.logLeg(s, ev)
+		switch s {
+		case ph.cur:
+			ph.input(inCurEnded, e)
+		case ph.alt:
+			ph.input(inAltEnded, e)
+		}
+	}
+}
+
+// watch forwards a leg's events to the phone's goroutine.
+func (ph *Phone) watch(s *slot) {
+	go func() {
+		for ev := range s.leg.Events() {
+			ph.legEv <- legEvent{s, ev}
+		}
+	}()
+}
+
+func (ph *Phone) newSlot(l call.Leg, dir string) *slot {
+	p := l.Remote()
+	s := &slot{leg: l, entry: Entry{Start: ph.opts.Now(), Direction: dir, Number: p.Number, Name: p.Name, Leg: l.ID()}}
+	ph.watch(s)
+	return s
+}
+
+// --- Placing calls ---
+
+// placeCall starts an outgoing call; the dial goes out on its own
+// goroutine (DNS and the first transaction may take a while) and the
+// result comes back through ph.dialed.
+func (ph *Phone) placeCall(number string, consult bool) {
+	if ph.opts.Line == nil {
+		ph.log.Info("phone: number dialled but no line is configured", "number", number)
+		ph.toneState(Reorder, region.Congestion, "no line")
 		return
 	}
-	// Audio flows once the call reports CallAnswered; Talking follows it.
+	ph.dialGen++
+	gen := ph.dialGen
+	ph.dialing = Entry{Start: ph.opts.Now(), Direction: "out", Number: number}
+	ph.to(Calling, "dialled "+number)
+	line, ctx := ph.opts.Line, ph.ctx
+	go func() {
+		l, err := line.Dial(ctx, number)
+		ph.dialed <- dialResult{gen: gen, leg: l, err: err, consult: consult}
+	}()
 }
 
-func (ph *Phone) onHook() {
-	ph.port.StopCollecting()
-	ph.port.StopTone()
-	if ph.call != nil {
-		ph.record.Cause = "local hangup"
-		ph.endCall(sip.CallEvent{Kind: sip.CallEnded, Reason: "local hangup"}, true)
+func (ph *Phone) dialDone(r dialResult) {
+	if r.gen != ph.dialGen || ph.state != Calling || ph.cur != nil {
+		if r.leg != nil {
+			r.leg.Hangup(call.Cancelled) // the caller gave up while the call was on its way
+		}
+		return
 	}
-	if ph.state == Calling {
-		ph.dialGen++ // a dial still on its way is hung up when it returns
-		ph.record.Cause = "local hangup"
-		ph.writeLog()
+	if r.err != nil {
+		ph.log.Warn("phone: call failed", "number", ph.dialing.Number, "err", r.err)
+		e := ph.dialing
+		e.Cause = "failed: " + r.err.Error()
+		ph.appendLog(e)
+		ph.toneState(Reorder, region.Congestion, "call failed")
+		return
 	}
-	ph.to(Idle, "on-hook")
+	s := ph.newSlot(r.leg, "out")
+	s.entry.Start = ph.dialing.Start
+	s.consult = r.consult
+	ph.cur = s
 }
 
-// tone moves to a state that plays a tone until the handset goes down,
-// and the howler after ToneTimeout.
-func (ph *Phone) tone(s State, k region.Kind, why string) {
+// --- Transfers the far end asks for ---
+
+// followTransfer places the call a far end's REFER asks for. The new leg
+// stays beside the old one until it answers, then takes its place.
+func (ph *Phone) followTransfer(s *slot, req *call.TransferRequest) {
+	if req == nil {
+		return
+	}
+	if s.transfer != nil {
+		req.Refuse(call.Busy)
+		return
+	}
+	ph.log.Info("phone: far end transfers us", "leg", s.leg.ID(), "to", req.Target, "attended", req.Attended)
+	ctx := ph.ctx
+	go func() {
+		l, err := req.Place(ctx)
+		ph.placedCh <- placed{from: s, leg: l, err: err}
+	}()
+}
+
+func (ph *Phone) transferPlaced(p placed) {
+	if p.err != nil {
+		ph.log.Warn("phone: transfer call failed", "err", p.err)
+		return
+	}
+	if p.from != ph.cur && p.from != ph.alt {
+		p.leg.Hangup(call.Cancelled) // the transferring call is gone
+		return
+	}
+	n := ph.newSlot(p.leg, "out")
+	n.replacing = p.from
+	p.from.transfer = n
+}
+
+func (ph *Phone) transferOwner(s *slot) *slot {
+	if s.replacing != nil && s.replacing.transfer == s {
+		return s.replacing
+	}
+	return nil
+}
+
+// transferEvent follows the new call of a transfer until it replaces old.
+func (ph *Phone) transferEvent(old, n *slot, ev call.Event) {
+	switch ev.Kind {
+	case call.Answered:
+		n.answered = ph.opts.Now()
+		ph.replaceSlot(old, n)
+		ph.log.Info("phone: transfer completed", "old", old.leg.ID(), "new", n.leg.ID())
+	case call.DTMF:
+	case call.Ended:
+		old.transfer = nil
+		ph.logLeg(n, ev)
+		ph.log.Info("phone: transfer call ended before answer", "cause", ev.Cause)
+	}
+}
+
+// replaceSlot puts n where old was; old departs (its end is logged when it
+// comes).
+func (ph *Phone) replaceSlot(old, n *slot) {
+	n.replacing, old.transfer = nil, nil
+	n.held, n.consult = old.held, old.consult
+	switch old {
+	case ph.cur:
+		ph.cur = n
+	case ph.alt:
+		ph.alt = n
+	}
+	ph.depart(old)
+	if n.held {
+		_ = n.leg.Hold()
+	}
+}
+
+// depart takes s off the port; its Ended is still awaited for the log.
+func (ph *Phone) depart(s *slot) {
+	if s == nil {
+		return
+	}
+	ph.setMode(s, Out)
+	ph.departing[s] = true
+	if ph.cur == s {
+		ph.cur = nil
+	}
+	if ph.alt == s {
+		ph.alt = nil
+	}
+}
+
+// --- Media ---
+
+// syncMedia puts each call's media in the mix as its role says.
+func (ph *Phone) syncMedia() {
+	for _, s := range []*slot{ph.cur, ph.alt} {
+		if s == nil {
+			continue
+		}
+		want := Out
+		switch {
+		case s.held:
+			want = Held
+		case s == ph.cur && (ph.state == Talking || ph.state == EarlyMedia || ph.state == Conference):
+			want = Active
+		case s == ph.alt && ph.state == Conference:
+			want = Active
+		}
+		ph.setMode(s, want)
+	}
+	mute := false
+	for _, s := range ph.mixed() {
+		if !s.leg.InBandDTMF() {
+			mute = true
+		}
+	}
+	if mute != ph.muted {
+		ph.muted = mute
+		ph.port.MuteDTMF(mute)
+	}
+}
+
+func (ph *Phone) setMode(s *slot, m Mode) {
+	if s.endpoint == nil {
+		if m == Out {
+			s.mode = Out
+			return
+		}
+		s.endpoint = s.leg.Media()
+		if s.endpoint == nil {
+			return // no media yet: joins when it has some
+		}
+	}
+	if s.mode == m {
+		return
+	}
+	s.mode = m
+	ph.opts.Mixer.SetMode(s.endpoint, m)
+	if m == Out {
+		s.endpoint = nil
+	}
+}
+
+// --- Tones, ringing ---
+
+// toneState moves to a state that plays a tone until the handset goes
+// down, and the howler after ToneTimeout.
+func (ph *Phone) toneState(s State, k region.Kind, why string) {
 	ph.port.StopCollecting()
 	ph.port.PlayTone(k)
-	ph.timer.Reset(ph.opts.ToneTimeout)
+	ph.toneTimer.Reset(ph.opts.ToneTimeout)
 	ph.to(s, why)
 }
 
@@ -518,48 +685,129 @@ func (ph *Phone) howl(why string) {
 	ph.to(ReceiverOffHook, why)
 }
 
-func (ph *Phone) timeout() {
-	switch ph.state {
-	case Busy, Reorder, Disconnected:
-		ph.howl(ph.state.String() + " timed out")
-	}
+func (ph *Phone) dialTone(k region.Kind, why string) {
+	ph.port.PlayTone(k)
+	ph.port.Collect()
+	ph.to(DialTone, why)
 }
+
+func callerInfo(p call.Party, now time.Time) *callerid.Info {
+	info := &callerid.Info{Time: now, Number: p.Number, Name: p.Name}
+	if p.Anonymous() {
+		info.Number, info.NumberAbsent = "", callerid.Private
+	}
+	if p.Name == "" {
+		info.NameAbsent = callerid.Unavailable
+	}
+	return info
+}
+
+func (ph *Phone) ring(s *slot, st State, why string) {
+	ph.port.Ring(callerInfo(s.party(), ph.opts.Now()))
+	ph.to(st, why)
+}
+
+// callWaiting tells the person in a call that s waits: Type II caller ID
+// where the port and the setting have it, else the call-waiting tone (which
+// repeats by its own cadence).
+func (ph *Phone) callWaiting(s *slot) {
+	if ph.opts.CallWaitingCallerID && ph.port.CallWaitingIDSupported() {
+		ph.port.CallWaitingID(callerInfo(s.party(), ph.opts.Now()))
+		ph.cwTimer.Reset(ph.opts.CallWaitingRepeat)
+		return
+	}
+	ph.port.PlayTone(region.CallWaiting)
+}
+
+func (ph *Phone) stopCallWaiting() {
+	ph.cwTimer.Stop()
+	ph.port.StopTone()
+}
+
+// --- Bookkeeping ---
 
 func (ph *Phone) to(s State, why string) {
 	if s == ph.state {
 		return
 	}
-	ph.log.Info("phone: transition", "from", ph.state, "to", s, "why", why)
+	ph.log.Info("phone: transition", "from", ph.state, "to", s, "why", why, "shape", ph.shape())
 	switch ph.state {
 	case Busy, Reorder, Disconnected:
-		ph.timer.Stop()
+		ph.toneTimer.Stop()
 	}
 	ph.state = s
+	ph.syncMedia()
 	ph.publish()
 	if ph.changed != nil {
 		ph.changed(s)
 	}
 }
 
-// writeLog records the finished call, once.
-func (ph *Phone) writeLog() {
-	if ph.record.Start.IsZero() {
+// publish updates the snapshot after a change.
+func (ph *Phone) publish() {
+	var calls []CallSnapshot
+	for _, s := range []*slot{ph.cur, ph.alt} {
+		if s == nil {
+			continue
+		}
+		calls = append(calls, CallSnapshot{Number: s.entry.Number, Name: s.entry.Name, Direction: s.entry.Direction,
+			Role: ph.role(s), FarHeld: s.farHeld, Start: s.entry.Start, Answered: s.answered, leg: s.leg})
+	}
+	ph.snapMu.Lock()
+	ph.snap.State = ph.state
+	ph.snap.Shape = ph.shape()
+	ph.snap.Calls = calls
+	ph.snapMu.Unlock()
+}
+
+func (ph *Phone) role(s *slot) string {
+	switch {
+	case s.held:
+		return "held"
+	case ph.state == Conference:
+		return "conference"
+	case !s.up() && !s.leg.Outgoing() && s == ph.cur:
+		return "ringing"
+	case !s.up() && !s.leg.Outgoing():
+		return "waiting"
+	case !s.up():
+		return "dialing"
+	}
+	return "active"
+}
+
+// logLeg records an ended leg, once.
+func (ph *Phone) logLeg(s *slot, ev call.Event) {
+	e := s.entry
+	if e.Start.IsZero() {
 		return
 	}
-	ph.record.End = ph.opts.Now()
-	if !ph.answered.IsZero() {
-		ph.record.Duration = ph.record.End.Sub(ph.answered).Seconds()
+	s.entry = Entry{}
+	e.Cause = ev.Cause.String()
+	e.Detail = ev.Detail
+	e.Remote = ev.Remote
+	rep := s.leg.Report()
+	e.Codec, e.Loss, e.MOS = rep.Codec, rep.Loss, rep.MOS
+	e.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
+	e.End = ph.opts.Now()
+	if s.up() {
+		e.Duration = e.End.Sub(s.answered).Seconds()
+	}
+	ph.appendLog(e)
+}
+
+func (ph *Phone) appendLog(e Entry) {
+	if e.End.IsZero() {
+		e.End = ph.opts.Now()
 	}
 	if ph.opts.Log != nil {
-		if err := ph.opts.Log.Append(ph.record); err != nil {
+		if err := ph.opts.Log.Append(e); err != nil {
 			ph.log.Warn("phone: call log", "err", err)
 		}
 	}
-	ph.record, ph.answered = Entry{}, time.Time{}
 	ph.snapMu.Lock()
 	ph.snap.CallsEnded++
 	ph.snapMu.Unlock()
-	ph.publish()
 }
 
 type realTimer struct{ t *time.Timer }

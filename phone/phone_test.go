@@ -2,160 +2,196 @@ package phone
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/openata/ata/fxs"
-	"github.com/openata/ata/fxs/callerid"
-	"github.com/openata/ata/fxs/region"
+	"github.com/openata/ata/call"
+	"github.com/openata/ata/call/calltest"
 )
 
-// fakePort records what call control asks of the port.
-type fakePort struct {
-	events chan fxs.Event
-	mu     sync.Mutex
-	calls  []string
-}
-
-func (f *fakePort) Events() <-chan fxs.Event { return f.events }
-func (f *fakePort) record(s string)          { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
-func (f *fakePort) PlayTone(k region.Kind)   { f.record("tone:" + k.String()) }
-func (f *fakePort) StopTone()                { f.record("stop-tone") }
-func (f *fakePort) Collect()                 { f.record("collect") }
-func (f *fakePort) StopCollecting()          { f.record("stop-collecting") }
-func (f *fakePort) Ring(i *callerid.Info) {
-	if i == nil {
-		f.record("ring")
-		return
-	}
-	f.record("ring:" + i.Number + "/" + i.Name)
-}
-func (f *fakePort) StopRing()        { f.record("stop-ring") }
-func (f *fakePort) MuteDTMF(on bool) { f.record("mute-dtmf:" + strconv.FormatBool(on)) }
-func (f *fakePort) Connect(a fxs.Audio) {
-	if a == nil {
-		f.record("disconnect-audio")
-		return
-	}
-	f.record("connect-audio")
-}
-func (f *fakePort) take() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := strings.Join(f.calls, " ")
-	f.calls = nil
-	return s
-}
-
-// fakeTimer fires when the test says so.
-type fakeTimer struct {
-	c     chan time.Time
-	armed time.Duration // 0: stopped
-}
-
-func (t *fakeTimer) C() <-chan time.Time   { return t.c }
-func (t *fakeTimer) Reset(d time.Duration) { t.armed = d }
-func (t *fakeTimer) Stop()                 { t.armed = 0 }
-
-type harness struct {
-	phone  *Phone
-	port   *fakePort
-	timer  *fakeTimer
-	states chan State
-	cancel context.CancelFunc
-}
-
-func start(t *testing.T, opts ...func(*Opts)) *harness {
-	h := &harness{
-		port:   &fakePort{events: make(chan fxs.Event)},
-		timer:  &fakeTimer{c: make(chan time.Time)},
-		states: make(chan State, 16),
-	}
-	o := Opts{NewTimer: func() Timer { return h.timer }}
-	for _, f := range opts {
-		f(&o)
-	}
-	ph := New(h.port, o)
-	h.phone = ph
-	ph.OnTransition(func(s State) { h.states <- s })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { ph.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return h
-}
-
-// send delivers an event and waits for the resulting state, if any.
-func (h *harness) send(t *testing.T, ev fxs.Event, want State) {
-	t.Helper()
-	h.port.events <- ev
-	select {
-	case s := <-h.states:
-		if s != want {
-			t.Fatalf("after %v: state %v, want %v", ev.Kind, s, want)
+func TestSwapMovesMediaBetweenCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, OneWaiting)
+		a, b := f.cur, f.alt
+		if r.modeOf(a) != Active || r.modeOf(b) != Out {
+			t.Fatalf("before flash: a %v b %v, want active/out", r.modeOf(a), r.modeOf(b))
 		}
-	case <-time.After(2 * time.Second):
-		t.Fatalf("after %v: no transition, want %v", ev.Kind, want)
-	}
+		r.flash()
+		if r.modeOf(a) != Held || r.modeOf(b) != Active {
+			t.Fatalf("after flash: a %v b %v, want held/active", r.modeOf(a), r.modeOf(b))
+		}
+		r.flash()
+		if r.modeOf(a) != Active || r.modeOf(b) != Held {
+			t.Fatalf("after second flash: a %v b %v, want active/held", r.modeOf(a), r.modeOf(b))
+		}
+		hasOps(t, a, "hold", "resume")
+		hasOps(t, b, "answer", "hold")
+		s := r.ph.Snapshot()
+		if len(s.Calls) != 2 || s.Calls[0].Role != "active" || s.Calls[1].Role != "held" {
+			t.Fatalf("snapshot calls %+v", s.Calls)
+		}
+	})
 }
 
-func TestOffHookDialToneThenNoLineReorderThenHowler(t *testing.T) {
-	h := start(t)
-	h.send(t, fxs.Event{Kind: fxs.OffHook}, DialTone)
-	if got := h.port.take(); got != "tone:dial collect" {
-		t.Fatalf("port calls %q", got)
-	}
-	h.send(t, fxs.Event{Kind: fxs.DigitDown, Key: '5'}, Collecting)
-	h.send(t, fxs.Event{Kind: fxs.Dialed, Number: "5551234"}, Reorder)
-	if got := h.port.take(); got != "stop-collecting tone:congestion" {
-		t.Fatalf("port calls %q", got)
-	}
-	if h.timer.armed != 30*time.Second {
-		t.Fatalf("reorder timer %v, want 30 s", h.timer.armed)
-	}
-	h.timer.c <- time.Time{}
-	if s := <-h.states; s != ReceiverOffHook {
-		t.Fatalf("state %v after the reorder timeout", s)
-	}
-	if got := h.port.take(); got != "tone:receiver-off-hook" {
-		t.Fatalf("port calls %q", got)
-	}
-	h.send(t, fxs.Event{Kind: fxs.OnHook}, Idle)
-	if got := h.port.take(); got != "stop-collecting stop-tone" {
-		t.Fatalf("port calls %q", got)
-	}
+func TestConferenceMixesBothParties(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, Consulting)
+		if r.modeOf(f.alt) != Held || r.modeOf(f.cur) != Active {
+			t.Fatalf("consulting: held %v consulted %v", r.modeOf(f.alt), r.modeOf(f.cur))
+		}
+		r.flash()
+		if r.modeOf(f.alt) != Active || r.modeOf(f.cur) != Active {
+			t.Fatalf("conference: %v %v, want both active", r.modeOf(f.alt), r.modeOf(f.cur))
+		}
+		r.flash() // drops the last added
+		if r.modeOf(f.cur) != Out || r.modeOf(f.alt) != Active {
+			t.Fatalf("after drop: consulted %v first %v", r.modeOf(f.cur), r.modeOf(f.alt))
+		}
+	})
 }
 
-func TestFirstDigitTimeoutHowls(t *testing.T) {
-	h := start(t)
-	h.send(t, fxs.Event{Kind: fxs.OffHook}, DialTone)
-	h.send(t, fxs.Event{Kind: fxs.DialFailed, Reason: "timeout"}, ReceiverOffHook)
-	if got := h.port.take(); !strings.HasSuffix(got, "tone:receiver-off-hook") {
-		t.Fatalf("port calls %q", got)
-	}
+func TestThreeWayOffIgnoresFlash(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.ThreeWay = false })
+		f := reach(r, Talking, One)
+		r.flash()
+		r.is(Talking, One)
+		if ops := f.cur.Ops(); len(ops) != 0 {
+			t.Fatalf("leg ops %v, want none", ops)
+		}
+	})
 }
 
-func TestNoMatchIsReorderAndHangUpStopsTimer(t *testing.T) {
-	h := start(t)
-	h.send(t, fxs.Event{Kind: fxs.OffHook}, DialTone)
-	h.send(t, fxs.Event{Kind: fxs.DigitDown, Key: '0'}, Collecting)
-	h.send(t, fxs.Event{Kind: fxs.DialFailed, Reason: "no match"}, Reorder)
-	h.send(t, fxs.Event{Kind: fxs.OnHook}, Idle)
-	if h.timer.armed != 0 {
-		t.Fatalf("reorder timer still armed (%v) after hang-up", h.timer.armed)
-	}
+func TestCallWaitingOffAnswersBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.CallWaiting = false })
+		reach(r, Talking, One)
+		l := r.incoming("900")
+		r.is(Talking, One)
+		hasOps(t, l, "reject:busy")
+	})
 }
 
-func TestStateNames(t *testing.T) {
-	var names []string
-	for s := Idle; s <= Ringing; s++ {
-		names = append(names, s.String())
-	}
-	if got := fmt.Sprint(names); got != "[idle dial-tone collecting calling ringback early-media talking busy reorder disconnected receiver-off-hook ringing]" {
-		t.Fatal(got)
-	}
+func TestCallWaitingToneWithoutTypeII(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.port.cwID = false
+		reach(r, Talking, One)
+		r.incoming("900")
+		if got := r.port.took(); !strings.Contains(got, "tone:call-waiting") || strings.Contains(got, "cwid") {
+			t.Fatalf("port did %q, want the call-waiting tone and no Type II caller ID", got)
+		}
+	})
+}
+
+func TestTypeIIThenToneRepeats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		reach(r, Talking, One)
+		r.incoming("900")
+		if got := r.port.took(); got != "cwid:900" {
+			t.Fatalf("port did %q, want Type II caller ID only", got)
+		}
+		time.Sleep(10 * time.Second)
+		r.settle()
+		if got := r.port.took(); got != "tone:call-waiting" {
+			t.Fatalf("after 10 s port did %q, want the call-waiting tone", got)
+		}
+	})
+}
+
+func TestFarEndKeysPlayedToHandset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, One)
+		r.emit(f.cur, call.Event{Kind: call.DTMF, Key: '5', Duration: 120 * time.Millisecond})
+		if got := r.port.took(); got != "dtmf:5/120ms" {
+			t.Fatalf("port did %q, want dtmf:5/120ms", got)
+		}
+	})
+}
+
+func TestHeldCallKeysNotPlayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, OneHeld)
+		r.emit(f.alt, call.Event{Kind: call.DTMF, Key: '5', Duration: 120 * time.Millisecond})
+		if got := r.port.took(); strings.Contains(got, "dtmf") {
+			t.Fatalf("port did %q: a held party's key reached the handset", got)
+		}
+	})
+}
+
+func TestFollowsFarEndTransfer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, One)
+		a := f.cur
+		n := calltest.NewLeg("xfer", "800", true)
+		n.Endpoint = endpoint("xfer")
+		req := call.NewTransferRequest("800", false, func(ctx context.Context) (call.Leg, error) { return n, nil }, nil)
+		r.emit(a, call.Event{Kind: call.TransferRequested, Transfer: req})
+		if r.modeOf(a) != Active {
+			t.Fatalf("before the new call answers the old one must stay: %v", r.modeOf(a))
+		}
+		r.emit(n, call.Event{Kind: call.Answered})
+		if r.modeOf(n) != Active || r.modeOf(a) != Out {
+			t.Fatalf("after answer: new %v old %v, want active/out", r.modeOf(n), r.modeOf(a))
+		}
+		r.is(Talking, One)
+		r.emit(a, call.Event{Kind: call.Ended, Cause: call.Transferred})
+		r.is(Talking, One)
+		entries, _, err := r.log.Read(0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Cause != "transferred" || entries[0].Leg != a.Name {
+			t.Fatalf("call log %+v, want the old leg ended transferred", entries)
+		}
+	})
+}
+
+func TestReplacesTakesOverCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		f := reach(r, Talking, One)
+		rl := calltest.NewLeg("repl", "801", false)
+		rl.Endpoint = endpoint("repl")
+		rl.ReplacesL = f.cur
+		r.ph.Incoming(rl)
+		r.settle()
+		hasOps(t, rl, "answer")
+		hasOps(t, f.cur, "hangup:replaced")
+		if r.modeOf(rl) != Active || r.modeOf(f.cur) != Out {
+			t.Fatalf("modes new %v old %v", r.modeOf(rl), r.modeOf(f.cur))
+		}
+		r.is(Talking, One)
+	})
+}
+
+func TestEveryLegLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		reach(r, Conference, Both)
+		r.onHook() // transfers; the legs end as their far ends go
+		for _, l := range r.dialer.legs {
+			r.emit(l, call.Event{Kind: call.Ended, Cause: call.Transferred})
+		}
+		entries, _, err := r.log.Read(0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 2 {
+			t.Fatalf("call log has %d entries, want one per leg: %+v", len(entries), entries)
+		}
+		for _, e := range entries {
+			if e.Cause != "transferred" || e.Leg == "" || e.Duration <= 0 && e.Codec == "" {
+				t.Fatalf("entry %+v", e)
+			}
+		}
+	})
 }
