@@ -41,14 +41,14 @@ func (p *fakePort) took() string {
 	return s
 }
 
-func (p *fakePort) Events() <-chan fxs.Event    { return p.events }
-func (p *fakePort) PlayTone(k region.Kind)      { p.rec("tone:" + k.String()) }
-func (p *fakePort) StopTone()                   { p.rec("stop-tone") }
-func (p *fakePort) Collect()                    { p.rec("collect") }
-func (p *fakePort) StopCollecting()             { p.rec("stop-collect") }
-func (p *fakePort) StopRing()                   { p.rec("stop-ring") }
-func (p *fakePort) Connect(fxs.Audio)           {}
-func (p *fakePort) MuteDTMF(on bool)            { p.rec(fmt.Sprintf("mute:%v", on)) }
+func (p *fakePort) Events() <-chan fxs.Event     { return p.events }
+func (p *fakePort) PlayTone(k region.Kind)       { p.rec("tone:" + k.String()) }
+func (p *fakePort) StopTone()                    { p.rec("stop-tone") }
+func (p *fakePort) Collect()                     { p.rec("collect") }
+func (p *fakePort) StopCollecting()              { p.rec("stop-collect") }
+func (p *fakePort) StopRing()                    { p.rec("stop-ring") }
+func (p *fakePort) Connect(fxs.Audio)            {}
+func (p *fakePort) MuteDTMF(on bool)             { p.rec(fmt.Sprintf("mute:%v", on)) }
 func (p *fakePort) CallWaitingIDSupported() bool { return p.cwID }
 func (p *fakePort) Ring(info *callerid.Info) {
 	n := ""
@@ -58,7 +58,7 @@ func (p *fakePort) Ring(info *callerid.Info) {
 	p.rec("ring:" + n)
 }
 func (p *fakePort) PlayDTMF(key byte, d time.Duration) { p.rec(fmt.Sprintf("dtmf:%c/%v", key, d)) }
-func (p *fakePort) CallWaitingID(info *callerid.Info) { p.rec("cwid:" + info.Number) }
+func (p *fakePort) CallWaitingID(info *callerid.Info)  { p.rec("cwid:" + info.Number) }
 
 // fakeMixer records each endpoint's mode.
 type fakeMixer struct {
@@ -181,7 +181,10 @@ func newRig(t *testing.T, mod func(*Opts)) *rig {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 func (r *rig) settle() { synctest.Wait() }
 
