@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,23 +14,32 @@ import (
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
 
-	"github.com/openata/ata/board"
+	"github.com/openata/ata/call"
+	"github.com/openata/ata/media"
 	"github.com/openata/ata/media/rtpsession"
 	"github.com/openata/ata/media/sdp"
 )
 
-// Call is one call of a Line, outgoing or incoming. Its methods are safe
-// from any goroutine; progress is reported on Events.
+// What our INVITEs and their answers advertise.
+const (
+	allowMethods  = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+	supportedTags = "timer, replaces"
+)
+
+var _ call.Leg = (*Call)(nil)
+
+// Call is one call of a Line, outgoing or incoming: a call.Leg. Its
+// methods are safe from any goroutine; progress is reported on Events.
 type Call struct {
 	line     *Line
 	outgoing bool
 	callID   string
-	number   string // the other party
-	name     string
+	remote   call.Party
 
-	events  chan CallEvent
-	endOnce sync.Once
+	evMu    sync.Mutex
+	events  chan call.Event
 	ended   atomic.Bool
+	observe func(*Call, call.Event) // sip's own watcher (a transfer we follow)
 
 	// Outgoing.
 	uac    *sipgo.DialogClientSession
@@ -40,6 +50,7 @@ type Call struct {
 	final     chan struct{} // closed once the INVITE has its final response
 	finalOnce sync.Once
 	answered  atomic.Bool
+	replaces  *Call // the call an INVITE with Replaces takes over
 
 	contact siplib.ContactHeader
 	// Session timer (RFC 4028): offered is the interval an incoming
@@ -47,7 +58,12 @@ type Call struct {
 	offered time.Duration
 	timer   *sessionTimer
 
-	// Media.
+	// reqMu serializes our requests in the dialog: sipgo numbers each from
+	// the dialog's last CSeq, which the ACK of a re-INVITE must repeat.
+	reqMu    sync.Mutex
+	offering atomic.Bool // our re-INVITE is out (a far-end offer now is glare)
+
+	// Media and call state, under mu.
 	local    sdp.Local
 	rtp      *net.UDPConn
 	rtcp     *net.UDPConn
@@ -57,65 +73,148 @@ type Call struct {
 	stream   atomic.Pointer[rtpsession.Session]
 	version  uint64
 	startedM bool
+	closedM  bool
+	holding  bool       // we hold the far end
+	heldBy   bool       // the far end holds us
+	byeCause call.Cause // what a BYE from the far end means (Normal, Transferred, Replaced)
+	endCode  int        // the final status that ended an outgoing call
+	xferOut  *transferOut
+	xferIn   *transferIn
 }
 
-// Events reports the call's progress. It is closed after CallEnded.
-func (c *Call) Events() <-chan CallEvent { return c.events }
+// ID is the call's SIP Call-ID.
+func (c *Call) ID() string { return c.callID }
+
+// Events reports the call's progress. It is closed after Ended.
+func (c *Call) Events() <-chan call.Event { return c.events }
 
 // Outgoing reports the direction.
 func (c *Call) Outgoing() bool { return c.outgoing }
 
-// Remote is the other party: number (user part) and display name.
-func (c *Call) Remote() (number, name string) { return c.number, c.name }
+// Remote is the other party.
+func (c *Call) Remote() call.Party { return c.remote }
 
-func (c *Call) emit(ev CallEvent) {
+// Replaces is the call an incoming INVITE with Replaces takes over, or nil.
+func (c *Call) Replaces() call.Leg {
+	if c.replaces == nil {
+		return nil
+	}
+	return c.replaces
+}
+
+func newCall(l *Line, outgoing bool) *Call {
+	return &Call{line: l, outgoing: outgoing, events: make(chan call.Event, 32), byeCause: call.Normal}
+}
+
+func (c *Call) emit(ev call.Event) {
+	if obs := c.observe; obs != nil {
+		obs(c, ev)
+	}
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
 	if c.ended.Load() {
 		return
 	}
-	if ev.Kind == CallEnded {
-		c.endOnce.Do(func() {
-			c.ended.Store(true)
-			c.events <- ev
-			close(c.events)
-			if c.timer != nil {
-				c.timer.close()
-			}
-			c.closeMedia()
-			c.line.remove(c)
-			c.line.log.Info("sip: call ended", "call", c.callID, "status", ev.Status, "reason", ev.Reason, "remote", ev.Remote)
-		})
+	if ev.Kind != call.Ended {
+		select {
+		case c.events <- ev:
+		default: // the buffer holds far more than a call has; never block SIP
+			c.line.log.Warn("sip: call event dropped", "call", c.callID, "event", ev.Kind)
+		}
+		if ev.Kind != call.DTMF {
+			c.line.log.Info("sip: call event", "call", c.callID, "event", ev.Kind, "detail", ev.Detail)
+		}
 		return
 	}
-	select {
-	case c.events <- ev:
-	default: // the buffer holds every event a call can have; never block SIP
+	c.ended.Store(true)
+	c.events <- ev
+	close(c.events)
+	if c.timer != nil {
+		c.timer.close()
 	}
+	c.closeMedia()
+	c.line.remove(c)
+	c.line.log.Info("sip: call ended", "call", c.callID, "cause", ev.Cause, "detail", ev.Detail, "remote", ev.Remote)
 }
 
-// Dial places a call to number (the user part of sip:number@service_domain).
-// It returns once the INVITE is on its way; the call's Events tell the rest.
-func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
-	if number == "" {
-		return nil, fmt.Errorf("sip: dial: empty number")
+func (c *Call) end(cause call.Cause, detail string, remote bool) {
+	c.emit(call.Event{Kind: call.Ended, Cause: cause, Detail: detail, Remote: remote})
+}
+
+// Dial places a call to number (the user part of sip:number@service_domain,
+// or a whole sip: URI). It returns once the INVITE is on its way; the
+// call's Events tell the rest. ctx bounds only the start (DNS).
+func (l *Line) Dial(ctx context.Context, number string) (call.Leg, error) {
+	c, err := l.DialCall(ctx, number)
+	if err != nil {
+		return nil, err
 	}
+	return c, nil
+}
+
+// DialCall is Dial returning the *Call.
+func (l *Line) DialCall(ctx context.Context, number string) (*Call, error) {
+	uri, err := l.targetURI(number)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial %q: %w", number, err)
+	}
+	return l.dial(ctx, dialSpec{uri: uri}, nil)
+}
+
+// targetURI is whom number names: a sip: URI as it is, else
+// sip:number@service_domain.
+func (l *Line) targetURI(number string) (siplib.Uri, error) {
+	if number == "" {
+		return siplib.Uri{}, fmt.Errorf("empty number")
+	}
+	lower := strings.ToLower(number)
+	if strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
+		var u siplib.Uri
+		if err := siplib.ParseUri(number, &u); err != nil {
+			return siplib.Uri{}, err
+		}
+		if u.Host == "" {
+			return siplib.Uri{}, fmt.Errorf("%q: no host", number)
+		}
+		u.Headers = nil
+		return u, nil
+	}
+	if strings.ContainsAny(number, "@<>;? \t\r\n\"") {
+		return siplib.Uri{}, fmt.Errorf("%q is not a number", number)
+	}
+	return siplib.Uri{Scheme: "sip", User: number, Host: l.aor.Host, Port: l.aor.Port}, nil
+}
+
+// dialSpec is an outgoing call: whom, and for a transfer we follow, the
+// Replaces and Referred-By headers.
+type dialSpec struct {
+	uri        siplib.Uri
+	replaces   string
+	referredBy string
+}
+
+func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call.Event)) (*Call, error) {
+	number := spec.uri.User
 	target, route, err := l.target(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sip: dial %s: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
 	ip, err := l.localIP(target)
 	if err != nil {
-		return nil, fmt.Errorf("sip: dial %s: local address: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: local address: %w", spec.uri.String(), err)
 	}
-	c := &Call{line: l, outgoing: true, number: number, events: make(chan CallEvent, 8)}
+	c := newCall(l, true)
+	c.remote = call.Party{Number: number}
+	c.observe = observe
 	if err := c.openMedia(ip); err != nil {
-		return nil, fmt.Errorf("sip: dial %s: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
 	offer, err := sdp.Offer(c.local)
 	if err != nil {
 		c.closeMedia()
-		return nil, fmt.Errorf("sip: dial %s: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
-	ruri := siplib.Uri{Scheme: "sip", User: number, Host: l.aor.Host, Port: l.aor.Port}
+	ruri := spec.uri
 	req := siplib.NewRequest(siplib.INVITE, ruri)
 	req.AppendHeader(&siplib.ViaHeader{
 		ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
@@ -127,7 +226,7 @@ func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
 	if route != nil {
 		req.AppendHeader(&siplib.RouteHeader{Address: *route})
 	}
-	req.AppendHeader(&siplib.FromHeader{DisplayName: l.cfg.DisplayName, Address: l.aor,
+	req.AppendHeader(&siplib.FromHeader{DisplayName: l.acct.DisplayName, Address: l.aor,
 		Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(16)}}})
 	req.AppendHeader(&siplib.ToHeader{Address: ruri})
 	c.callID = siplib.GenerateTagN(24)
@@ -137,8 +236,15 @@ func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
 	contact := l.contact(ip)
 	c.contact = contact
 	req.AppendHeader(&contact)
-	req.AppendHeader(siplib.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"))
-	req.AppendHeader(siplib.NewHeader("Supported", "timer"))
+	req.AppendHeader(siplib.NewHeader("Allow", allowMethods))
+	req.AppendHeader(siplib.NewHeader("Supported", supportedTags))
+	if spec.replaces != "" {
+		req.AppendHeader(siplib.NewHeader("Replaces", spec.replaces))
+		req.AppendHeader(siplib.NewHeader("Require", "replaces"))
+	}
+	if spec.referredBy != "" {
+		req.AppendHeader(siplib.NewHeader("Referred-By", spec.referredBy))
+	}
 	if ua := l.st.cfg.UserAgent; ua != "" {
 		req.AppendHeader(siplib.NewHeader("User-Agent", ua))
 	}
@@ -156,19 +262,19 @@ func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
 	dua, err := l.dialogUA(contact, proxy)
 	if err != nil {
 		c.closeMedia()
-		return nil, fmt.Errorf("sip: dial %s: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
 	l.add(c)
 	uac, err := dua.WriteInvite(context.Background(), req)
 	if err != nil {
 		c.closeMedia()
 		l.remove(c)
-		return nil, fmt.Errorf("sip: dial %s: INVITE: %w", number, err)
+		return nil, fmt.Errorf("sip: dial %s: INVITE: %w", spec.uri.String(), err)
 	}
 	c.uac = uac
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	l.log.Info("sip: calling", "number", number, "call", c.callID, "via", target)
+	l.log.Info("sip: calling", "to", ruri.String(), "call", c.callID, "via", target, "replaces", spec.replaces != "")
 	go c.waitAnswer(wctx)
 	return c, nil
 }
@@ -178,19 +284,19 @@ func (l *Line) Dial(ctx context.Context, number string) (*Call, error) {
 func (c *Call) waitAnswer(ctx context.Context) {
 	l := c.line
 	err := c.uac.WaitAnswer(ctx, sipgo.AnswerOptions{
-		Username: l.cfg.AuthName(),
-		Password: l.cfg.Password,
+		Username: l.acct.AuthName(),
+		Password: l.acct.Password,
 		OnResponse: func(res *siplib.Response) error {
 			switch {
 			case res.StatusCode == 180 || (res.StatusCode == 183 && len(res.Body()) == 0):
-				c.emit(CallEvent{Kind: CallProgress})
+				c.emit(call.Event{Kind: call.Progress, Detail: statusDetail(res.StatusCode, res.Reason)})
 			case res.StatusCode == 183:
-				if err := c.applyRemote(res.Body()); err != nil {
-					l.log.Warn("sip: early media SDP", "err", err)
-					c.emit(CallEvent{Kind: CallProgress})
+				if _, err := c.applyRemote(res.Body()); err != nil {
+					l.log.Warn("sip: early media SDP", "call", c.callID, "err", err)
+					c.emit(call.Event{Kind: call.Progress, Detail: statusDetail(res.StatusCode, res.Reason)})
 					return nil
 				}
-				c.emit(CallEvent{Kind: CallEarlyMedia})
+				c.emit(call.Event{Kind: call.EarlyMedia, Detail: statusDetail(res.StatusCode, res.Reason)})
 			}
 			return nil
 		},
@@ -199,77 +305,63 @@ func (c *Call) waitAnswer(ctx context.Context) {
 	switch {
 	case err == nil:
 	case errors.As(err, &dr):
-		c.emit(CallEvent{Kind: CallEnded, Status: dr.Res.StatusCode, Reason: reasonText(dr.Res.StatusCode, dr.Res.Reason), Remote: true})
+		c.mu.Lock()
+		c.endCode = dr.Res.StatusCode
+		c.mu.Unlock()
+		c.end(causeOf(dr.Res.StatusCode), statusDetail(dr.Res.StatusCode, dr.Res.Reason), true)
 		return
 	case ctx.Err() != nil:
-		c.emit(CallEvent{Kind: CallEnded, Status: 487, Reason: "cancelled"})
+		c.mu.Lock()
+		cause := c.byeCause
+		c.endCode = 487
+		c.mu.Unlock()
+		if cause == call.Normal {
+			cause = call.Cancelled
+		}
+		c.end(cause, "cancelled", false)
 		return
 	default:
-		c.emit(CallEvent{Kind: CallEnded, Status: 408, Reason: "no answer: " + err.Error(), Remote: true})
+		c.mu.Lock()
+		c.endCode = 408
+		c.mu.Unlock()
+		c.end(call.NoResponse, "no answer: "+err.Error(), true)
 		return
 	}
 	res := c.uac.InviteResponse
-	if err := c.applyRemote(res.Body()); err != nil {
-		l.log.Warn("sip: answer SDP", "err", err)
+	if to := res.To(); to != nil && to.DisplayName != "" {
+		c.remote.Name = to.DisplayName
+	}
+	if _, err := c.applyRemote(res.Body()); err != nil {
+		l.log.Warn("sip: answer SDP", "call", c.callID, "err", err)
 		c.uac.Ack(context.Background())
 		c.byeUAC()
-		c.emit(CallEvent{Kind: CallEnded, Status: 488, Reason: "media: " + err.Error()})
+		c.end(call.MediaFailed, "media: "+err.Error(), false)
 		return
 	}
+	c.reqMu.Lock()
 	if err := c.uac.Ack(context.Background()); err != nil {
-		l.log.Warn("sip: ACK", "err", err)
+		l.log.Warn("sip: ACK", "call", c.callID, "err", err)
 	}
+	c.reqMu.Unlock()
 	if interval, refresher, ok := parseSessionExpires(res); ok {
 		c.timer = newSessionTimer(interval, refresher != "uas")
 		go c.runSessionTimer(c.timer)
 	}
-	c.emit(CallEvent{Kind: CallAnswered})
-}
-
-// statusPhrase is the reason phrase of the statuses we send.
-func statusPhrase(code int) string {
-	switch code {
-	case 480:
-		return "Temporarily Unavailable"
-	case 486:
-		return "Busy Here"
-	case 603:
-		return "Decline"
-	}
-	return "Error"
-}
-
-// reasonText is the short cause for a final response.
-func reasonText(code int, reason string) string {
-	switch code {
-	case 486, 600:
-		return "busy"
-	case 603:
-		return "declined"
-	case 404, 604:
-		return "not found"
-	case 480:
-		return "unavailable"
-	case 484:
-		return "incomplete number"
-	case 487:
-		return "cancelled"
-	}
-	if reason != "" {
-		return reason
-	}
-	return fmt.Sprintf("%d", code)
+	c.emit(call.Event{Kind: call.Answered, Detail: statusDetail(res.StatusCode, res.Reason)})
 }
 
 // newIncoming builds the call for a new INVITE: SDP negotiated, 180 sent.
-func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*Call, error) {
+func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, replaced *Call) (*Call, error) {
 	src, _ := netip.ParseAddrPort(req.Source())
 	ip, err := l.localIP(src)
 	if err != nil {
 		return nil, &statusError{500, "Server Error", err}
 	}
 	number, name := callerID(req)
-	c := &Call{line: l, number: number, name: name, events: make(chan CallEvent, 8), final: make(chan struct{})}
+	c := newCall(l, false)
+	c.remote = call.Party{Number: number, Name: name}
+	c.final = make(chan struct{})
+	c.replaces = replaced
 	if interval, _, ok := parseSessionExpires(req); ok {
 		if interval < minSessionExpires {
 			return nil, &statusError{422, "Session Interval Too Small", fmt.Errorf("Session-Expires %v below our Min-SE %v", interval, minSessionExpires)}
@@ -280,7 +372,7 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*C
 	if err := c.openMedia(ip); err != nil {
 		return nil, &statusError{503, "Service Unavailable", err}
 	}
-	if err := c.applyRemote(req.Body()); err != nil {
+	if _, err := c.applyRemote(req.Body()); err != nil {
 		c.closeMedia()
 		return nil, &statusError{488, "Not Acceptable Here", err}
 	}
@@ -289,7 +381,7 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*C
 	// a NATed ATA through the proxy it registered through): the dialog's
 	// requests go back to that source.
 	var proxy netip.AddrPort
-	if l.cfg.OutboundProxy != "" {
+	if l.acct.OutboundProxy != "" {
 		proxy = src
 	}
 	dua, err := l.dialogUA(c.contact, proxy)
@@ -309,13 +401,13 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction) (*C
 		l.remove(c)
 		return nil, err
 	}
-	l.log.Info("sip: incoming call", "from", number, "name", name, "call", c.callID)
+	l.log.Info("sip: incoming call", "from", number, "name", name, "call", c.callID, "replaces", replaced != nil)
 	// The caller gives up (CANCEL) or the transaction dies before an answer.
 	go func() {
 		<-uas.Context().Done()
 		if !c.answered.Load() {
 			c.finish()
-			c.emit(CallEvent{Kind: CallEnded, Status: 487, Reason: "cancelled", Remote: true})
+			c.end(call.Cancelled, "487 cancelled by the caller", true)
 		}
 	}()
 	return c, nil
@@ -327,7 +419,7 @@ func (c *Call) waitFinal() { <-c.final }
 func (c *Call) finish() { c.finalOnce.Do(func() { close(c.final) }) }
 
 // Answer accepts an incoming call: 200 OK with our SDP answer. It returns
-// at once; CallAnswered follows as the 200 OK leaves.
+// at once; Answered follows as the 200 OK leaves.
 func (c *Call) Answer() error {
 	if c.outgoing || c.uas == nil {
 		return fmt.Errorf("sip: answer: not an incoming call")
@@ -335,15 +427,20 @@ func (c *Call) Answer() error {
 	if c.ended.Load() {
 		return fmt.Errorf("sip: answer: call already ended")
 	}
+	if c.answered.Swap(true) {
+		return fmt.Errorf("sip: answer: already answered")
+	}
 	c.mu.Lock()
 	answer, err := sdp.Answer(c.nextLocal(), c.media)
 	c.mu.Unlock()
 	if err != nil {
+		c.answered.Store(false)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
-	c.answered.Store(true)
 	c.startMedia()
 	res := siplib.NewSDPResponseFromRequest(c.uas.InviteRequest, answer)
+	res.AppendHeader(siplib.NewHeader("Allow", allowMethods))
+	res.AppendHeader(siplib.NewHeader("Supported", supportedTags))
 	if c.offered > 0 {
 		// We accept the caller's interval and let it refresh (§9).
 		for _, h := range sessionTimerHeaders(c.offered, "uac") {
@@ -352,69 +449,111 @@ func (c *Call) Answer() error {
 		c.timer = newSessionTimer(c.offered, false)
 		go c.runSessionTimer(c.timer)
 	}
-	c.emit(CallEvent{Kind: CallAnswered})
+	c.emit(call.Event{Kind: call.Answered})
 	go func() {
 		defer c.finish()
 		if err := c.uas.WriteResponse(res); err != nil {
-			c.line.log.Warn("sip: 200 OK not acknowledged", "err", err)
+			c.line.log.Warn("sip: 200 OK not acknowledged", "call", c.callID, "err", err)
 			c.byeUAS()
-			c.emit(CallEvent{Kind: CallEnded, Status: 408, Reason: "no ACK", Remote: true})
+			c.end(call.NoResponse, "no ACK", true)
 		}
 	}()
 	return nil
 }
 
-// Reject refuses an incoming call that has not been answered.
-func (c *Call) Reject(status int) {
-	if c.outgoing || c.uas == nil || c.answered.Load() {
-		return
+// Reject refuses an incoming call that has not been answered, with the
+// status for cause (Busy 486, Declined 603, Unavailable 480...).
+func (c *Call) Reject(cause call.Cause) {
+	code := statusOf(cause)
+	if code < 400 {
+		code = 480
 	}
-	c.answered.Store(true) // no CANCEL event after our own final answer
+	c.refuse(code, cause, nil)
+}
+
+func (c *Call) refuse(code int, cause call.Cause, hdrs []siplib.Header) bool {
+	if c.outgoing || c.uas == nil || c.answered.Swap(true) {
+		return false // no CANCEL event after our own final answer
+	}
 	go func() {
 		defer c.finish()
-		c.uas.Respond(status, statusPhrase(status), nil)
+		if err := c.uas.Respond(code, statusPhrase(code), nil, hdrs...); err != nil {
+			c.line.log.Debug("sip: refuse", "call", c.callID, "code", code, "err", err)
+		}
 	}()
-	c.emit(CallEvent{Kind: CallEnded, Status: status, Reason: reasonText(status, "")})
+	c.end(cause, statusDetail(code, ""), false)
+	return true
+}
+
+// Redirect sends an incoming call not yet answered to target (a number
+// at the service domain, or a sip: URI): 302 with it as Contact.
+func (c *Call) Redirect(target string) error {
+	if c.outgoing || c.uas == nil {
+		return fmt.Errorf("sip: redirect: not an incoming call")
+	}
+	uri, err := c.line.targetURI(target)
+	if err != nil {
+		return fmt.Errorf("sip: redirect: %w", err)
+	}
+	if !c.refuse(302, call.Redirected, []siplib.Header{&siplib.ContactHeader{Address: uri}}) {
+		return fmt.Errorf("sip: redirect: call already answered or ended")
+	}
+	return nil
 }
 
 // Hangup ends the call: CANCEL for an outgoing call not yet answered, BYE
-// for an answered one, 480 for an incoming call not answered.
-func (c *Call) Hangup() {
+// for an answered one, a refusal (the status for cause, 480 by default)
+// for an incoming call not answered.
+func (c *Call) Hangup(cause call.Cause) { c.hangup(cause, "local hangup") }
+
+func (c *Call) hangup(cause call.Cause, detail string) {
 	if c.ended.Load() {
 		return
 	}
 	switch {
 	case c.outgoing && c.uac.LoadState() < siplib.DialogStateEstablished:
+		c.mu.Lock()
+		c.byeCause = cause
+		c.mu.Unlock()
 		c.cancel() // waitAnswer sends CANCEL and reports the end
 		return
 	case c.outgoing:
 		go c.byeUAC()
 	case !c.answered.Load():
-		c.Reject(480)
+		code := statusOf(cause)
+		if code < 400 {
+			code = 480
+		}
+		c.refuse(code, cause, nil)
 		return
 	default:
 		go c.byeUAS()
 	}
-	c.emit(CallEvent{Kind: CallEnded, Status: 200, Reason: "local hangup"})
+	c.end(cause, detail, false)
 }
 
 func (c *Call) byeUAC() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	if err := c.uac.Bye(ctx); err != nil {
-		c.line.log.Debug("sip: BYE", "err", err)
+		c.line.log.Debug("sip: BYE", "call", c.callID, "err", err)
 	}
 }
 
 func (c *Call) byeUAS() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	if err := c.uas.Bye(ctx); err != nil {
-		c.line.log.Debug("sip: BYE", "err", err)
+		c.line.log.Debug("sip: BYE", "call", c.callID, "err", err)
 	}
 }
 
-// remoteBye is the far end hanging up.
+// remoteBye is the far end hanging up: Normal, or Transferred/Replaced
+// when a transfer made it go.
 func (c *Call) remoteBye(req *siplib.Request, tx siplib.ServerTransaction) {
 	var err error
 	if c.uac != nil {
@@ -425,42 +564,109 @@ func (c *Call) remoteBye(req *siplib.Request, tx siplib.ServerTransaction) {
 	if err != nil {
 		respond(tx, req, siplib.StatusOK, "OK")
 	}
-	c.emit(CallEvent{Kind: CallEnded, Status: 200, Reason: "bye", Remote: true})
-}
-
-// reinvite answers a re-INVITE: hold, resume or a new address.
-func (c *Call) reinvite(req *siplib.Request, tx siplib.ServerTransaction) {
-	if err := c.applyRemote(req.Body()); err != nil {
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	}
 	c.mu.Lock()
-	answer, err := sdp.Answer(c.nextLocal(), c.media)
+	cause, out, in := c.byeCause, c.xferOut, c.xferIn
 	c.mu.Unlock()
+	detail := "bye"
+	switch {
+	case out != nil && out.succeeded.Load():
+		out.done(c)
+		cause, detail = call.Transferred, "bye after transfer"
+	case in != nil && in.placed.Load():
+		// The transferor leaves while we follow its REFER: the call goes on
+		// with the transfer target.
+		cause, detail = call.Transferred, "bye during transfer"
+	case cause == call.Replaced:
+		detail = "bye: replaced"
+	}
+	c.end(cause, detail, true)
+}
+
+// up reports whether the call is answered and not over.
+func (c *Call) up() bool {
+	if c.ended.Load() {
+		return false
+	}
+	if c.outgoing {
+		return c.uac != nil && c.uac.LoadState() >= siplib.DialogStateEstablished
+	}
+	return c.answered.Load() && c.uas.LoadState() >= siplib.DialogStateEstablished
+}
+
+// confirmed reports whether the dialog is past the early state.
+func (c *Call) confirmed() bool {
+	if c.outgoing {
+		return c.uac != nil && c.uac.LoadState() >= siplib.DialogStateEstablished && c.uac.LoadState() != siplib.DialogStateEnded
+	}
+	s := c.uas.LoadState()
+	return c.answered.Load() && s >= siplib.DialogStateEstablished && s != siplib.DialogStateEnded
+}
+
+// tags are our tag and the far end's in the dialog.
+func (c *Call) tags() (local, remote string) {
+	if c.outgoing {
+		local, _ = c.uac.InviteRequest.From().Params.Get("tag")
+		if res := c.uac.InviteResponse; res != nil {
+			remote, _ = res.To().Params.Get("tag")
+		}
+		return local, remote
+	}
+	local, _ = c.uas.InviteRequest.To().Params.Get("tag")
+	remote, _ = c.uas.InviteRequest.From().Params.Get("tag")
+	return local, remote
+}
+
+// remoteSupports reports whether the far end's INVITE (or its 200 OK)
+// listed tag in Supported or Require.
+func (c *Call) remoteSupports(tag string) bool {
+	if c.outgoing {
+		res := c.uac.InviteResponse
+		return res != nil && hasOptionTag(res, tag, "Supported", "k", "Require")
+	}
+	return hasOptionTag(c.uas.InviteRequest, tag, "Supported", "k", "Require")
+}
+
+// remoteURI is the far end's address (To of our INVITE, From of theirs).
+func (c *Call) remoteURI() siplib.Uri {
+	if c.outgoing {
+		return c.uac.InviteRequest.To().Address
+	}
+	return c.uas.InviteRequest.From().Address
+}
+
+// do sends a request in the dialog and waits for its final response.
+func (c *Call) do(ctx context.Context, req *siplib.Request) (*siplib.Response, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
+	return c.doLocked(ctx, req)
+}
+
+func (c *Call) doLocked(ctx context.Context, req *siplib.Request) (*siplib.Response, error) {
+	if c.uac != nil {
+		return c.uac.Do(ctx, req)
+	}
+	return c.uas.Do(ctx, req)
+}
+
+// ackLocked acknowledges the 2xx of our re-INVITE (reqMu held: the ACK
+// takes the re-INVITE's CSeq, the dialog's last).
+func (c *Call) ackLocked(res *siplib.Response) {
+	ack := siplib.NewRequest(siplib.ACK, c.remoteTarget())
+	ack.AppendHeader(siplib.HeaderClone(res.CSeq()))
+	ack.CSeq().MethodName = siplib.ACK
+	var err error
+	if c.uac != nil {
+		err = c.uac.WriteRequest(ack)
+	} else {
+		err = c.uas.WriteRequest(ack)
+	}
 	if err != nil {
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	}
-	res := siplib.NewSDPResponseFromRequest(req, answer)
-	res.AppendHeader(&c.contact)
-	if t := c.timer; t != nil {
-		t.refreshed()
-		// In a response, "uac" is the sender of this re-INVITE (the far end).
-		refresher := "uac"
-		if t.weRefresh {
-			refresher = "uas"
-		}
-		for _, h := range sessionTimerHeaders(t.interval, refresher) {
-			res.AppendHeader(h)
-		}
-	}
-	if err := tx.Respond(res); err != nil {
-		c.line.log.Debug("sip: re-INVITE answer", "err", err)
+		c.line.log.Warn("sip: ACK of re-INVITE", "call", c.callID, "err", err)
 	}
 }
 
-// nextLocal is our SDP for a new answer; the version grows each time.
-// Callers hold c.mu.
+// nextLocal is our SDP for a new offer or answer; the version grows each
+// time. Callers hold c.mu.
 func (c *Call) nextLocal() sdp.Local {
 	l := c.local
 	c.version++
@@ -474,7 +680,7 @@ func (c *Call) SendDTMF(key byte, d time.Duration) error {
 	if s == nil {
 		return fmt.Errorf("sip: DTMF: no media")
 	}
-	switch c.line.cfg.DTMFMode {
+	switch c.line.acct.DTMFMode {
 	case "inband":
 		return nil // the tone itself travels in the audio
 	case "info":
@@ -489,7 +695,7 @@ func (c *Call) SendDTMF(key byte, d time.Duration) error {
 // InBandDTMF reports whether keys reach the far end only as tones in the
 // audio: the line's mode is "inband", or RFC 4733 was not negotiated.
 func (c *Call) InBandDTMF() bool {
-	switch c.line.cfg.DTMFMode {
+	switch c.line.acct.DTMFMode {
 	case "inband":
 		return true
 	case "info":
@@ -506,13 +712,7 @@ func (c *Call) sendInfo(key byte, d time.Duration) error {
 	req.SetBody([]byte(fmt.Sprintf("Signal=%c\r\nDuration=%d\r\n", key, d.Milliseconds())))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var res *siplib.Response
-	var err error
-	if c.uac != nil {
-		res, err = c.uac.Do(ctx, req)
-	} else {
-		res, err = c.uas.Do(ctx, req)
-	}
+	res, err := c.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("sip: INFO: %w", err)
 	}
@@ -522,18 +722,22 @@ func (c *Call) sendInfo(key byte, d time.Duration) error {
 	return nil
 }
 
+// remoteTarget is the far end's Contact: where requests in the dialog go.
 func (c *Call) remoteTarget() siplib.Uri {
 	if c.uac != nil {
-		if ct := c.uac.InviteResponse.Contact(); ct != nil {
-			return ct.Address
+		if res := c.uac.InviteResponse; res != nil {
+			if ct := res.Contact(); ct != nil {
+				return ct.Address
+			}
 		}
 		return c.uac.InviteRequest.Recipient
 	}
 	return c.uas.InviteRequest.Contact().Address
 }
 
-// Audio is the call's media for the handset; nil until there is any.
-func (c *Call) Audio() board.Stream {
+// Media is the call's audio endpoint (its RTP session) once media has
+// started; nil before.
+func (c *Call) Media() media.Endpoint {
 	if s := c.stream.Load(); s != nil {
 		return s
 	}
@@ -541,15 +745,15 @@ func (c *Call) Audio() board.Stream {
 }
 
 // Report summarizes the media for the call log.
-func (c *Call) Report() MediaReport {
+func (c *Call) Report() call.MediaReport {
 	c.mu.Lock()
 	s, m, started := c.session, c.media, c.startedM
 	c.mu.Unlock()
 	if s == nil || !started {
-		return MediaReport{}
+		return call.MediaReport{}
 	}
 	st := s.Stats()
-	r := MediaReport{Codec: m.Codec.Name(), Loss: st.LossFraction, Jitter: st.Jitter, RTT: st.RTT}
+	r := call.MediaReport{Codec: m.Codec.Name(), Loss: st.LossFraction, Jitter: st.Jitter, RTT: st.RTT}
 	if st.PacketsReceived > 0 {
 		r.MOS = st.MOS
 	}
@@ -571,23 +775,29 @@ func (c *Call) openMedia(ip netip.Addr) error {
 	return nil
 }
 
-// applyRemote negotiates the far end's SDP and creates or updates the RTP
-// session to match it.
-func (c *Call) applyRemote(body []byte) error {
+// applyRemote negotiates the far end's SDP (an offer, or the answer to
+// ours) and creates or updates the RTP session to match it.
+func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 	if len(body) == 0 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.session != nil {
-			return nil // a 200 OK without SDP after early media keeps it
+			return c.media, nil // a 200 OK without SDP after early media keeps it
 		}
-		return fmt.Errorf("no SDP")
+		return sdp.Media{}, fmt.Errorf("no SDP")
 	}
-	m, err := sdp.Negotiate(c.local, body)
+	c.mu.Lock()
+	local := c.local
+	c.mu.Unlock()
+	m, err := sdp.Negotiate(local, body)
 	if err != nil {
-		return err
+		return sdp.Media{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closedM {
+		return sdp.Media{}, fmt.Errorf("call ended")
+	}
 	c.media = m
 	if c.session == nil {
 		s, err := rtpsession.New(rtpsession.Config{
@@ -598,17 +808,30 @@ func (c *Call) applyRemote(body []byte) error {
 			Logger:        c.line.log,
 		})
 		if err != nil {
-			return err
+			return sdp.Media{}, err
 		}
 		c.session = s
+		s.SetDirection(m.Direction.Sends(), m.Direction.Receives())
+		go c.relayKeys(s)
 		if c.outgoing {
 			c.startLocked()
 		}
-		return nil
+		return m, nil
 	}
 	c.session.SetRemote(m.Remote, m.RemoteRTCP)
 	c.session.SetDirection(m.Direction.Sends(), m.Direction.Receives())
-	return nil
+	return m, nil
+}
+
+// relayKeys turns the far end's RFC 4733 key presses into DTMF events,
+// one per key on its release, until the session closes.
+func (c *Call) relayKeys(s *rtpsession.Session) {
+	for ev := range s.DTMF() {
+		if ev.Down {
+			continue
+		}
+		c.emit(call.Event{Kind: call.DTMF, Key: ev.Key, Duration: ev.Duration, Detail: "rfc4733"})
+	}
 }
 
 func (c *Call) startMedia() {
@@ -618,7 +841,7 @@ func (c *Call) startMedia() {
 }
 
 func (c *Call) startLocked() {
-	if c.session == nil || c.startedM {
+	if c.session == nil || c.startedM || c.closedM {
 		return
 	}
 	c.session.Start()
@@ -626,18 +849,25 @@ func (c *Call) startLocked() {
 	c.stream.Store(c.session)
 }
 
+// closeMedia stops the media; the session stays for Report.
 func (c *Call) closeMedia() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stream.Store(nil)
-	if c.session != nil {
-		c.session.Close()
-		c.session = nil
+	if c.closedM {
+		c.mu.Unlock()
 		return
 	}
-	if c.rtp != nil {
-		c.rtp.Close()
-		c.rtcp.Close()
+	c.closedM = true
+	s := c.session
+	c.stream.Store(nil)
+	rtp, rtcp := c.rtp, c.rtcp
+	c.mu.Unlock()
+	if s != nil {
+		s.Close()
+		return
+	}
+	if rtp != nil {
+		rtp.Close()
+		rtcp.Close()
 	}
 }
 

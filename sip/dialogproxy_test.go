@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/config"
+	"github.com/openata/ata/call"
 )
 
 // fakeProxy is a scripted outbound proxy on a loopback socket.
@@ -79,7 +79,7 @@ func proxiedLine(t *testing.T, proxy string) *Line {
 func proxiedLineBehind(t *testing.T, proxy string, public netip.AddrPort) *Line {
 	t.Helper()
 	st := newTestStack(t, "127.0.0.1:0", false)
-	l, err := NewLine(st, config.Line{Number: "1001", ServiceDomain: "voip.test", OutboundProxy: proxy, Codecs: []string{"PCMU"}},
+	l, err := NewLine(st, Account{Number: "1001", ServiceDomain: "voip.test", OutboundProxy: proxy, Codecs: []string{"PCMU"}},
 		LineOptions{Logger: testLogger(t), PublicAddr: func() netip.AddrPort { return public }})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func proxiedLineBehind(t *testing.T, proxy string, public netip.AddrPort) *Line 
 func TestDialogRequestsGoThroughOutboundProxy(t *testing.T) {
 	p := newFakeProxy(t)
 	l := proxiedLine(t, p.addr())
-	c, err := l.Dial(context.Background(), "2000")
+	c, err := l.DialCall(context.Background(), "2000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +104,15 @@ func TestDialogRequestsGoThroughOutboundProxy(t *testing.T) {
 	if !strings.HasPrefix(ack, "ACK sip:2000@127.0.0.1:9 ") || header(ack, "Route") != unreachableRR {
 		t.Fatalf("ACK at the outbound proxy, but not for the dialog's target with its route set:\n%s", ack)
 	}
-	waitEvent(t, c, CallAnswered)
-	c.Hangup()
+	waitEvent(t, c, call.Answered)
+	c.Hangup(call.Normal)
 	bye, from := p.recv("BYE")
 	if header(bye, "Route") != unreachableRR {
 		t.Fatalf("BYE lacks the route set:\n%s", bye)
 	}
 	p.send(from, fmt.Sprintf("SIP/2.0 200 OK\nVia: %s\nFrom: %s\nTo: %s\nCall-ID: %s\nCSeq: %s\nContent-Length: 0\n\n",
 		header(bye, "Via"), header(bye, "From"), header(bye, "To"), header(bye, "Call-ID"), header(bye, "CSeq")))
-	waitEvent(t, c, CallEnded)
+	waitEvent(t, c, call.Ended)
 }
 
 func TestIncomingDialogRequestsGoBackThroughOutboundProxy(t *testing.T) {
@@ -140,21 +140,21 @@ func TestIncomingDialogRequestsGoBackThroughOutboundProxy(t *testing.T) {
 		"From: \"Far\" <sip:3000@voip.test>;tag=f1\nTo: %s\nCall-ID: in1@test\nCSeq: 1 ACK\nContent-Length: 0\n\n",
 		ata, p.addr(), header(ok, "To")))
 	time.Sleep(100 * time.Millisecond) // the ACK confirms the dialog
-	c.Hangup()
+	c.Hangup(call.Normal)
 	bye, _ := p.recv("BYE")
 	if !strings.HasPrefix(bye, "BYE sip:3000@127.0.0.1:9 ") || header(bye, "Route") != unreachableRR {
 		t.Fatalf("BYE at the outbound proxy, but not for the caller with the route set:\n%s", bye)
 	}
 }
 
-func waitEvent(t *testing.T, c *Call, kind CallEventKind) {
+func waitEvent(t *testing.T, c *Call, kind call.EventKind) call.Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case ev := <-c.Events():
 			if ev.Kind == kind {
-				return
+				return ev
 			}
 		case <-deadline:
 			t.Fatalf("no %v event", kind)
@@ -165,11 +165,11 @@ func waitEvent(t *testing.T, c *Call, kind CallEventKind) {
 func TestCallContactIsThePublicAddressBehindNAT(t *testing.T) {
 	p := newFakeProxy(t)
 	l := proxiedLineBehind(t, p.addr(), netip.MustParseAddrPort("203.0.113.7:40123"))
-	c, err := l.Dial(context.Background(), "2000")
+	c, err := l.DialCall(context.Background(), "2000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Hangup()
+	defer c.Hangup(call.Normal)
 	inv, _ := p.recv("INVITE")
 	if got := header(inv, "Contact"); got != "<sip:1001@203.0.113.7:40123>" {
 		t.Fatalf("INVITE Contact %s, want the address the registrar sees (203.0.113.7:40123)", got)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/config"
 	"github.com/openata/ata/internal/kamailiotest"
 )
 
@@ -29,7 +28,7 @@ func (w *tlogWriter) Write(p []byte) (int, error) {
 
 func newTestStack(t *testing.T, listen string, proxyOnly bool) *Stack {
 	t.Helper()
-	cfg := config.Default().SIP
+	cfg := testStackConfig()
 	cfg.Listen = listen
 	cfg.AcceptProxyOnly = proxyOnly
 	cfg.KeepAlive = 0
@@ -62,8 +61,8 @@ func waitState(t *testing.T, r *Registration, want RegState, within time.Duratio
 func TestKamailioRegisterDigest(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice-auth": "s3cret"}})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	line := config.Line{Number: "1001", ServiceDomain: "voip.test", AuthUser: "alice-auth", Password: "s3cret",
-		Registrar: k.Addr().String(), RegisterExpires: config.Duration(time.Hour)}
+	line := Account{Number: "1001", ServiceDomain: "voip.test", AuthUser: "alice-auth", Password: "s3cret",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}
 	r, err := NewRegistration(st, line, RegOptions{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +88,7 @@ func TestKamailioRegisterDigest(t *testing.T) {
 }
 
 // runLine registers line on st until the test ends.
-func runLine(t *testing.T, st *Stack, line config.Line, opt RegOptions) (*Registration, func()) {
+func runLine(t *testing.T, st *Stack, line Account, opt RegOptions) (*Registration, func()) {
 	t.Helper()
 	r, err := NewRegistration(st, line, opt)
 	if err != nil {
@@ -118,8 +117,8 @@ var quickRetry = Backoff{Initial: 200 * time.Millisecond, Base: 250 * time.Milli
 func TestKamailioWrongPasswordFails(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "right"}})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	r, _ := runLine(t, st, config.Line{Number: "1001", ServiceDomain: "voip.test", Password: "wrong",
-		Registrar: k.Addr().String(), RegisterExpires: config.Duration(time.Hour)}, RegOptions{Timeout: time.Second, Backoff: quickRetry})
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "wrong",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: time.Second, Backoff: quickRetry})
 	s := waitState(t, r, StateFailing, 5*time.Second)
 	if !strings.Contains(s.LastError, "401") || !strings.Contains(s.LastError, "credentials rejected") {
 		t.Fatalf("LastError %q, want the rejected 401", s.LastError)
@@ -132,8 +131,8 @@ func TestKamailioWrongPasswordFails(t *testing.T) {
 func TestKamailioRefreshesAtGrantedExpiry(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "pw"}, MinExpires: 1, MaxExpires: 2})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	r, _ := runLine(t, st, config.Line{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
-		Registrar: k.Addr().String(), RegisterExpires: config.Duration(time.Hour)}, RegOptions{Timeout: time.Second})
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: time.Second})
 	ch, stop := r.Subscribe()
 	defer stop()
 	first := waitState(t, r, StateRegistered, 5*time.Second)
@@ -163,8 +162,8 @@ func TestKamailioRefreshesAtGrantedExpiry(t *testing.T) {
 func TestKamailioRestartRecovers(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "pw"}, MinExpires: 1, MaxExpires: 2})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	r, _ := runLine(t, st, config.Line{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
-		Registrar: k.Addr().String(), RegisterExpires: config.Duration(time.Hour)}, RegOptions{Timeout: 500 * time.Millisecond, Backoff: quickRetry})
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: 500 * time.Millisecond, Backoff: quickRetry})
 	waitState(t, r, StateRegistered, 5*time.Second)
 	k.Stop()
 	s := waitState(t, r, StateFailing, 5*time.Second)
@@ -181,9 +180,9 @@ func TestKamailioOutboundProxy(t *testing.T) {
 	registrar := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}})
 	proxy := kamailiotest.Start(t, kamailiotest.Config{})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	r, stop := runLine(t, st, config.Line{Number: "1001", ServiceDomain: "voip.test", AuthUser: "alice", Password: "pw",
+	r, stop := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", AuthUser: "alice", Password: "pw",
 		Registrar: registrar.Addr().String(), OutboundProxy: proxy.Addr().String(),
-		RegisterExpires: config.Duration(time.Hour)}, RegOptions{Timeout: time.Second})
+		RegisterExpires: time.Hour}, RegOptions{Timeout: time.Second})
 	waitState(t, r, StateRegistered, 5*time.Second)
 	dump, err := registrar.Dump()
 	if err != nil {
@@ -204,8 +203,8 @@ func TestKamailioOutboundProxy(t *testing.T) {
 func TestKamailioProxyOnlyFilter(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "pw"}})
 	st := newTestStack(t, "127.0.0.1:0", true)
-	r, _ := runLine(t, st, config.Line{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
-		Registrar: k.Addr().String(), RegisterExpires: config.Duration(time.Hour)}, RegOptions{Timeout: time.Second})
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: time.Second})
 	waitState(t, r, StateRegistered, 5*time.Second)
 	// Relayed by the registrar (lookup of the registered contact): answered.
 	res := rawRequest(t, "127.0.0.1:0", k.Addr(), "OPTIONS", "sip:1001@"+k.Addr().String())
@@ -221,4 +220,10 @@ func TestKamailioProxyOnlyFilter(t *testing.T) {
 	if st.Dropped() != 2 {
 		t.Fatalf("dropped %d, want 2", st.Dropped())
 	}
+}
+
+// testStackConfig is the firmware's default [sip] section.
+func testStackConfig() StackConfig {
+	return StackConfig{Listen: "0.0.0.0:5060", KeepAlive: 30 * time.Second, KeepAliveMethod: "crlf",
+		AcceptProxyOnly: true, UserAgent: "openata"}
 }

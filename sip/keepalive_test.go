@@ -9,7 +9,6 @@ import (
 
 	siplib "github.com/emiago/sipgo/sip"
 
-	"github.com/openata/ata/config"
 )
 
 // rawRegistrar answers every REGISTER with 200 (Expires 3600) and counts
@@ -48,8 +47,8 @@ func rawRegistrar(t *testing.T) (*net.UDPConn, *atomic.Int32) {
 
 func TestKeepAliveCRLF(t *testing.T) {
 	reg, crlf := rawRegistrar(t)
-	f := startReg(t, nil, func(s *config.SIP, l *config.Line, _ *RegOptions) {
-		s.KeepAlive = config.Duration(25 * time.Second)
+	f := startReg(t, nil, func(s *StackConfig, l *Account, _ *RegOptions) {
+		s.KeepAlive = 25 * time.Second
 		l.Registrar = reg.LocalAddr().String()
 	})
 	waitState(t, f.r, StateRegistered, 5*time.Second)
@@ -70,8 +69,8 @@ func TestKeepAliveCRLF(t *testing.T) {
 
 func TestKeepAliveOptions(t *testing.T) {
 	var options atomic.Int32
-	f := startReg(t, nil, func(s *config.SIP, _ *config.Line, _ *RegOptions) {
-		s.KeepAlive = config.Duration(20 * time.Second)
+	f := startReg(t, nil, func(s *StackConfig, _ *Account, _ *RegOptions) {
+		s.KeepAlive = 20 * time.Second
 		s.KeepAliveMethod = "options"
 	})
 	f.reg.st.Handle(siplib.OPTIONS, func(req *siplib.Request, tx siplib.ServerTransaction) {

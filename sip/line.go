@@ -17,7 +17,8 @@ import (
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
 
-	"github.com/openata/ata/config"
+	"github.com/openata/ata/call"
+
 	"github.com/openata/ata/media/codec"
 	"github.com/openata/ata/media/jitter"
 	"github.com/openata/ata/media/sdp"
@@ -46,7 +47,7 @@ type LineOptions struct {
 // proxy (or the registrar) and takes the INVITEs addressed to its number.
 type Line struct {
 	st     *Stack
-	cfg    config.Line
+	acct   Account
 	opt    LineOptions
 	log    *slog.Logger
 	aor    siplib.Uri
@@ -57,9 +58,12 @@ type Line struct {
 	onIncoming func(*Call)
 }
 
-// NewLine prepares the calls of line cfg on st and routes INVITE, ACK,
-// BYE, CANCEL and INFO to it.
-func NewLine(st *Stack, cfg config.Line, opt LineOptions) (*Line, error) {
+var _ call.Dialer = (*Line)(nil)
+
+// NewLine prepares the calls of account acct on st and routes INVITE,
+// ACK, BYE, CANCEL, INFO, UPDATE, REFER and NOTIFY to it.
+func NewLine(st *Stack, acct Account, opt LineOptions) (*Line, error) {
+	cfg := acct
 	if opt.Resolver == nil {
 		opt.Resolver = net.DefaultResolver
 	}
@@ -80,7 +84,7 @@ func NewLine(st *Stack, cfg config.Line, opt LineOptions) (*Line, error) {
 		return nil, fmt.Errorf("sip: line %s: service domain: %w", cfg.Number, err)
 	}
 	l := &Line{
-		st: st, cfg: cfg, opt: opt,
+		st: st, acct: acct, opt: opt,
 		log:   opt.Logger.With("line", cfg.Number),
 		aor:   siplib.Uri{Scheme: "sip", User: cfg.Number, Host: host, Port: int(port)},
 		calls: map[string]*Call{},
@@ -114,6 +118,8 @@ func (st *Stack) lineRouter() *router {
 		st.Handle(siplib.BYE, r.inCall((*Line).handleBye))
 		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))
 		st.Handle(siplib.UPDATE, r.inCall((*Line).handleUpdate))
+		st.Handle(siplib.REFER, r.inCall((*Line).handleRefer))
+		st.Handle(siplib.NOTIFY, r.inCall((*Line).handleNotify))
 		st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
 			// sipgo's INVITE server transaction answers the CANCEL and sends
 			// 487; a CANCEL matching no transaction is answered here.
@@ -165,7 +171,7 @@ func (r *router) invite(req *siplib.Request, tx siplib.ServerTransaction) {
 	}
 	lines := r.snapshot()
 	for _, l := range lines {
-		if RequestURIMatches(req, l.cfg.Number) {
+		if RequestURIMatches(req, l.acct.Number) {
 			l.handleInvite(req, tx)
 			return
 		}
@@ -188,10 +194,10 @@ func (l *Line) OnIncoming(f func(*Call)) {
 // target is where out-of-dialog requests go: the outbound proxy if set,
 // else the registrar (default: the service domain), resolved per RFC 3263.
 func (l *Line) target(ctx context.Context) (netip.AddrPort, *siplib.Uri, error) {
-	hp := l.cfg.RegistrarAddr()
+	hp := l.acct.RegistrarAddr()
 	var route *siplib.Uri
-	if l.cfg.OutboundProxy != "" {
-		hp = l.cfg.OutboundProxy
+	if l.acct.OutboundProxy != "" {
+		hp = l.acct.OutboundProxy
 		h, p, err := splitHostPort(hp)
 		if err != nil {
 			return netip.AddrPort{}, nil, err
@@ -224,7 +230,7 @@ func (l *Line) contact(ip netip.Addr) siplib.ContactHeader {
 			a = pub
 		}
 	}
-	return siplib.ContactHeader{Address: siplib.Uri{Scheme: "sip", User: l.cfg.Number, Host: hostString(a.Addr()), Port: int(a.Port())}}
+	return siplib.ContactHeader{Address: siplib.Uri{Scheme: "sip", User: l.acct.Number, Host: hostString(a.Addr()), Port: int(a.Port())}}
 }
 
 func (l *Line) add(c *Call) {
@@ -260,12 +266,12 @@ func (l *Line) Calls() int {
 
 // localSDP describes our media for an offer or answer.
 func (l *Line) localSDP(ip netip.Addr, port int) sdp.Local {
-	ptime := l.cfg.Ptime
+	ptime := l.acct.Ptime
 	if ptime == 0 {
 		ptime = 20
 	}
 	ev := 0
-	if l.cfg.DTMFMode != "rfc4733" && l.cfg.DTMFMode != "" {
+	if l.acct.DTMFMode != "rfc4733" && l.acct.DTMFMode != "" {
 		ev = -1 // no telephone-event: digits go in-band or by INFO
 	}
 	return sdp.Local{
@@ -298,7 +304,7 @@ func (l *Line) openRTP(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err err
 func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		if c := l.find(req); c != nil {
-			c.reinvite(req, tx)
+			c.handleOffer(req, tx)
 			return
 		}
 		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
@@ -311,7 +317,23 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 		respond(tx, req, siplib.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 		return
 	}
-	c, err := l.newIncoming(req, tx)
+	var replaced *Call
+	if h := req.GetHeader("Replaces"); h != nil {
+		ref, err := parseReplaces(h.Value())
+		if err != nil {
+			l.log.Info("sip: INVITE with a bad Replaces", "err", err)
+			respond(tx, req, siplib.StatusBadRequest, "Bad Replaces")
+			return
+		}
+		// RFC 3891 §3: only a confirmed dialog of ours can be replaced
+		// (an early one, and one we do not have, are 481).
+		if replaced = l.st.lineRouter().findDialog(ref); replaced == nil || !replaced.confirmed() || ref.EarlyOnly {
+			l.log.Info("sip: INVITE with Replaces for no confirmed call of ours", "replaces", h.Value())
+			respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+	}
+	c, err := l.newIncoming(req, tx, replaced)
 	if err != nil {
 		var st *statusError
 		if errors.As(err, &st) && st.code == 422 {
@@ -331,6 +353,23 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 	c.waitFinal()
 }
 
+// findDialog is the call of any line whose dialog ref names, as the
+// receiver of an INVITE with Replaces sees it: to-tag is our tag.
+func (r *router) findDialog(ref dialogRef) *Call {
+	for _, l := range r.snapshot() {
+		l.mu.Lock()
+		c := l.calls[ref.CallID]
+		l.mu.Unlock()
+		if c == nil || c.ended.Load() {
+			continue
+		}
+		if local, remote := c.tags(); local == ref.ToTag && remote == ref.FromTag {
+			return c
+		}
+	}
+	return nil
+}
+
 func (l *Line) handleAck(req *siplib.Request, tx siplib.ServerTransaction) {
 	if c := l.find(req); c != nil && c.uas != nil {
 		c.uas.ReadAck(req, tx)
@@ -346,17 +385,38 @@ func (l *Line) handleBye(req *siplib.Request, tx siplib.ServerTransaction) {
 	c.remoteBye(req, tx)
 }
 
-// handleInfo answers INFO in a call (SIP INFO DTMF from the far end is
-// acknowledged; the key is not played to the handset).
+// handleInfo answers INFO in a call: a key press (application/dtmf-relay
+// or application/dtmf) becomes a DTMF event; an INFO without a body is a
+// keep-alive; other contents are 415.
 func (l *Line) handleInfo(req *siplib.Request, tx siplib.ServerTransaction) {
-	if l.find(req) == nil {
+	c := l.find(req)
+	if c == nil {
 		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
+	ct := mediaType(req.ContentType())
+	if len(req.Body()) == 0 && ct == "" {
+		respond(tx, req, siplib.StatusOK, "OK")
+		return
+	}
+	if ct != "application/dtmf-relay" && ct != "application/dtmf" {
+		res := siplib.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
+		res.AppendHeader(siplib.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		tx.Respond(res)
+		return
+	}
+	key, d, err := parseDTMFInfo(ct, req.Body())
+	if err != nil {
+		l.log.Info("sip: INFO DTMF unreadable", "call", c.callID, "err", err)
+		respond(tx, req, siplib.StatusBadRequest, "Bad Request")
+		return
+	}
 	respond(tx, req, siplib.StatusOK, "OK")
+	c.emit(call.Event{Kind: call.DTMF, Key: key, Duration: d, Detail: "info"})
 }
 
-// handleUpdate answers UPDATE without SDP: a session-timer refresh.
+// handleUpdate answers UPDATE: with SDP an offer (hold, resume, a new
+// address), without it a session-timer refresh.
 func (l *Line) handleUpdate(req *siplib.Request, tx siplib.ServerTransaction) {
 	c := l.find(req)
 	if c == nil {
@@ -364,23 +424,32 @@ func (l *Line) handleUpdate(req *siplib.Request, tx siplib.ServerTransaction) {
 		return
 	}
 	if len(req.Body()) > 0 {
-		respond(tx, req, 488, "Not Acceptable Here") // media changes come by re-INVITE
+		c.handleOffer(req, tx)
 		return
 	}
 	res := siplib.NewResponseFromRequest(req, siplib.StatusOK, "OK", nil)
-	if t := c.timer; t != nil {
-		t.refreshed()
-		refresher := "uac"
-		if t.weRefresh {
-			refresher = "uas"
-		}
-		for _, h := range sessionTimerHeaders(t.interval, refresher) {
-			res.AppendHeader(h)
-		}
-	}
+	c.addTimerHeaders(res)
 	if err := tx.Respond(res); err != nil {
 		l.log.Debug("sip: respond UPDATE", "err", err)
 	}
+}
+
+func (l *Line) handleRefer(req *siplib.Request, tx siplib.ServerTransaction) {
+	c := l.find(req)
+	if c == nil {
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.handleRefer(req, tx)
+}
+
+func (l *Line) handleNotify(req *siplib.Request, tx siplib.ServerTransaction) {
+	c := l.find(req)
+	if c == nil {
+		respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.handleNotify(req, tx)
 }
 
 func respond(tx siplib.ServerTransaction, req *siplib.Request, code int, reason string) {

@@ -12,8 +12,6 @@ import (
 
 	siplib "github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
-
-	"github.com/openata/ata/config"
 )
 
 // RegState is a line's registration state as the status page shows it.
@@ -58,7 +56,7 @@ type RegOptions struct {
 // Subscribe read it from any goroutine.
 type Registration struct {
 	st   *Stack
-	line config.Line
+	line Account
 	opt  RegOptions
 	log  *slog.Logger
 
@@ -90,7 +88,7 @@ type Registration struct {
 }
 
 // NewRegistration prepares the registration of line on st.
-func NewRegistration(st *Stack, line config.Line, opt RegOptions) (*Registration, error) {
+func NewRegistration(st *Stack, line Account, opt RegOptions) (*Registration, error) {
 	if line.Number == "" || line.ServiceDomain == "" {
 		return nil, fmt.Errorf("sip: line needs a number and a service domain")
 	}
@@ -129,7 +127,7 @@ func NewRegistration(st *Stack, line config.Line, opt RegOptions) (*Registration
 		callID:  siplib.GenerateTagN(24) + "@openata",
 		fromTag: siplib.GenerateTagN(16),
 		cseq:    1,
-		expires: line.RegisterExpires.D(),
+		expires: line.RegisterExpires,
 		subs:    map[chan RegStatus]struct{}{},
 		status:  RegStatus{State: StateInactive},
 	}
@@ -151,8 +149,8 @@ func NewRegistration(st *Stack, line config.Line, opt RegOptions) (*Registration
 	return r, nil
 }
 
-// Line is the line this registration serves.
-func (r *Registration) Line() config.Line { return r.line }
+// Account is the account this registration serves.
+func (r *Registration) Account() Account { return r.line }
 
 // MatchesRequestURI reports whether req is addressed to this line (its
 // number or its Contact user): the ghost-call check for incoming INVITEs.
@@ -215,7 +213,7 @@ type regState func(ctx context.Context) regState
 // Run keeps the line registered until ctx ends, then unregisters
 // (Expires: 0, bounded by UnregisterTimeout). An inactive line returns at once.
 func (r *Registration) Run(ctx context.Context) error {
-	if !r.line.IsActive() {
+	if r.line.Inactive {
 		r.setStatus(RegStatus{State: StateInactive})
 		return nil
 	}
@@ -356,7 +354,7 @@ func (r *Registration) registered(res *siplib.Response) regState {
 func (r *Registration) stateRegistered(ctx context.Context) regState {
 	refresh := r.opt.Clock.NewTimer(r.granted * 9 / 10)
 	defer refresh.Stop()
-	interval := r.st.cfg.KeepAlive.D()
+	interval := r.st.cfg.KeepAlive
 	var kaC <-chan time.Time
 	var ka Timer
 	if interval > 0 {
@@ -428,7 +426,7 @@ func (r *Registration) keepAlive(ctx context.Context) bool {
 		return false
 	}
 	req := r.newRequest(siplib.OPTIONS, target)
-	kctx, cancel := context.WithTimeout(ctx, min(r.opt.Timeout, max(r.st.cfg.KeepAlive.D(), time.Second)))
+	kctx, cancel := context.WithTimeout(ctx, min(r.opt.Timeout, max(r.st.cfg.KeepAlive, time.Second)))
 	defer cancel()
 	res, err := r.st.request(kctx, req)
 	if err != nil {

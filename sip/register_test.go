@@ -13,7 +13,6 @@ import (
 
 	siplib "github.com/emiago/sipgo/sip"
 
-	"github.com/openata/ata/config"
 )
 
 // fakeRegistrar is an in-process registrar: a Stack whose REGISTER
@@ -121,17 +120,17 @@ func lowRand() float64 { return 0 }
 
 // startReg registers a line on a fresh stack against a fake registrar,
 // with a fake clock driving refreshes and back-off.
-func startReg(t *testing.T, answer func(*siplib.Request) *siplib.Response, mutate func(*config.SIP, *config.Line, *RegOptions)) *regFixture {
+func startReg(t *testing.T, answer func(*siplib.Request) *siplib.Response, mutate func(*StackConfig, *Account, *RegOptions)) *regFixture {
 	t.Helper()
 	f := &regFixture{clock: newFakeClock(), reg: newFakeRegistrar(t), done: make(chan error, 1)}
 	if answer != nil {
 		f.reg.setAnswer(answer)
 	}
-	sipCfg := config.Default().SIP
+	sipCfg := testStackConfig()
 	sipCfg.Listen = "127.0.0.1:0"
 	sipCfg.KeepAlive = 0
-	line := config.Line{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
-		Registrar: f.reg.st.LocalAddr().String(), RegisterExpires: config.Duration(time.Hour)}
+	line := Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: f.reg.st.LocalAddr().String(), RegisterExpires: time.Hour}
 	opt := RegOptions{Clock: f.clock, Timeout: 500 * time.Millisecond, Backoff: DefaultBackoff}
 	opt.Backoff.Rand = lowRand
 	if mutate != nil {
@@ -211,7 +210,7 @@ func TestIntervalTooBriefRetriesWithMinExpires(t *testing.T) {
 			return reply(423, "Interval Too Brief", siplib.NewHeader("Min-Expires", "600"))(req)
 		}
 		return grant(0)(req)
-	}, func(_ *config.SIP, l *config.Line, _ *RegOptions) { l.RegisterExpires = config.Duration(time.Minute) })
+	}, func(_ *StackConfig, l *Account, _ *RegOptions) { l.RegisterExpires = time.Minute })
 	if got := requestedExpires(f.reg.next(t)); got != 60 {
 		t.Fatalf("first REGISTER Expires %d, want 60", got)
 	}
@@ -385,9 +384,9 @@ func TestLocalAddressChangeReRegisters(t *testing.T) {
 		res.Via().Params.Remove("received") // a registrar without RFC 3581
 		res.Via().Params.Remove("rport")
 		return res
-	}, func(s *config.SIP, _ *config.Line, o *RegOptions) {
+	}, func(s *StackConfig, _ *Account, o *RegOptions) {
 		s.Listen = "0.0.0.0:0"
-		s.KeepAlive = config.Duration(30 * time.Second)
+		s.KeepAlive = 30 * time.Second
 		o.LocalAddr = func(netip.AddrPort) (netip.Addr, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -425,7 +424,7 @@ func TestDigestAnswersBothChallengesWithAuthUser(t *testing.T) {
 				siplib.NewHeader("WWW-Authenticate", `Digest realm="voip.test", nonce="n2"`))(req)
 		}
 		return grant(0)(req)
-	}, func(_ *config.SIP, l *config.Line, _ *RegOptions) { l.AuthUser = "authname" })
+	}, func(_ *StackConfig, l *Account, _ *RegOptions) { l.AuthUser = "authname" })
 	f.reg.next(t)
 	f.reg.next(t)
 	third := f.reg.next(t)
@@ -515,7 +514,7 @@ func TestSRVFailoverOnTimeout(t *testing.T) {
 	}
 	defer dead.Close()
 	var live *fakeRegistrar
-	f := startReg(t, nil, func(_ *config.SIP, l *config.Line, o *RegOptions) {
+	f := startReg(t, nil, func(_ *StackConfig, l *Account, o *RegOptions) {
 		live = newFakeRegistrar(t)
 		l.Registrar = ""
 		o.Timeout = 300 * time.Millisecond
@@ -535,8 +534,7 @@ func TestSRVFailoverOnTimeout(t *testing.T) {
 }
 
 func TestInactiveLineDoesNotRegister(t *testing.T) {
-	off := false
-	f := startReg(t, nil, func(_ *config.SIP, l *config.Line, _ *RegOptions) { l.Active = &off })
+	f := startReg(t, nil, func(_ *StackConfig, l *Account, _ *RegOptions) { l.Inactive = true })
 	select {
 	case <-f.done:
 		f.done <- nil

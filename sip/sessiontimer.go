@@ -9,7 +9,7 @@ import (
 
 	siplib "github.com/emiago/sipgo/sip"
 
-	"github.com/openata/ata/media/sdp"
+	"github.com/openata/ata/call"
 )
 
 // Session timers (RFC 4028): a call whose session interval passes without
@@ -107,7 +107,7 @@ func (c *Call) runSessionTimer(t *sessionTimer) {
 			}
 		case !t.weRefresh && age >= t.interval-margin:
 			c.line.log.Warn("sip: session timer expired: no refresh from the far end", "call", c.callID, "interval", t.interval)
-			c.Hangup()
+			c.hangup(call.NoResponse, "session timer expired")
 			return
 		}
 	}
@@ -116,41 +116,7 @@ func (c *Call) runSessionTimer(t *sessionTimer) {
 // refresh sends a re-INVITE with our current SDP (RFC 4028 §7.4: an
 // INVITE refresh is understood by every peer, UPDATE is not).
 func (c *Call) refresh() error {
-	c.mu.Lock()
-	offer, err := sdp.Offer(c.nextLocal())
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	req := siplib.NewRequest(siplib.INVITE, c.remoteTarget())
-	req.AppendHeader(siplib.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(siplib.NewHeader("Supported", "timer"))
-	req.AppendHeader(siplib.NewHeader("Session-Expires", strconv.Itoa(int(c.timer.interval/time.Second))+";refresher=uac"))
-	req.SetBody(offer)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var res *siplib.Response
-	if c.uac != nil {
-		res, err = c.uac.Do(ctx, req)
-	} else {
-		res, err = c.uas.Do(ctx, req)
-	}
-	if err != nil {
-		return err
-	}
-	if !res.IsSuccess() {
-		return &statusError{res.StatusCode, res.Reason, nil}
-	}
-	if c.uac != nil {
-		ack := siplib.NewRequest(siplib.ACK, c.remoteTarget())
-		ack.AppendHeader(siplib.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = siplib.ACK
-		c.uac.WriteRequest(ack)
-	} else {
-		ack := siplib.NewRequest(siplib.ACK, c.remoteTarget())
-		ack.AppendHeader(siplib.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = siplib.ACK
-		c.uas.WriteRequest(ack)
-	}
-	return nil
+	return c.reoffer(ctx)
 }

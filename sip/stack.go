@@ -22,8 +22,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	siplib "github.com/emiago/sipgo/sip"
-
-	"github.com/openata/ata/config"
 )
 
 // Handler answers one request. It runs on sipgo's transaction goroutine:
@@ -34,7 +32,7 @@ type Handler = sipgo.RequestHandler
 // the UDP socket bound to sip.listen, so that requests leave from the port
 // the Contact advertises and the NAT binding the keep-alives hold open.
 type Stack struct {
-	cfg    config.SIP
+	cfg    StackConfig
 	log    *slog.Logger
 	conn   *net.UDPConn
 	local  netip.AddrPort
@@ -65,7 +63,7 @@ type StackOption func(*Stack)
 func WithLogger(l *slog.Logger) StackOption { return func(s *Stack) { s.log = l } }
 
 // NewStack binds cfg.Listen (UDP) and starts serving. Close stops it.
-func NewStack(cfg config.SIP, opts ...StackOption) (*Stack, error) {
+func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 	s := &Stack{
 		cfg:      cfg,
 		log:      slog.Default(),
@@ -211,8 +209,8 @@ func keepAsBuilt(*sipgo.Client, *siplib.Request) error { return nil }
 // UserAgent is the sipgo user agent (transaction and transport layers).
 func (s *Stack) UserAgent() *sipgo.UserAgent { return s.ua }
 
-// Config is the [sip] configuration the stack was built from.
-func (s *Stack) Config() config.SIP { return s.cfg }
+// Config is the configuration the stack was built from.
+func (s *Stack) Config() StackConfig { return s.cfg }
 
 // Handle routes requests of method to h, replacing any earlier handler.
 func (s *Stack) Handle(method siplib.RequestMethod, h Handler) {

@@ -1,0 +1,62 @@
+package sip
+
+import "time"
+
+// StackConfig is how the SIP stack is set up (the [sip] settings).
+type StackConfig struct {
+	// Listen is the local SIP address (UDP), host:port.
+	Listen string
+	// KeepAlive is the NAT keep-alive interval towards the proxy; 0 turns
+	// it off.
+	KeepAlive time.Duration
+	// KeepAliveMethod is "crlf" (a double CRLF, the default) or "options".
+	KeepAliveMethod string
+	// AcceptProxyOnly drops requests that do not come from a line's
+	// registrar or outbound proxy addresses.
+	AcceptProxyOnly bool
+	// UserAgent is the User-Agent header ("" leaves it out).
+	UserAgent string
+}
+
+// Account is one SIP account, as the provider gives it.
+type Account struct {
+	// Inactive turns the line off: it neither registers nor calls.
+	Inactive bool
+	// Number is the user part of the address of record.
+	Number      string
+	DisplayName string
+	// ServiceDomain is the domain (host[:port]) of the address of record.
+	ServiceDomain string
+	// AuthUser is the digest user name; empty: Number.
+	AuthUser string
+	Password string
+	// Registrar is host[:port] of the REGISTER server; empty: ServiceDomain.
+	Registrar string
+	// OutboundProxy is host[:port] every request goes through; empty: none.
+	OutboundProxy string
+	// RegisterExpires is the expiry asked for (default 1 h).
+	RegisterExpires time.Duration
+	// Codecs is the codec preference order ("PCMU", "PCMA"); empty: both.
+	Codecs []string
+	// DTMFMode is how keys reach the far end: "rfc4733" (default),
+	// "inband" or "info".
+	DTMFMode string
+	// Ptime is the packet time in ms: 20 (default) or 10.
+	Ptime int
+}
+
+// AuthName is the digest user name.
+func (a *Account) AuthName() string {
+	if a.AuthUser != "" {
+		return a.AuthUser
+	}
+	return a.Number
+}
+
+// RegistrarAddr is where REGISTER goes (host[:port]).
+func (a *Account) RegistrarAddr() string {
+	if a.Registrar != "" {
+		return a.Registrar
+	}
+	return a.ServiceDomain
+}

@@ -1,0 +1,39 @@
+// Package sipconfig maps the firmware's TOML configuration onto the sip
+// package's own options, so that sip does not depend on config.
+package sipconfig
+
+import (
+	"slices"
+
+	"github.com/openata/ata/config"
+	"github.com/openata/ata/sip"
+)
+
+// StackConfig is the stack setup of the [sip] section.
+func StackConfig(c config.SIP) sip.StackConfig {
+	return sip.StackConfig{
+		Listen:          c.Listen,
+		KeepAlive:       c.KeepAlive.D(),
+		KeepAliveMethod: c.KeepAliveMethod,
+		AcceptProxyOnly: c.AcceptProxyOnly,
+		UserAgent:       c.UserAgent,
+	}
+}
+
+// AccountFromConfig is the account of a [[line]].
+func AccountFromConfig(l config.Line) sip.Account {
+	return sip.Account{
+		Inactive:        !l.IsActive(),
+		Number:          l.Number,
+		DisplayName:     l.DisplayName,
+		ServiceDomain:   l.ServiceDomain,
+		AuthUser:        l.AuthUser,
+		Password:        l.Password,
+		Registrar:       l.Registrar,
+		OutboundProxy:   l.OutboundProxy,
+		RegisterExpires: l.RegisterExpires.D(),
+		Codecs:          slices.Clone(l.Codecs),
+		DTMFMode:        l.DTMFMode,
+		Ptime:           l.Ptime,
+	}
+}

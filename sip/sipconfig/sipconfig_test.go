@@ -1,0 +1,29 @@
+package sipconfig
+
+import (
+	"testing"
+	"time"
+
+	"github.com/openata/ata/config"
+)
+
+func TestAccountFromConfig(t *testing.T) {
+	off := false
+	l := config.Line{Active: &off, Number: "1001", DisplayName: "Hall", ServiceDomain: "voip.test:5070", AuthUser: "a",
+		Password: "pw", Registrar: "reg.test", OutboundProxy: "proxy.test", RegisterExpires: config.Duration(time.Minute),
+		Codecs: []string{"PCMA"}, DTMFMode: "info", Ptime: 10}
+	a := AccountFromConfig(l)
+	if !a.Inactive || a.Number != "1001" || a.DisplayName != "Hall" || a.ServiceDomain != "voip.test:5070" ||
+		a.AuthUser != "a" || a.Password != "pw" || a.Registrar != "reg.test" || a.OutboundProxy != "proxy.test" ||
+		a.RegisterExpires != time.Minute || len(a.Codecs) != 1 || a.Codecs[0] != "PCMA" || a.DTMFMode != "info" || a.Ptime != 10 {
+		t.Fatalf("account %+v from %+v", a, l)
+	}
+	if a := AccountFromConfig(config.Line{Number: "1"}); a.Inactive {
+		t.Fatal("a line without active= is inactive")
+	}
+	s := StackConfig(config.SIP{Listen: "0.0.0.0:5060", KeepAlive: config.Duration(30 * time.Second),
+		KeepAliveMethod: "options", AcceptProxyOnly: true, UserAgent: "ua"})
+	if s.Listen != "0.0.0.0:5060" || s.KeepAlive != 30*time.Second || s.KeepAliveMethod != "options" || !s.AcceptProxyOnly || s.UserAgent != "ua" {
+		t.Fatalf("stack config %+v", s)
+	}
+}
