@@ -153,6 +153,18 @@ type Phone struct {
 	// FirstDigitTimeout is how long dial tone waits for the first digit
 	// before the receiver-off-hook tone.
 	FirstDigitTimeout Duration `toml:"first_digit_timeout"`
+	// CallWaiting: a second call during a call is announced by the
+	// call-waiting tone (a hook flash takes it) instead of getting busy.
+	CallWaiting bool `toml:"call_waiting"`
+	// CallWaitingCallerID sends the waiting caller's number and name over
+	// the call (Type II caller ID) where the region's standard has it.
+	CallWaitingCallerID bool `toml:"call_waiting_caller_id"`
+	// ThreeWay: a hook flash during a call holds it and gives dial tone for
+	// a second call; another flash joins the three (conference).
+	ThreeWay bool `toml:"three_way"`
+	// TransferOnHangup: hanging up with a held and a second call (or in a
+	// conference) joins the two other parties and leaves; off, it ends them.
+	TransferOnHangup bool `toml:"transfer_on_hangup"`
 }
 
 // KeyError is a problem with one key's value. Key is the dotted TOML key
@@ -298,12 +310,16 @@ func builtin() *Config {
 	return &Config{
 		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081", AudioCapture: "hw:0,0", AudioPlayback: "hw:0,0"},
 		Phone: Phone{
-			Region:            "us",
-			FlashMin:          Duration(100 * time.Millisecond),
-			FlashMax:          Duration(900 * time.Millisecond),
-			DialPlan:          "(*xx|xx.T)",
-			InterDigitTimeout: Duration(4 * time.Second),
-			FirstDigitTimeout: Duration(15 * time.Second),
+			Region:              "us",
+			FlashMin:            Duration(100 * time.Millisecond),
+			FlashMax:            Duration(900 * time.Millisecond),
+			CallWaiting:         true,
+			CallWaitingCallerID: true,
+			ThreeWay:            true,
+			TransferOnHangup:    true,
+			DialPlan:            "(*xx|xx.T)",
+			InterDigitTimeout:   Duration(4 * time.Second),
+			FirstDigitTimeout:   Duration(15 * time.Second),
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},

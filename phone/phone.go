@@ -115,21 +115,25 @@ type Opts struct {
 	CallWaitingRepeat time.Duration
 	// DTMFDuration is the length sent for a rotary digit relayed as DTMF.
 	DTMFDuration time.Duration
-	// Features (config [phone]).
-	CallWaiting         bool // a second call during a call rings as call waiting
-	CallWaitingCallerID bool // with Type II caller ID where the standard has it
-	ThreeWay            bool // flash during a call places a second call / conference
-	TransferOnHangup    bool // hanging up in a consultation or conference transfers
-	Logger              *slog.Logger
+	Features
+	Logger *slog.Logger
 	// NewTimer makes the phone's timers; nil uses real time.Timers.
 	NewTimer func() Timer
 	// Now is the wall clock for the call log; nil uses time.Now.
 	Now func() time.Time
 }
 
+// Features are the calling features a person can turn off ([phone]).
+type Features struct {
+	CallWaiting         bool // a second call during a call rings as call waiting
+	CallWaitingCallerID bool // with Type II caller ID where the standard has it
+	ThreeWay            bool // flash during a call places a second call / conference
+	TransferOnHangup    bool // hanging up in a consultation or conference transfers
+}
+
 // DefaultOpts has the features on as a Cisco SPA112 has them by default.
 func DefaultOpts() Opts {
-	return Opts{CallWaiting: true, CallWaitingCallerID: true, ThreeWay: true, TransferOnHangup: true}
+	return Opts{Features: Features{CallWaiting: true, CallWaitingCallerID: true, ThreeWay: true, TransferOnHangup: true}}
 }
 
 // slot is one call of the port.
@@ -184,6 +188,7 @@ type Phone struct {
 	placedCh chan placed
 	legEv    chan legEvent
 	lineSet  chan call.Dialer
+	features chan Features
 	ctx      context.Context
 
 	cur, alt *slot
@@ -230,6 +235,7 @@ func New(port Port, opts Opts) *Phone {
 		placedCh:  make(chan placed, 2),
 		legEv:     make(chan legEvent, 64),
 		lineSet:   make(chan call.Dialer),
+		features:  make(chan Features),
 		departing: map[*slot]bool{},
 	}
 }
@@ -279,6 +285,15 @@ func (ph *Phone) SetLine(ctx context.Context, d call.Dialer) {
 	}
 }
 
+// SetFeatures changes the calling features (a saved config); calls in
+// progress go on. It waits for call control to take them.
+func (ph *Phone) SetFeatures(ctx context.Context, f Features) {
+	select {
+	case ph.features <- f:
+	case <-ctx.Done():
+	}
+}
+
 // OnTransition registers f to be called, from the phone's goroutine, after
 // every state change. Set it before Run.
 func (ph *Phone) OnTransition(f func(State)) { ph.changed = f }
@@ -318,6 +333,9 @@ func (ph *Phone) Run(ctx context.Context) error {
 			ph.transferPlaced(p)
 		case l := <-ph.incoming:
 			ph.input(inIncoming, event{leg: l})
+		case f := <-ph.features:
+			ph.opts.Features = f
+			ph.log.Info("phone: features changed", "features", f)
 		case d := <-ph.lineSet:
 			ph.opts.Line = d
 			ph.log.Info("phone: line changed", "configured", d != nil)

@@ -50,9 +50,10 @@ type Backend interface {
 // Status is the firmware's state at one moment.
 type Status struct {
 	Lines     []LineStatus
-	Hook      string      // "on" (handset down) or "off"
-	Phone     string      // call-control state: "idle", "dial-tone", "talking", ...
-	Call      *CallStatus // nil when there is no call
+	Hook      string       // "on" (handset down) or "off"
+	Phone     string       // call-control state: "idle", "dial-tone", "talking", ...
+	Call      *CallStatus  // the current call (Calls[0]); nil when there is none
+	Calls     []CallStatus // every call of the port: the current one first
 	Uptime    time.Duration
 	Addresses []string // the board's IP addresses
 	Board     string   // board name, e.g. "sim"
@@ -86,11 +87,15 @@ type CallStatus struct {
 	Number    string
 	Name      string
 	Direction string // "in" or "out"
-	Since     time.Time
-	Codec     string  // "PCMU", "PCMA"
-	Loss      float64 // fraction of the far end's packets lost, 0..1
-	JitterMS  float64
-	MOS       float64 // E-model estimate; 0 before media flowed
+	// Role is what the call is to the port: "active", "held", "waiting",
+	// "ringing", "dialing" or "conference"; FarHeld: the far end holds us.
+	Role     string
+	FarHeld  bool
+	Since    time.Time
+	Codec    string  // "PCMU", "PCMA"
+	Loss     float64 // fraction of the far end's packets lost, 0..1
+	JitterMS float64
+	MOS      float64 // E-model estimate; 0 before media flowed
 }
 
 // CallRecord is one entry of the call log. Its fields and types are those
@@ -101,9 +106,11 @@ type CallRecord struct {
 	Direction string    `json:"direction"` // "in" or "out"
 	Number    string    `json:"number"`
 	Name      string    `json:"name,omitempty"`
-	Duration  float64   `json:"duration_s"` // answered time in seconds; 0 if never answered
-	Cause     string    `json:"end_cause"`
-	Status    int       `json:"sip_status,omitempty"`
+	Duration  float64   `json:"duration_s"`           // answered time in seconds; 0 if never answered
+	Cause     string    `json:"end_cause"`            // normal, busy, transferred, ...
+	Detail    string    `json:"detail,omitempty"`     // the signalling's words ("486 Busy Here")
+	Remote    bool      `json:"remote_end,omitempty"` // the far end ended it
+	Leg       string    `json:"leg,omitempty"`        // the leg's id
 	Codec     string    `json:"codec,omitempty"`
 	Loss      float64   `json:"loss"` // fraction, 0..1
 	JitterMS  float64   `json:"jitter_ms"`

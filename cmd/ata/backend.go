@@ -54,7 +54,7 @@ func (a *app) Changes() (<-chan struct{}, func()) {
 // Status implements webui.Backend.
 func (a *app) Status() webui.Status {
 	a.mu.Lock()
-	s, cfg := a.sip, a.cfg
+	cfg := a.cfg
 	a.mu.Unlock()
 	snap := a.phone.Snapshot()
 	st := webui.Status{
@@ -73,19 +73,23 @@ func (a *app) Status() webui.Status {
 	for i := range cfg.Lines {
 		l := cfg.Lines[i]
 		ls := webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: webui.LineInactive}
-		if reg := s.registration(l.Number); reg != nil && l.IsActive() {
+		if reg := a.sip.Registration(l.Number); reg != nil && l.IsActive() {
 			rs := reg.Status()
 			ls.State, ls.LastError, ls.NextRetry, ls.Expires = string(rs.State), rs.LastError, rs.NextRetry, rs.Expires
 		}
 		st.Lines = append(st.Lines, ls)
 	}
-	if c := snap.Call; c != nil {
+	for _, c := range snap.Calls {
 		since := c.Start
 		if !c.Answered.IsZero() {
 			since = c.Answered
 		}
-		st.Call = &webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction, Since: since,
-			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond), MOS: c.Media.MOS}
+		st.Calls = append(st.Calls, webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction,
+			Role: c.Role, FarHeld: c.FarHeld, Since: since,
+			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond), MOS: c.Media.MOS})
+	}
+	if len(st.Calls) > 0 {
+		st.Call = &st.Calls[0]
 	}
 	return st
 }
@@ -156,8 +160,8 @@ func (a *app) StartCapture() error {
 	}
 	a.mu.Lock()
 	port := 5060
-	if a.sip.stack != nil {
-		port = int(a.sip.stack.LocalAddr().Port())
+	if p := a.sip.SIPPort(); p != 0 {
+		port = p
 	}
 	a.mu.Unlock()
 	c, err := capture.Start(capture.Options{SIPPort: port, RTPMin: rtpPortMin, RTPMax: rtpPortMax})

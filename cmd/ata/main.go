@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -19,13 +18,10 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/phone"
-	"github.com/openata/ata/sip"
 )
 
 // version is set by the build (-ldflags -X main.version=...).
@@ -107,140 +103,6 @@ func loadConfig(configPath string) (*config.Config, string, error) {
 		return cfg, saved, err
 	}
 	return def, saved, nil
-}
-
-// sipDialer lets call control place calls on a SIP line.
-type sipDialer struct{ l *sip.Line }
-
-func (d sipDialer) Dial(ctx context.Context, number string) (phone.Call, error) {
-	c, err := d.l.Dial(ctx, number)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// sipLines is the SIP side: one stack (one socket) and, per active
-// [[line]], its registration and calls.
-type sipLines struct {
-	stack   *sip.Stack
-	lines   []sipLine
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	regDone chan struct{}
-}
-
-type sipLine struct {
-	reg  *sip.Registration
-	line *sip.Line
-}
-
-// startSIP builds the SIP side for the active lines; with none there is no
-// SIP at all (numbers dialled get reorder).
-func startSIP(cfg *config.Config, log *slog.Logger) (*sipLines, error) {
-	s := &sipLines{log: log}
-	for i := range cfg.Lines {
-		lc := cfg.Lines[i]
-		if !lc.IsActive() {
-			continue
-		}
-		if s.stack == nil {
-			var err error
-			if s.stack, err = sip.NewStack(cfg.SIP, sip.WithLogger(log)); err != nil {
-				return nil, err
-			}
-		}
-		reg, err := sip.NewRegistration(s.stack, lc, sip.RegOptions{Logger: log})
-		if err != nil {
-			s.stack.Close()
-			return nil, err
-		}
-		line, err := sip.NewLine(s.stack, lc, sip.LineOptions{Logger: log, RTPPortMin: rtpPortMin, RTPPortMax: rtpPortMax,
-			PublicAddr: reg.PublicAddr})
-		if err != nil {
-			s.stack.Close()
-			return nil, err
-		}
-		s.lines = append(s.lines, sipLine{reg, line})
-		log.Info("ata: SIP line", "number", lc.Number, "domain", lc.ServiceDomain, "listen", s.stack.LocalAddr())
-	}
-	if len(s.lines) == 0 {
-		log.Info("ata: no active SIP line configured")
-	}
-	return s, nil
-}
-
-// dialer is the line outgoing calls use (the first active one), or nil.
-func (s *sipLines) dialer() phone.Dialer {
-	if len(s.lines) == 0 {
-		return nil
-	}
-	return sipDialer{s.lines[0].line}
-}
-
-// registration is the registration of the line with number, or nil.
-func (s *sipLines) registration(number string) *sip.Registration {
-	for _, l := range s.lines {
-		if l.reg.Line().Number == number {
-			return l.reg
-		}
-	}
-	return nil
-}
-
-// connect hands incoming calls on every line to call control.
-func (s *sipLines) connect(ph *phone.Phone) {
-	for _, l := range s.lines {
-		l.line.OnIncoming(func(c *sip.Call) { ph.Incoming(c) })
-	}
-}
-
-// start runs the registrations; changed is called on each status change.
-func (s *sipLines) start(changed func()) {
-	s.regDone = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	var wg sync.WaitGroup
-	for _, l := range s.lines {
-		sub, unsub := l.reg.Subscribe()
-		go func() {
-			for range sub {
-				changed()
-			}
-		}()
-		wg.Add(1)
-		go func(reg *sip.Registration) {
-			defer wg.Done()
-			defer unsub()
-			if err := reg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.Warn("ata: registration stopped", "err", err)
-			}
-		}(l.reg)
-	}
-	go func() { wg.Wait(); close(s.regDone) }()
-}
-
-// drain waits a little for calls to finish their BYE/CANCEL.
-func (s *sipLines) drain(max time.Duration) {
-	deadline := time.Now().Add(max)
-	for _, l := range s.lines {
-		for l.line.Calls() > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-// stop unregisters and releases the socket.
-func (s *sipLines) stop() {
-	if s.cancel != nil {
-		s.cancel()
-	}
-	if s.regDone != nil {
-		<-s.regDone
-	}
-	if s.stack != nil {
-		s.stack.Close()
-	}
 }
 
 // startProfile writes a CPU profile of the first ATA_CPUPROFILE_SECS

@@ -356,7 +356,7 @@ func (b *Backend) Demo() {
 			Codec: "PCMA", Loss: float64(i%4) * 0.006, JitterMS: 2 + float64(i%7), MOS: 4.4 - float64(i%5)*0.25}
 		if r.Cause == "busy" || r.Cause == "no-answer" {
 			r.Duration, r.Codec, r.Loss, r.JitterMS, r.MOS = 0, "", 0, 0, 0
-			r.Status = map[string]int{"busy": 486, "no-answer": 480}[r.Cause]
+			r.Detail = map[string]string{"busy": "486 Busy Here", "no-answer": "480 Temporarily Unavailable"}[r.Cause]
 		}
 		b.AddCalls(r)
 	}

@@ -1,0 +1,267 @@
+// Package switchboard is the SIP side as the firmware runs it: one stack
+// and, per active account, a registration and a line; incoming legs from
+// every line are routed to the analog port, and the port's calls go out on
+// the first line. It also owns the restart policy for changed SIP
+// settings: at once when the port is idle, else when its calls are over.
+// It is the room the router mode (local users, trunks, routes) grows in.
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openata/ata/call"
+	"github.com/openata/ata/sip"
+)
+
+// Settings are the SIP side's settings.
+type Settings struct {
+	Stack    sip.StackConfig
+	Accounts []sip.Account // inactive ones are skipped
+	// RTPPortMin and RTPPortMax bound the calls' RTP ports.
+	RTPPortMin, RTPPortMax int
+}
+
+// Port is where incoming legs ring and what places calls (phone.Phone).
+type Port interface {
+	Incoming(call.Leg)
+	SetLine(ctx context.Context, d call.Dialer)
+}
+
+// Switchboard runs the SIP side and routes legs to the port.
+type Switchboard struct {
+	log     *slog.Logger
+	port    Port
+	idle    func() bool // the port has no call
+	changed func()      // a registration's status changed
+
+	mu      sync.Mutex
+	ctx     context.Context
+	cur     *lines
+	pending *Settings
+}
+
+// New builds a switchboard for port; idle reports whether the port is
+// free (settings wait for it), changed is told of registration changes.
+func New(port Port, idle func() bool, changed func(), log *slog.Logger) *Switchboard {
+	if changed == nil {
+		changed = func() {}
+	}
+	return &Switchboard{log: log, port: port, idle: idle, changed: changed, cur: &lines{log: log}, ctx: context.Background()}
+}
+
+// Build makes the SIP side from s without starting it (sockets bound,
+// nothing sent): a bad setting fails here, before anything runs.
+func (sb *Switchboard) Build(s Settings) error {
+	l, err := startLines(s, sb.log)
+	if err != nil {
+		return err
+	}
+	sb.mu.Lock()
+	sb.cur = l
+	sb.mu.Unlock()
+	return nil
+}
+
+// Start registers the lines and routes their calls; ctx is the firmware's
+// life (dials of transfers outlive single calls, not it).
+func (sb *Switchboard) Start(ctx context.Context) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.ctx = ctx
+	sb.startLocked()
+}
+
+func (sb *Switchboard) startLocked() {
+	l := sb.cur
+	l.route(sb.port)
+	go sb.port.SetLine(sb.ctx, l.dialer())
+	l.start(sb.changed)
+}
+
+// Apply takes new settings: now if the port is idle, else once it is
+// (PortIdle). A failure leaves no line running and is logged.
+func (sb *Switchboard) Apply(s Settings) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.pending = &s
+	if sb.idle() {
+		sb.restartLocked()
+	} else {
+		sb.log.Info("ata: SIP settings apply when the phone is idle")
+	}
+}
+
+// PortIdle applies settings that waited for the port's calls to end. It
+// returns at once; the restart (which waits for the old lines to
+// unregister) runs on its own goroutine.
+func (sb *Switchboard) PortIdle() {
+	go func() {
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		if sb.pending != nil && sb.idle() {
+			sb.restartLocked()
+		}
+	}()
+}
+
+func (sb *Switchboard) restartLocked() {
+	s := *sb.pending
+	sb.pending = nil
+	sb.cur.stop()
+	l, err := startLines(s, sb.log)
+	if err != nil {
+		sb.log.Error("ata: new SIP settings failed; no line now", "err", err)
+		l = &lines{log: sb.log}
+	}
+	sb.cur = l
+	sb.startLocked()
+	sb.log.Info("ata: SIP settings applied")
+}
+
+// Stop waits up to drain for calls to finish their BYE/CANCEL, then
+// unregisters and releases the socket.
+func (sb *Switchboard) Stop(drain time.Duration) {
+	sb.mu.Lock()
+	l := sb.cur
+	sb.mu.Unlock()
+	l.drain(drain)
+	l.stop()
+}
+
+// Registration is the registration of the line with number, or nil.
+func (sb *Switchboard) Registration(number string) *sip.Registration {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for _, l := range sb.cur.lines {
+		if l.number == number {
+			return l.reg
+		}
+	}
+	return nil
+}
+
+// SIPPort is the local SIP port, 0 without a stack.
+func (sb *Switchboard) SIPPort() int {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.cur.stack == nil {
+		return 0
+	}
+	return int(sb.cur.stack.LocalAddr().Port())
+}
+
+// lines is one generation of the SIP side.
+type lines struct {
+	stack   *sip.Stack
+	lines   []line
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	regDone chan struct{}
+}
+
+type line struct {
+	number string
+	reg    *sip.Registration
+	line   *sip.Line
+}
+
+// startLines builds the SIP side for the active accounts; with none there
+// is no SIP at all (numbers dialled get reorder).
+func startLines(s Settings, log *slog.Logger) (*lines, error) {
+	ls := &lines{log: log}
+	for _, acct := range s.Accounts {
+		if acct.Inactive {
+			continue
+		}
+		if ls.stack == nil {
+			var err error
+			if ls.stack, err = sip.NewStack(s.Stack, sip.WithLogger(log)); err != nil {
+				return nil, err
+			}
+		}
+		reg, err := sip.NewRegistration(ls.stack, acct, sip.RegOptions{Logger: log})
+		if err != nil {
+			ls.stack.Close()
+			return nil, err
+		}
+		l, err := sip.NewLine(ls.stack, acct, sip.LineOptions{Logger: log, RTPPortMin: s.RTPPortMin, RTPPortMax: s.RTPPortMax,
+			PublicAddr: reg.PublicAddr})
+		if err != nil {
+			ls.stack.Close()
+			return nil, err
+		}
+		ls.lines = append(ls.lines, line{acct.Number, reg, l})
+		log.Info("ata: SIP line", "number", acct.Number, "domain", acct.ServiceDomain, "listen", ls.stack.LocalAddr())
+	}
+	if len(ls.lines) == 0 {
+		log.Info("ata: no active SIP line configured")
+	}
+	return ls, nil
+}
+
+// dialer is the line outgoing calls use (the first active one), or nil.
+func (ls *lines) dialer() call.Dialer {
+	if len(ls.lines) == 0 {
+		return nil
+	}
+	return ls.lines[0].line
+}
+
+// route hands incoming legs on every line to the port.
+func (ls *lines) route(p Port) {
+	for _, l := range ls.lines {
+		l.line.OnIncoming(func(c *sip.Call) { p.Incoming(c) })
+	}
+}
+
+// start runs the registrations; changed is called on each status change.
+func (ls *lines) start(changed func()) {
+	ls.regDone = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ls.cancel = cancel
+	var wg sync.WaitGroup
+	for _, l := range ls.lines {
+		sub, unsub := l.reg.Subscribe()
+		go func() {
+			for range sub {
+				changed()
+			}
+		}()
+		wg.Add(1)
+		go func(reg *sip.Registration) {
+			defer wg.Done()
+			defer unsub()
+			if err := reg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				ls.log.Warn("ata: registration stopped", "err", err)
+			}
+		}(l.reg)
+	}
+	go func() { wg.Wait(); close(ls.regDone) }()
+}
+
+// drain waits a little for calls to finish their BYE/CANCEL.
+func (ls *lines) drain(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for _, l := range ls.lines {
+		for l.line.Calls() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// stop unregisters and releases the socket.
+func (ls *lines) stop() {
+	if ls.cancel != nil {
+		ls.cancel()
+	}
+	if ls.regDone != nil {
+		<-ls.regDone
+	}
+	if ls.stack != nil {
+		ls.stack.Close()
+	}
+}
