@@ -94,6 +94,8 @@ type Phone struct {
 	conn    net.Conn
 	writeMu sync.Mutex
 
+	tap *tap // received RTP, see tap.go
+
 	mu       sync.Mutex
 	events   []Event
 	cursor   map[Kind]int // next index WaitEvent scans from, per kind
@@ -103,6 +105,8 @@ type Phone struct {
 	stopping bool
 	readErr  error
 	timers   []*time.Timer
+	// firstSeen is when each call ID first appeared in an event.
+	firstSeen map[string]time.Time
 }
 
 var safeParam = regexp.MustCompile(`^[A-Za-z0-9_.+\-!~*'()&=$]*$`)
@@ -117,7 +121,7 @@ func Start(t testing.TB, opts Opts) *Phone {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatalf("install baresip: apt-get install baresip-core (%v)", err)
 	}
-	for _, m := range []string{"ctrl_tcp", "aufile", "sndfile", "g711", "menu", "account"} {
+	for _, m := range []string{"ctrl_tcp", "aufile", "sndfile", "g711", "menu", "account", "stun"} {
 		if _, err := os.Stat(filepath.Join(modulePath, m+".so")); err != nil {
 			t.Fatalf("install baresip: apt-get install baresip-core (module %s missing: %v)", m, err)
 		}
@@ -151,12 +155,16 @@ func Start(t testing.TB, opts Opts) *Phone {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	p := &Phone{t: t, opts: opts, dir: dir, cursor: map[Kind]int{}, changed: make(chan struct{}),
-		pending: map[string]chan message{}}
+		pending: map[string]chan message{}, firstSeen: map[string]time.Time{}}
+	if p.tap, err = newTap(); err != nil {
+		t.Fatalf("baresiptest: %v", err)
+	}
 	if err := os.WriteFile(p.path("play.wav"), pcm.EncodeWAV(playback(opts), sampleRate), 0o644); err != nil {
 		t.Fatalf("baresiptest: %v", err)
 	}
 	t.Cleanup(func() {
 		p.stop()
+		p.tap.close()
 		if t.Failed() {
 			t.Logf("baresip %s log:\n%s", p.aor, p.Log())
 		}
@@ -253,6 +261,7 @@ module_path		%s
 module			g711.so
 module			aufile.so
 module			sndfile.so
+module			stun.so
 module_tmp		account.so
 module_app		contact.so
 module_app		menu.so
@@ -287,7 +296,7 @@ func (p *Phone) accountLine() string {
 	} else {
 		b.WriteString(";regint=0")
 	}
-	b.WriteString(";answermode=manual")
+	fmt.Fprintf(&b, ";answermode=manual;medianat=stun;stunserver=stun:%s", p.tap.addr())
 	return b.String()
 }
 
@@ -461,8 +470,13 @@ func (p *Phone) readLoop(r *bufio.Reader) {
 			p.mu.Unlock()
 			continue
 		}
-		ev := m.toEvent(time.Since(p.started))
+		now := time.Now()
+		ev := m.toEvent(now.Sub(p.started))
+		ev.Time = now
 		p.mu.Lock()
+		if _, ok := p.firstSeen[ev.CallID]; !ok && ev.CallID != "" {
+			p.firstSeen[ev.CallID] = now
+		}
 		p.events = append(p.events, ev)
 		p.broadcastLocked()
 		if ev.Kind == Incoming {
@@ -553,15 +567,9 @@ func (p *Phone) eventSummary() string {
 	return strings.Join(parts, " ")
 }
 
-// RecordedAudio is what the phone received in its latest call (decoded
-// G.711, 8 kHz mono), complete once that call has closed. Calls that
-// start within the same second share a file; the later one wins.
-func (p *Phone) RecordedAudio() []int16 {
-	p.t.Helper()
-	return p.recording("dec")
-}
-
-// SentAudio is what the phone sent in its latest call, as encoded.
+// SentAudio is what the phone sent in its latest call, as encoded
+// (baresip's sndfile "-enc.wav" recording, complete once the call has
+// closed). Calls that start within the same second share a file.
 func (p *Phone) SentAudio() []int16 {
 	p.t.Helper()
 	return p.recording("enc")

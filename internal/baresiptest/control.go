@@ -42,13 +42,14 @@ const (
 type Event struct {
 	Kind      Kind
 	CallID    string
-	Direction string // "incoming" or "outgoing" for call events
-	PeerURI   string // the far end's URI as baresip saw it (From of an incoming call)
-	PeerName  string // the far end's display name, if it sent one
-	Number    string // user part of PeerURI
-	Param     string // baresip's free-form parameter (reason, DTMF key, ...)
-	Status    int    // SIP status code leading Param ("486 Rejected"), else 0
-	At        time.Duration
+	Direction string        // "incoming" or "outgoing" for call events
+	PeerURI   string        // the far end's URI as baresip saw it (From of an incoming call)
+	PeerName  string        // the far end's display name, if it sent one
+	Number    string        // user part of PeerURI
+	Param     string        // baresip's free-form parameter (reason, DTMF key, ...)
+	Status    int           // SIP status code leading Param ("486 Rejected"), else 0
+	At        time.Duration // since the phone started
+	Time      time.Time     // when the harness read it (wall clock, for Heard and friends)
 }
 
 // message is one ctrl_tcp netstring: either an event or a command response.
