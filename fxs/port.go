@@ -33,16 +33,19 @@ type EventKind int
 
 // The events a port reports.
 const (
-	OffHook    EventKind = iota + 1 // handset lifted (also answers a ringing call)
-	OnHook                          // handset put down (a break longer than a flash)
-	Flash                           // hook flash
-	DigitDown                       // a key pressed: DTMF start, or a whole rotary digit
-	DigitUp                         // a DTMF key released (Duration set)
-	Dialed                          // digit collection completed a number: Number
-	DialFailed                      // digit collection ended without a number: Reason
+	OffHook            EventKind = iota + 1 // handset lifted (also answers a ringing call)
+	OnHook                                  // handset put down (a break longer than a flash)
+	Flash                                   // hook flash
+	DigitDown                               // a key pressed: DTMF start, or a whole rotary digit
+	DigitUp                                 // a DTMF key released (Duration set)
+	Dialed                                  // digit collection completed a number: Number
+	DialFailed                              // digit collection ended without a number: Reason
+	CallWaitingIDSent                       // CallWaitingID: the phone acknowledged the CAS (Key) and the FSK was sent
+	CallWaitingIDNoAck                      // CallWaitingID: no FSK sent; Reason says why
 )
 
-var eventNames = [...]string{"", "off-hook", "on-hook", "flash", "digit-down", "digit-up", "dialed", "dial-failed"}
+var eventNames = [...]string{"", "off-hook", "on-hook", "flash", "digit-down", "digit-up", "dialed", "dial-failed",
+	"call-waiting-id-sent", "call-waiting-id-no-ack"}
 
 func (k EventKind) String() string {
 	if k > 0 && int(k) < len(eventNames) {
@@ -55,11 +58,11 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind     EventKind
 	At       time.Duration // board-clock time
-	Key      byte          // DigitDown/DigitUp: 0-9 * # A-D
+	Key      byte          // DigitDown/DigitUp: 0-9 * # A-D; CallWaitingIDSent: the acknowledgement ('D' or 'A')
 	Pulse    bool          // DigitDown: dialled with a rotary dial
 	Duration time.Duration // DigitUp: how long the key was held
 	Number   string        // Dialed: the number after dial-plan substitutions
-	Reason   string        // DialFailed: "no match", "barred", "incomplete", "too many digits" or "timeout"
+	Reason   string        // DialFailed: "no match", "barred", "incomplete", "too many digits" or "timeout"; CallWaitingIDNoAck: see CallWaitingID
 }
 
 // Audio is a call's audio as the port sees it (see board.Stream).
@@ -85,9 +88,12 @@ type Port struct {
 	events chan Event
 	drops  atomic.Uint64
 
-	mu      sync.Mutex // guards want
+	mu      sync.Mutex // guards want, latest and the received-DTMF queue
 	want    wanted
 	wantGen atomic.Uint64
+	latest  Options // the settings last given (New, SetOptions), for commands that render audio
+	rxQ     rxQueue
+	rxCount atomic.Int32 // keys in rxQ, read by the frame goroutine without the lock
 
 	offHook atomic.Bool
 	ringing atomic.Bool
@@ -116,6 +122,9 @@ type Port struct {
 	scratch   []int16
 	silence   []int16 // the mouthpiece while a DTMF key is muted
 	keyHeld   bool    // a DTMF key is down on the mouthpiece (as detected)
+	rx        rxPlayer
+	cw        cwState
+	swallow   byte // a key whose DigitDown was kept from call control (a CAS acknowledgement): keep its DigitUp too
 }
 
 // wanted is the state call control asks for; the frame goroutine makes it so.
@@ -131,6 +140,8 @@ type wanted struct {
 	muteDTMF bool
 	reversed bool
 	opts     *Options // new settings to take over (SetOptions)
+	cw       *cwRequest
+	cwGen    uint64
 }
 
 // New builds a port on a board's hardware port.
@@ -160,6 +171,7 @@ func New(hw board.Port, opts Options) (*Port, error) {
 	}
 	p.collector = dialplan.NewCollector(opts.DialPlan, opts.Collect)
 	p.cidBeforeRing.Store(beforeRing(opts.CallerID))
+	p.latest = opts
 	return p, nil
 }
 
@@ -259,7 +271,7 @@ func (p *Port) SetOptions(o Options) error {
 	if len(o.Ring) == 0 {
 		o.Ring = o.Region.Ring
 	}
-	p.update(func(w *wanted) { w.opts = &o })
+	p.update(func(w *wanted) { w.opts = &o; p.latest = o })
 	return nil
 }
 
@@ -296,6 +308,10 @@ func (p *Port) hookEvent(ev hook.Event) {
 		p.player.Stop()
 		p.toneOn = false
 		p.collect = false
+		p.stopDTMF()
+		if p.cw.active() {
+			p.cwFinish(ev.At, CallWaitingIDNoAck, 0, "on-hook")
+		}
 		p.emit(Event{Kind: OnHook, At: ev.At})
 	case hook.Flash:
 		p.emit(Event{Kind: Flash, At: ev.At})
@@ -360,6 +376,9 @@ func (p *Port) apply(w wanted) {
 	if w.opts != nil && w.opts != old.opts {
 		p.takeOptions(*w.opts)
 	}
+	if w.cw != nil && w.cwGen != old.cwGen {
+		p.startCW(w.cw)
+	}
 }
 
 // takeOptions switches to new settings in the frame goroutine. The hook
@@ -406,10 +425,19 @@ func (p *Port) detectDTMF(mic []int16) {
 		at := p.now - time.Duration(p.samples+int64(len(mic))-ev.At)*time.Second/board.SampleRate
 		p.keyHeld = ev.Down
 		if ev.Down {
+			if p.cwAck(ev.Key, at) {
+				p.swallow = ev.Key // the phone's answer to the CAS, not a digit
+				continue
+			}
 			p.dtmfDown[ev.Key] = ev.At
 			p.emit(Event{Kind: DigitDown, At: at, Key: ev.Key})
 			p.digit(ev.Key, at)
 		} else {
+			if p.swallow != 0 && ev.Key == p.swallow {
+				p.swallow = 0
+				p.cwAckEnd(at)
+				continue
+			}
 			held := time.Duration(ev.At-p.dtmfDown[ev.Key]) * time.Second / board.SampleRate
 			p.emit(Event{Kind: DigitUp, At: at, Key: ev.Key, Duration: held})
 		}
@@ -444,17 +472,25 @@ func (p *Port) collectResult(o dialplan.Outcome) {
 	p.collect = false
 }
 
-// fillEar writes the earpiece frame: the call's audio, with a tone in
-// place of it (or mixed over it, for call waiting), or caller-ID signals
-// while ringing.
+// fillEar writes the earpiece frame: the call's audio, with received
+// DTMF or a tone in place of it (or a tone mixed over it, for call
+// waiting), caller-ID signals while ringing, or the call-waiting caller-ID
+// sequence, during which the call hears silence.
 func (p *Port) fillEar(mic, ear []int16) {
 	if a := p.have.audio; a != nil {
-		if p.have.muteDTMF && p.keyHeld {
+		if p.cw.active() || p.have.muteDTMF && p.keyHeld {
 			mic = p.silence
 		}
 		a.Exchange(mic, ear)
 	} else {
 		clear(ear)
+	}
+	if p.cw.active() {
+		p.cwFill(ear) // received DTMF and tones wait
+		return
+	}
+	if p.rx.left > 0 || p.rx.gap > 0 || p.rxCount.Load() > 0 {
+		p.fillDTMF(ear)
 	}
 	switch {
 	case p.ring.active && p.ring.cidPlaying:

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/openata/ata/board"
-	"github.com/openata/ata/board/pcm"
 )
 
 // Timings and levels of the virtual handset.
@@ -233,7 +232,7 @@ func (ph *Phone) State() State {
 	p := ph.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := State{Hook: HookOn, Ringing: p.ringing}
+	s := State{Hook: HookOn, Ringing: p.ringing, CASAcks: p.casAcks}
 	if p.loopClosed {
 		s.Hook = HookOff
 	}
@@ -250,12 +249,7 @@ func dtmfSamples(digits string) []int16 {
 	on, off := durSamples(DTMFOn), durSamples(DTMFOff)
 	out := make([]int16, 0, len(digits)*(on+off))
 	for i := 0; i < len(digits); i++ {
-		lowF, highF, _ := pcm.DTMFFrequencies(digits[i])
-		low := pcm.NewSine(lowF, pcm.Amplitude(DTMFLowDBm0), board.SampleRate)
-		high := pcm.NewSine(highF, pcm.Amplitude(DTMFHighDBm0), board.SampleRate)
-		for range on {
-			out = append(out, pcm.Clip16(low.Next()+high.Next()))
-		}
+		out = dtmfTone(out, digits[i], on)
 		out = append(out, make([]int16, off)...)
 	}
 	return out

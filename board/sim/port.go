@@ -36,6 +36,9 @@ type State struct {
 	// dial-pulse or flash break) and "off" while the loop is closed.
 	Hook    string `json:"hook"`
 	Ringing bool   `json:"ringing"`
+	// CASAcks counts the call-waiting CAS acknowledgements the phone sent
+	// (DTMF 'D' after each CAS heard off-hook; see Opts.NoCASAck).
+	CASAcks int `json:"cas_acks"`
 }
 
 const (
@@ -107,10 +110,21 @@ type Port struct {
 	lastSeq    uint64
 	mic, ear   []int16          // reused by every frame
 	due        []board.HookEdge // edges handed out by the current frame
+	cas        casDetector
+	ackTone    []int16 // the CAS acknowledgement; nil when the phone does not send it
+	ackPos     int     // samples of ackTone sent; len(ackTone) when idle
+	casAcks    int
 }
 
-func newPort(frameSamples int, clock Clock, log *slog.Logger) *Port {
+func newPort(frameSamples int, clock Clock, log *slog.Logger, casAck bool) *Port {
+	var ack []int16
+	if casAck {
+		n := durSamples(CASAckDuration)
+		ack = dtmfTone(make([]int16, 0, n), CASAckKey, n)
+	}
 	return &Port{
+		ackTone:      ack,
+		ackPos:       len(ack),
 		frameSamples: frameSamples,
 		frameDur:     samplesDur(frameSamples),
 		clock:        clock,
@@ -211,6 +225,7 @@ func (p *Port) Run(ctx context.Context, h board.Handler) error {
 func (p *Port) step(h board.Handler, at time.Duration) {
 	p.mu.Lock()
 	p.runJobsLocked(p.mic, at-p.frameDur)
+	p.overlayAckLocked(p.mic)
 	n := 0
 	for n < len(p.pending) && p.pending[n].At < at {
 		n++
@@ -229,6 +244,7 @@ func (p *Port) step(h board.Handler, at time.Duration) {
 
 	p.mu.Lock()
 	p.inFrame = false
+	p.listenCASLocked(p.ear)
 	p.feedListenersLocked(p.ear)
 	p.mu.Unlock()
 }

@@ -10,7 +10,7 @@
 //	POST /speak  WAV body, 8 kHz mono 16-bit PCM                 → 204 at once
 //	GET  /listen?ms=N  (1 ≤ N ≤ 120000)  → WAV of the next N ms of earpiece audio
 //	GET  /events?since=SEQ → [{"seq":n,"t_ms":ms,"kind":"hook"|"ring"|"polarity","on":bool}, ...]
-//	GET  /state  → {"hook":"on"|"off","ringing":bool}
+//	GET  /state  → {"hook":"on"|"off","ringing":bool,"cas_acks":n}
 //
 // Errors are plain text naming the problem: 400 for a malformed request,
 // 409 when dialing or flashing while on-hook, 503 when too much is queued,
@@ -37,6 +37,12 @@
 // first digit (winding the dial) and between digits. A flash opens the loop for 500 ms. The mouthpiece is silent
 // whenever the loop is open. Hanging up aborts dialing and flashes that are
 // queued or under way (their requests get 409).
+//
+// Off-hook, the phone acknowledges a call-waiting CAS (2130 + 2750 Hz for
+// 60–120 ms, with little else in the earpiece) as a Type II phone does: when
+// the CAS ends it sends DTMF 'D' for 60 ms over whatever it was saying
+// (within 20 ms of the CAS's end), and /state's cas_acks counts it.
+// Opts.NoCASAck turns this off.
 package sim
 
 import (
@@ -64,6 +70,10 @@ type Opts struct {
 	Clock Clock
 	// Logger receives the board's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// NoCASAck makes the virtual phone a plain one that ignores the
+	// call-waiting CAS; by default it acknowledges it like a Type II
+	// (call-waiting caller ID) phone.
+	NoCASAck bool
 }
 
 // Board is the simulated board: one port with a virtual phone on it.
@@ -97,7 +107,7 @@ func New(opts Opts) (*Board, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	p := newPort(opts.FrameSamples, opts.Clock, opts.Logger)
+	p := newPort(opts.FrameSamples, opts.Clock, opts.Logger, !opts.NoCASAck)
 	b := &Board{port: p, phone: &Phone{p: p}, log: opts.Logger}
 	if opts.Listen == "" {
 		return b, nil
