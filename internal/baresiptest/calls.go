@@ -47,11 +47,13 @@ func (p *Phone) Resume() {
 // Refer-To: uri. The far end (baresip: at once) answers 202, calls uri
 // and reports the result in NOTIFYs with a message/sipfrag body ("SIP/2.0
 // 100 Trying", then the new call's final status); on a 2xx this phone
-// closes the call itself (Closed, Param "Call transfered") with a BYE, on
-// a failure it reports TransferFailed and keeps the call. baresip's
-// `transfer` sends uri verbatim, so `sip:c@host?Replaces=...` puts a
-// Replaces header field in the Refer-To (attended transfer from the
-// transferor's side; baresip has no command for it).
+// closes the call itself (Closed, Param "Call transfered") with a BYE; on
+// a failure ("SIP/2.0 404 Not Found" in the last NOTIFY) it reports
+// TransferFailed (Param "404 Not Found") and still sends the BYE, with no
+// Closed event for that call. baresip's `transfer` sends uri verbatim, so
+// "sip:c@host?Replaces=..." puts a Replaces in the Refer-To (what an
+// attended transfer sends; baresip 1.0.0 has no command for attended
+// transfer and does not support Replaces: see the package doc).
 func (p *Phone) Transfer(uri string) {
 	p.t.Helper()
 	p.mustCommand("transfer", uri)

@@ -1,6 +1,7 @@
 package baresiptest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -21,12 +22,13 @@ type trio struct {
 	alice, bob, carol *Phone
 }
 
-func startTrio(t *testing.T, verbose bool) trio {
+// startTrio starts them; the phones named in verbose log their SIP trace.
+func startTrio(t *testing.T, verbose ...string) trio {
 	t.Helper()
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pa", "bob": "pb", "carol": "pc"}})
 	start := func(user, pw string, hz float64, in IncomingMode) *Phone {
 		return Start(t, Opts{User: user, Password: pw, Registrar: k.Addr().String(), Incoming: in,
-			Audio: Tone(hz, toneDBm0, time.Second), Verbose: verbose})
+			Audio: Tone(hz, toneDBm0, time.Second), Verbose: slices.Contains(verbose, user)})
 	}
 	return trio{k, start("alice", "pa", aliceHz, Ring), start("bob", "pb", bobHz, AutoAnswer), start("carol", "pc", carolHz, AutoAnswer)}
 }
@@ -64,7 +66,7 @@ func silent(t *testing.T, what string, level float64) {
 // restores them, on a timeline read with Heard.
 func TestThreePhonesHoldAndResume(t *testing.T) {
 	t.Parallel()
-	tr := startTrio(t, false)
+	tr := startTrio(t)
 	for _, u := range []string{"alice", "bob", "carol"} {
 		if c, err := tr.k.Contacts(u); err != nil || len(c) != 1 {
 			t.Fatalf("%s registered %v (%v)", u, c, err)
