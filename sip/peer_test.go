@@ -152,8 +152,8 @@ func (p *peer) send(m siplib.Message) {
 func (p *peer) reply(req *siplib.Request, code int, tag string, body []byte, hdrs ...siplib.Header) *siplib.Response {
 	p.t.Helper()
 	res := siplib.NewResponseFromRequest(req, code, statusPhrase(code), body)
-	if to := res.To(); tag != "" && !to.Params.Has("tag") {
-		to.Params.Add("tag", tag)
+	if tag != "" { // NewResponseFromRequest made up one
+		res.To().Params.Add("tag", tag)
 	}
 	if code >= 180 && code < 300 && res.Contact() == nil {
 		res.AppendHeader(&siplib.ContactHeader{Address: p.uri("2000")})
