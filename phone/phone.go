@@ -45,6 +45,10 @@ const (
 	numStates
 )
 
+var modeNames = [...]string{"out", "active", "held"}
+
+func (m Mode) String() string { return modeNames[m] }
+
 var stateNames = [numStates]string{"idle", "dial-tone", "collecting", "calling", "ringback", "early-media",
 	"talking", "busy", "reorder", "disconnected", "receiver-off-hook", "ringing", "conference", "recall"}
 
@@ -680,6 +684,7 @@ func (ph *Phone) setMode(s *slot, m Mode) {
 	if s.mode == m {
 		return
 	}
+	ph.log.Debug("phone: media", "leg", s.leg.ID(), "from", s.mode, "to", m)
 	s.mode = m
 	ph.opts.Mixer.SetMode(s.endpoint, m)
 	if m == Out {
