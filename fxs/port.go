@@ -68,7 +68,7 @@ type Event struct {
 // Audio is a call's audio as the port sees it (see board.Stream).
 type Audio = board.Stream
 
-// Options configure a port. Build them with OptionsFromConfig.
+// Options configure a port. Build them with BuildOptions.
 type Options struct {
 	Region    *region.Region
 	CallerID  callerid.Standard

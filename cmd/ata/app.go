@@ -55,7 +55,7 @@ const rtpPortMin, rtpPortMax = 10000, 20000
 
 func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	// Check every setting before touching hardware: never start half-configured.
-	portOpts, err := fxs.OptionsFromConfig(cfg.Phone, log)
+	portOpts, err := portOptions(cfg.Phone, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -153,7 +153,7 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	portOpts, err := fxs.OptionsFromConfig(cfg.Phone, a.log)
+	portOpts, err := portOptions(cfg.Phone, a.log)
 	if err != nil {
 		return err
 	}
@@ -212,4 +212,17 @@ func (a *app) Config() *config.Config {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cfg
+}
+
+// portOptions checks [phone] and builds the analog port's options; a bad
+// setting is a *config.KeyError naming its key.
+func portOptions(c config.Phone, log *slog.Logger) (fxs.Options, error) {
+	o, err := fxs.BuildOptions(fxs.Settings{Region: c.Region, CallerID: c.CallerID, RingCadence: c.RingCadence,
+		FlashMin: c.FlashMin.D(), FlashMax: c.FlashMax.D(), DialPlan: c.DialPlan,
+		InterDigitTimeout: c.InterDigitTimeout.D(), FirstDigitTimeout: c.FirstDigitTimeout.D()}, log)
+	var se *fxs.SettingError
+	if errors.As(err, &se) {
+		return o, &config.KeyError{Key: se.Key, Msg: se.Msg}
+	}
+	return o, err
 }
