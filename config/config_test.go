@@ -98,3 +98,20 @@ outbound_proxy = ""                       # host[:port]; empty: none
 		t.Fatalf("line %+v", c.Lines[0])
 	}
 }
+
+func TestCallFeatureKeys(t *testing.T) {
+	c := Default()
+	if !c.Phone.CallWaiting || !c.Phone.CallWaitingCallerID || !c.Phone.ThreeWay || !c.Phone.TransferOnHangup {
+		t.Fatalf("call features default %+v, want all on", c.Phone)
+	}
+	c, err := Parse("ata.toml", []byte("[phone]\ncall_waiting = false\ncall_waiting_caller_id = false\nthree_way = false\ntransfer_on_hangup = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Phone.CallWaiting || c.Phone.CallWaitingCallerID || c.Phone.ThreeWay || c.Phone.TransferOnHangup {
+		t.Fatalf("call features %+v, want all off", c.Phone)
+	}
+	if _, err := Parse("ata.toml", []byte("[phone]\ncall_waiting = \"yes\"\n")); err == nil || !strings.Contains(err.Error(), "call_waiting") {
+		t.Fatalf("a string for call_waiting: %v", err)
+	}
+}
