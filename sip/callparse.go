@@ -30,6 +30,9 @@ func parseDTMFInfo(contentType string, body []byte) (key byte, d time.Duration, 
 	switch contentType {
 	case "application/dtmf":
 		v := strings.TrimSpace(string(body))
+		if len(v) != 1 {
+			return 0, 0, fmt.Errorf("%w: %q", errNoDTMF, v)
+		}
 		if key, err = dtmfKey(v); err != nil {
 			return 0, 0, err
 		}
@@ -94,7 +97,7 @@ type dialogRef struct {
 func parseReplaces(v string) (dialogRef, error) {
 	parts := strings.Split(v, ";")
 	r := dialogRef{CallID: strings.TrimSpace(parts[0])}
-	if r.CallID == "" || strings.ContainsAny(r.CallID, " \t\r\n<>\"") {
+	if r.CallID == "" || strings.ContainsAny(r.CallID, " \t\r\n") {
 		return dialogRef{}, fmt.Errorf("replaces %q: bad call-id", v)
 	}
 	var to, from bool

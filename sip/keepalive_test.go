@@ -8,7 +8,6 @@ import (
 	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
-
 )
 
 // rawRegistrar answers every REGISTER with 200 (Expires 3600) and counts

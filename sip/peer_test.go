@@ -283,7 +283,7 @@ func (p *peer) invite(l *Line, extra ...siplib.Header) (*siplib.Request, *pdialo
 	p.t.Helper()
 	d := &pdialog{callID: siplib.GenerateTagN(12) + "@peer", from: p.uri("2000"),
 		to: siplib.Uri{Scheme: "sip", User: "1001", Host: "voip.test"}, fromTag: siplib.GenerateTagN(8),
-		target: siplib.Uri{Scheme: "sip", User: "1001", Host: p.ata.Addr().String(), Port: int(p.ata.Port())},
+		target:       siplib.Uri{Scheme: "sip", User: "1001", Host: p.ata.Addr().String(), Port: int(p.ata.Port())},
 		peerIsCaller: true}
 	d.cseq = 0
 	req := p.inDialogNoToTag(d, extra...)

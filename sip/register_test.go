@@ -12,7 +12,6 @@ import (
 	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
-
 )
 
 // fakeRegistrar is an in-process registrar: a Stack whose REGISTER
