@@ -1,9 +1,52 @@
 // Package baresiptest runs Debian's baresip (1.0.x, package baresip-core)
 // as the far-end phone in integration tests. Each Phone is a private
-// baresip process bound to 127.0.0.1, driven through its ctrl_tcp module
-// (netstring-framed JSON commands and events). It plays a WAV the test
-// supplies (aufile) and records what it receives (sndfile), so tests can
-// check audio in both directions. No audio hardware is used.
+// baresip process bound to 127.0.0.1 (its own SIP port, ctrl_tcp port,
+// directory and RTP relay; any number run at once), driven through its
+// ctrl_tcp module (netstring-framed JSON commands and events). It plays
+// a WAV the test supplies (aufile, e.g. a Tone of its own) and the
+// harness records the RTP it receives on a wall-clock timeline (Heard,
+// HeardLevel, HeardPackets, CallHeard: see tap.go for why not sndfile).
+// No audio hardware is used.
+//
+// # What baresip 1.0.0 does (each shown by a test here)
+//
+// Commands (ctrl_tcp; "help" lists them, the call ones only during a
+// call): dial URI, accept, hangup, hold, resume, transfer URI, sndcode
+// KEYS, callfind CALLID (select the current call), line N, listcalls,
+// audio_debug, reinvite. There is no attended-transfer command.
+//
+//   - Hold sends a re-INVITE with a=sendonly; the held baresip answers
+//     a=recvonly. Neither side then sends any RTP: the holder sends none
+//     although sendonly (no music on hold) and the held one honours
+//     recvonly. Resume (a=sendrecv) restores both. There is no hold event:
+//     the held side only gets CALL_REMOTE_SDP "offer"; AudioDir reads the
+//     direction (recvonly when held). TestThreePhonesHoldAndResume.
+//   - sndcode sends RFC 4733 telephone-events (payload type 101), never
+//     in-band; the receiver reports CALL_DTMF_START (key) and
+//     CALL_DTMF_END (no key). TestDTMFInBandAndRFC4733.
+//   - An incoming REFER is accepted by default (202, no setting or module
+//     needed; Allow lists REFER): TRANSFER event, a new call to the
+//     Refer-To URI (same account, through the outbound proxy, no
+//     Referred-By), NOTIFYs with message/sipfrag bodies ("SIP/2.0 100
+//     Trying", then the new call's final status with Subscription-State:
+//     terminated). The transferee keeps the old call until the transferor
+//     hangs it up. As transferor, baresip sends BYE after the final
+//     NOTIFY, whether 200 (Closed "Call transfered") or a failure
+//     (TRANSFER_FAILED "404 Not Found", then BYE without a Closed event).
+//     Kamailio (kamailiotest) relays REFER and NOTIFY in the dialog as
+//     they are. TestBlindTransfer, TestFailedBlindTransfer.
+//   - No Replaces (RFC 3891): INVITEs carry an empty "Supported:" header;
+//     an INVITE with a Replaces header is a new call and the old one stays
+//     (with "Require: replaces": 420 Bad Extension); a REFER whose
+//     Refer-To has ?Replaces=... is followed as a plain call to the whole
+//     URI, "?Replaces=..." left in the Request-URI (its %3B/%3D turned into
+//     '?'), so the target gets a second call and keeps the consultation
+//     call. An attended transfer towards baresip therefore ends as two
+//     calls at the target unless the transferor hangs up the consultation
+//     call itself. TestReferWithReplacesBecomesAPlainCall,
+//     TestInviteWithReplacesIsANewCall.
+//   - Event IDs (Event.CallID) are the SIP Call-IDs, the same on both
+//     ends of a direct call.
 package baresiptest
 
 import (

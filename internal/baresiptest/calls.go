@@ -9,7 +9,7 @@ import (
 
 // More call events (see the constants in control.go).
 const (
-	// DTMFEnd: an RFC 4733 key press ended; Param is the key.
+	// DTMFEnd: an RFC 4733 key press ended (Param is empty in 1.0.0).
 	DTMFEnd Kind = "CALL_DTMF_END"
 	// RTPEstablished: the first RTP packet of the call arrived.
 	RTPEstablished Kind = "CALL_RTPESTAB"

@@ -39,8 +39,8 @@ func (tr trio) uri(user string) string { return "sip:" + user + "@" + tr.k.Addr(
 func tones(t *testing.T, who string, p *Phone, from, to time.Time) (a, b, c float64) {
 	t.Helper()
 	x := p.Heard(from, to)
-	a, b, c = ToneLevel(x, aliceHz), ToneLevel(x, bobHz), ToneLevel(x, carolHz)
-	t.Logf("%-5s heard %4d Hz %6.1f, %4d Hz %6.1f, %4d Hz %6.1f dBm0", who, aliceHz, a, bobHz, b, carolHz, c)
+	a, b, c = BlockLevel(x, aliceHz), BlockLevel(x, bobHz), BlockLevel(x, carolHz)
+	t.Logf("%-5s heard %4d Hz %6.1f, %4d Hz %6.1f, %4d Hz %6.1f dBm0 (%d packets)", who, aliceHz, a, bobHz, b, carolHz, c, p.HeardPackets(from, to))
 	return a, b, c
 }
 
@@ -126,9 +126,10 @@ func TestThreePhonesHoldAndResume(t *testing.T) {
 		t.Errorf("bob got %d packets in 1 s after resume, want 50", n)
 	}
 
-	// The window edges: the hold starts within ~50 ms of the command.
+	// The window edges: the hold starts within ~50 ms of the command (a
+	// loaded machine can take longer).
 	edge := tr.bob.Heard(held.Add(-500*time.Millisecond), held.Add(500*time.Millisecond))
-	before, after := ToneLevel(edge[:3600], aliceHz), ToneLevel(edge[4400:], aliceHz)
+	before, after := BlockLevel(edge[:3200], aliceHz), BlockLevel(edge[4800:], aliceHz)
 	t.Logf("bob around the hold: %.1f dBm0 before, %.1f after", before, after)
 	hears(t, "bob hearing alice just before the hold", before)
 	silent(t, "bob hearing alice just after the hold", after)

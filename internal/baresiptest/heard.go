@@ -2,6 +2,7 @@ package baresiptest
 
 import (
 	"encoding/binary"
+	"math"
 	"sort"
 	"time"
 
@@ -37,13 +38,49 @@ func (p *Phone) Heard(from, to time.Time) []int16 {
 }
 
 // HeardLevel is the level in dBm0 of the freq Hz component of what the
-// phone heard in [from, to) (Heard, then pcm.ToneLevel): -Inf for
-// silence. A tone at L dBm0 measures L within a few tenths of a dB (G.711)
-// when it fills the window; one filling a fraction f of it measures about
-// L + 20·log10(f).
+// phone heard in [from, to) (Heard, then BlockLevel): -Inf for silence.
+// A tone at L dBm0 filling the window measures L within a few tenths of a
+// dB (G.711); one filling a fraction f of it measures about
+// L + 10·log10(f). Other tones 100 Hz or more away do not leak into it
+// (below -80 dB).
 func (p *Phone) HeardLevel(freq float64, from, to time.Time) float64 {
 	p.t.Helper()
-	return pcm.ToneLevel(p.Heard(from, to), freq)
+	return BlockLevel(p.Heard(from, to), freq)
+}
+
+// levelBlock is BlockLevel's block: 50 ms, 20 Hz resolution.
+const levelBlock = 400
+
+// BlockLevel is the level in dBm0 of the freq Hz component of x (8 kHz):
+// the power average of Hann-windowed Goertzel measurements over 50 ms
+// blocks (one block when x is shorter). Unlike pcm.ToneLevel over all of
+// x, it does not drop when the tone's phase jumps (packets lost or
+// re-timed, a transfer joining two streams), and its window keeps tones
+// 100 Hz away out of the bin.
+func BlockLevel(x []int16, freq float64) float64 {
+	if len(x) == 0 {
+		return math.Inf(-1)
+	}
+	n := min(levelBlock, len(x))
+	w := make([]float64, n)
+	var wsum float64
+	for i := range w {
+		w[i] = 0.5 - 0.5*math.Cos(2*math.Pi*(float64(i)+0.5)/float64(n))
+		wsum += w[i]
+	}
+	c := 2 * math.Cos(2*math.Pi*freq/sampleRate)
+	var power float64
+	blocks := 0
+	for off := 0; off+n <= len(x); off += n {
+		var s1, s2 float64
+		for i, v := range x[off : off+n] {
+			s1, s2 = float64(v)*w[i]+c*s1-s2, s1
+		}
+		amp := math.Sqrt(max(s1*s1+s2*s2-c*s1*s2, 0)) * 2 / wsum
+		power += amp * amp
+		blocks++
+	}
+	return pcm.Level(math.Sqrt(power / float64(blocks)))
 }
 
 // HeardPackets counts the audio RTP packets (PCMU, PCMA) the phone

@@ -240,11 +240,11 @@ func decodeG711(p packet) []int16 {
 	return out
 }
 
-// maxSkew is how far a packet's arrival may drift from where its RTP
-// timestamp puts it before the timeline re-anchors on the arrival (a new
-// talkspurt, a new source, a sender that paused without advancing its
-// timestamps).
-const maxSkew = 60 * time.Millisecond
+// maxSkew is how late a packet may arrive after where its RTP timestamp
+// puts it before it starts a new segment (a new talkspurt, a sender that
+// paused without advancing its timestamps). It is generous because a
+// loaded test machine stalls processes for tens of milliseconds.
+const maxSkew = 200 * time.Millisecond
 
 // placed is one packet's samples at their place in wall-clock time.
 type placed struct {
@@ -252,33 +252,58 @@ type placed struct {
 	samples []int16
 }
 
-// place lays audio packets on the wall clock: within a stream by RTP
-// timestamp from an anchor packet (no arrival jitter), re-anchoring on
-// arrival time when the two disagree by more than maxSkew. A packet's
-// samples end at its anchor-derived time: the first sample of the first
-// packet is 20 ms before it arrived.
+// place lays one relay's audio packets on the wall clock. Packets fall
+// into segments (same SSRC, none arriving more than maxSkew after where
+// the timestamps put it); within a segment every packet goes where its RTP
+// timestamp puts it, with the segment's smallest arrival-minus-timestamp
+// offset (packets arrive late, never early, so arrival jitter does not
+// show and a segment is continuous audio). A segment that would overlap
+// the one before starts where it ends. A packet's samples end at most
+// when it arrived.
 func place(pkts []packet) []placed {
-	var out []placed
-	var anchorAt time.Time
-	var anchorTS uint32
-	var anchorSSRC uint32
-	anchored := false
+	type seg struct {
+		offset time.Time // wall-clock time of timestamp ts0
+		ts0    uint32
+		ssrc   uint32
+		pkts   []packet
+	}
+	var segs []*seg
+	var cur *seg
 	for _, p := range pkts {
-		s := decodeG711(p)
-		if len(s) == 0 {
+		n := len(decodeG711(p))
+		if n == 0 {
 			continue
 		}
-		d := time.Duration(len(s)) * time.Second / sampleRate
-		arrivalStart := p.at.Add(-d)
-		start := arrivalStart
-		if anchored && p.ssrc == anchorSSRC {
-			start = anchorAt.Add(time.Duration(int32(p.ts-anchorTS)) * time.Second / sampleRate)
+		arrivalStart := p.at.Add(-time.Duration(n) * time.Second / sampleRate)
+		if cur != nil && cur.ssrc == p.ssrc {
+			want := cur.offset.Add(time.Duration(int32(p.ts-cur.ts0)) * time.Second / sampleRate)
+			if late := arrivalStart.Sub(want); late <= maxSkew {
+				if late < 0 {
+					cur.offset = cur.offset.Add(late)
+				}
+				cur.pkts = append(cur.pkts, p)
+				continue
+			}
 		}
-		if !anchored || p.ssrc != anchorSSRC || start.Sub(arrivalStart).Abs() > maxSkew {
-			anchorAt, anchorTS, anchorSSRC, anchored = arrivalStart, p.ts, p.ssrc, true
-			start = arrivalStart
+		cur = &seg{offset: arrivalStart, ts0: p.ts, ssrc: p.ssrc, pkts: []packet{p}}
+		segs = append(segs, cur)
+	}
+	var out []placed
+	var prevEnd time.Time
+	for _, sg := range segs {
+		shift := time.Duration(0)
+		first := sg.offset.Add(time.Duration(int32(sg.pkts[0].ts-sg.ts0)) * time.Second / sampleRate)
+		if first.Before(prevEnd) {
+			shift = prevEnd.Sub(first)
 		}
-		out = append(out, placed{start, s})
+		for _, p := range sg.pkts {
+			x := decodeG711(p)
+			start := sg.offset.Add(time.Duration(int32(p.ts-sg.ts0))*time.Second/sampleRate + shift)
+			out = append(out, placed{start, x})
+			if end := start.Add(time.Duration(len(x)) * time.Second / sampleRate); end.After(prevEnd) {
+				prevEnd = end
+			}
+		}
 	}
 	return out
 }

@@ -1,8 +1,12 @@
 // Package kamailiotest runs Debian's Kamailio as a SIP registrar and proxy
 // on 127.0.0.1 for integration tests: digest auth with static passwords
 // (401 for REGISTER, 407 for INVITE), registrar+usrloc in memory, relay to
-// registered users or a static far end, record-routing. A server can be
-// stopped and started again on the same port to test recovery.
+// registered users or a static far end, record-routing. In-dialog
+// requests (re-INVITE, REFER, NOTIFY, BYE) follow the Record-Route by
+// loose routing, as they are: transfers and hold work through it
+// (baresiptest's TestBlindTransfer and TestThreePhonesHoldAndResume).
+// A server can be stopped and started again on the same port to test
+// recovery.
 package kamailiotest
 
 import (
