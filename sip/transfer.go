@@ -22,6 +22,9 @@ var (
 	// referFinalTimeout bounds the wait for the NOTIFY with the final
 	// status after the REFER was accepted.
 	referFinalTimeout = 30 * time.Second
+	// transferByeDelay is how long we let the transferee hang up itself
+	// after the success NOTIFY before we send our BYE (no crossing BYEs).
+	transferByeDelay = 200 * time.Millisecond
 	// replacedGrace is how long the other leg of an attended transfer
 	// waits for the far end's BYE (its party took the INVITE with
 	// Replaces) before we hang it up ourselves.
@@ -163,7 +166,6 @@ func (c *Call) followRefer(x *transferOut, referToValue string) {
 			fail("transfer failed: " + statusDetail(code, ""))
 			return
 		}
-		x.done(c)
 		if o := x.other; o != nil {
 			if x.replaces {
 				o.expectReplaced()
@@ -171,6 +173,7 @@ func (c *Call) followRefer(x *transferOut, referToValue string) {
 				o.hangup(call.Transferred, "transferred (blind fallback)")
 			}
 		}
+		time.Sleep(transferByeDelay)
 		c.hangup(call.Transferred, "transferred")
 		return
 	}

@@ -55,6 +55,9 @@ func TestBlindTransferSucceeds(t *testing.T) {
 
 // The far end may hang up itself right after the success NOTIFY.
 func TestBlindTransferFarEndByes(t *testing.T) {
+	old := transferByeDelay
+	transferByeDelay = 3 * time.Second // the far end's BYE comes first
+	t.Cleanup(func() { transferByeDelay = old })
 	p := newPeer(t)
 	l := testLine(t, p)
 	c, d := incoming(t, p, l)
