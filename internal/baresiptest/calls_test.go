@@ -53,9 +53,12 @@ func hears(t *testing.T, what string, level float64) {
 	}
 }
 
+// silent fails unless level is far below the tones: -40 dBm0 leaves room
+// for the splatter of a phase jump (a loaded machine delaying packets
+// past maxSkew) while any tone really heard measures near -10.
 func silent(t *testing.T, what string, level float64) {
 	t.Helper()
-	if level > -50 {
+	if level > -40 {
 		t.Errorf("%s at %.1f dBm0, want silence", what, level)
 	}
 }

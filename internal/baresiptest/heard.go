@@ -11,7 +11,7 @@ import (
 
 // HeardLag is how long after the end of a window Heard waits before it
 // reads the window: a 20 ms packet arrives about when its last sample is
-// due, and the relay stamps it within a millisecond on loopback.
+// due, and the capture stamps it within a millisecond on loopback.
 const HeardLag = 100 * time.Millisecond
 
 // Heard is what the phone heard in [from, to): the audio of every call it
@@ -26,6 +26,7 @@ func (p *Phone) Heard(from, to time.Time) []int16 {
 	if !to.After(from) {
 		p.t.Fatalf("baresiptest: Heard(%v, %v): empty window", from, to)
 	}
+	p.needTap("Heard")
 	if d := time.Until(to.Add(HeardLag)); d > 0 {
 		time.Sleep(d)
 	}
@@ -88,6 +89,7 @@ func BlockLevel(x []int16, freq float64) float64 {
 // sent nothing" (0) from "it sent silence".
 func (p *Phone) HeardPackets(from, to time.Time) int {
 	p.t.Helper()
+	p.needTap("HeardPackets")
 	if d := time.Until(to.Add(HeardLag)); d > 0 {
 		time.Sleep(d)
 	}
@@ -115,6 +117,8 @@ type TelephoneEvent struct {
 // packet, retransmitted ends included), in arrival order. Any payload type
 // other than PCMU, PCMA and CN whose payload is a 4-byte event counts.
 func (p *Phone) HeardTelephoneEvents() []TelephoneEvent {
+	p.t.Helper()
+	p.needTap("HeardTelephoneEvents")
 	var out []TelephoneEvent
 	for _, r := range p.tap.all() {
 		for _, pk := range r.packets() {
@@ -136,17 +140,17 @@ func (p *Phone) HeardTelephoneEvents() []TelephoneEvent {
 // eventKeys are RFC 4733's DTMF events 0-15.
 const eventKeys = "0123456789*#ABCD"
 
-// callRelays maps call IDs to the relay of their RTP socket. baresip
+// callSinks maps call IDs to the capture of their RTP socket. baresip
 // opens a call's RTP and RTCP sockets (RTCP on RTP+1), and so its STUN
 // bindings, when it creates the call; the harness first sees the call's
-// ID in its first event. Calls and RTP relays are matched in that order,
+// ID in its first event. Calls and RTP sockets are matched in that order,
 // which holds unless two calls are created within a few milliseconds.
-func (p *Phone) callRelays() map[string]*relay {
-	relays := p.tap.all()
-	var rtp []*relay
-	for _, r := range relays {
+func (p *Phone) callSinks() map[string]*sink {
+	sinks := p.tap.all()
+	var rtp []*sink
+	for _, r := range sinks {
 		rtcp := false
-		for _, o := range relays {
+		for _, o := range sinks {
 			if o != r && o.target.Port()+1 == r.target.Port() && !o.created.After(r.created) {
 				rtcp = true
 			}
@@ -162,7 +166,7 @@ func (p *Phone) callRelays() map[string]*relay {
 	}
 	sort.Slice(ids, func(i, j int) bool { return p.firstSeen[ids[i]].Before(p.firstSeen[ids[j]]) })
 	p.mu.Unlock()
-	m := map[string]*relay{}
+	m := map[string]*sink{}
 	for i, id := range ids {
 		if i < len(rtp) {
 			m[id] = rtp[i]
@@ -175,7 +179,9 @@ func (p *Phone) callRelays() map[string]*relay {
 // packets joined without the gaps between them, like a sndfile recording
 // that survives hold. Nil when the call received no audio.
 func (p *Phone) CallHeard(callID string) []int16 {
-	r := p.callRelays()[callID]
+	p.t.Helper()
+	p.needTap("CallHeard")
+	r := p.callSinks()[callID]
 	if r == nil {
 		return nil
 	}
@@ -184,9 +190,14 @@ func (p *Phone) CallHeard(callID string) []int16 {
 
 // RecordedAudio is what the phone received in its latest call (the call
 // whose ID appeared last in an event): CallHeard of that call. Wait for
-// the call's Closed event (or long enough) before reading it.
+// the call's Closed event (or long enough) before reading it. Without
+// packet capture it is sndfile's recording of the latest call, which
+// ends at the call's first hold, complete once the call has closed.
 func (p *Phone) RecordedAudio() []int16 {
 	p.t.Helper()
+	if p.tap == nil {
+		return p.recording("dec")
+	}
 	p.mu.Lock()
 	var last string
 	var at time.Time
@@ -204,4 +215,12 @@ func (p *Phone) RecordedAudio() []int16 {
 		p.t.Fatalf("baresiptest: %s received no audio in call %s", p.aor, last)
 	}
 	return x
+}
+
+// needTap fails the test when the phone runs without packet capture.
+func (p *Phone) needTap(what string) {
+	p.t.Helper()
+	if p.tap == nil {
+		p.t.Fatalf("baresiptest: %s needs packet capture on lo: %v (run the tests as root or give the test binary CAP_NET_RAW)", what, p.tapErr)
+	}
 }

@@ -2,13 +2,16 @@ package baresiptest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/zaf/g711"
+	"golang.org/x/sys/unix"
 )
 
 // Why a tap: baresip 1.0.0's sndfile module records what a call receives
@@ -18,34 +21,37 @@ import (
 // "-dec.wav" file closes for good. It also records packets, not time:
 // a pause in the RTP stream leaves no gap in the file.
 //
-// So the harness records received RTP itself. Each phone's account uses
-// baresip's stun media-NAT module with the harness as its STUN server:
-// the binding request from each RTP (and RTCP) socket is answered with
-// the address of a relay socket the harness opens for it, which baresip
-// then advertises in its SDP. The far end sends its RTP to the relay;
-// the relay stamps each packet with its arrival time, keeps it and
-// forwards it to baresip. What baresip sends goes out directly from its
-// own socket. The relay adds well under a millisecond.
+// So the harness records the RTP each phone receives itself, by packet
+// capture on the loopback interface (an AF_PACKET socket: root or
+// CAP_NET_RAW). To learn which UDP ports are the phone's media sockets,
+// and when each call made its own, the phone's account uses baresip's
+// stun media-NAT module with the harness as STUN server: baresip sends a
+// binding request from each new RTP and RTCP socket, and the harness
+// answers with the socket's own address, so the SDP is what it would be
+// without it. (A relay in the media path would not do: the firmware
+// sends RTP to wherever the far end's packets come from, RFC 4961, and
+// would bypass it.) Without capture rights the phone runs without the
+// tap and Heard and friends fail the test; RecordedAudio then falls back
+// to sndfile.
 
-// tap is one phone's STUN server and its relays.
+// tap is one phone's STUN server and packet capture.
 type tap struct {
 	stun *net.UDPConn
+	raw  *os.File // AF_PACKET socket on lo
 
 	mu     sync.Mutex
-	relays map[netip.AddrPort]*relay // by baresip's socket address
-	order  []*relay                  // creation order
+	socks  map[uint16]*sink // by baresip's media port
+	order  []*sink          // creation order
 	closed bool
 }
 
-// relay stands between the far end and one baresip media socket.
-type relay struct {
-	conn    *net.UDPConn
+// sink is one baresip media socket and the RTP captured towards it.
+type sink struct {
 	target  netip.AddrPort // baresip's socket
 	created time.Time
 
 	mu   sync.Mutex
-	peer netip.AddrPort // last far-end source
-	pkts []packet       // RTP received from the far end
+	pkts []packet // RTP received from the far end
 }
 
 // packet is one received RTP packet.
@@ -59,14 +65,43 @@ type packet struct {
 	payload []byte
 }
 
+// newTap opens the capture socket and the STUN server; it fails when the
+// process may not capture.
 func newTap() (*tap, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	raw, err := openCapture()
 	if err != nil {
 		return nil, err
 	}
-	t := &tap{stun: c, relays: map[netip.AddrPort]*relay{}}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	t := &tap{stun: c, raw: raw, socks: map[uint16]*sink{}}
 	go t.serveSTUN()
+	go t.capture()
 	return t, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// openCapture opens a non-blocking AF_PACKET socket for IPv4 on lo,
+// read through the runtime poller so that Close wakes the reader.
+func openCapture() (*os.File, error) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+	if err != nil {
+		return nil, fmt.Errorf("packet capture on lo needs root or CAP_NET_RAW: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: lo.Index}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("packet capture: bind to lo: %w", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	return os.NewFile(uintptr(fd), "lo-capture"), nil
 }
 
 // addr is the STUN server's address.
@@ -77,20 +112,19 @@ func (t *tap) close() {
 	t.closed = true
 	t.mu.Unlock()
 	t.stun.Close()
-	for _, r := range t.all() {
-		r.conn.Close()
-	}
+	t.raw.Close()
 }
 
-func (t *tap) all() []*relay {
+func (t *tap) all() []*sink {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]*relay(nil), t.order...)
+	return append([]*sink(nil), t.order...)
 }
 
 const stunMagic = 0x2112A442
 
-// serveSTUN answers RFC 5389 binding requests with the relay address.
+// serveSTUN answers RFC 5389 binding requests with the requester's own
+// address, noting each new requester as a media socket.
 func (t *tap) serveSTUN() {
 	buf := make([]byte, 1500)
 	for {
@@ -102,11 +136,14 @@ func (t *tap) serveSTUN() {
 		if n < 20 || binary.BigEndian.Uint16(req) != 0x0001 || binary.BigEndian.Uint32(req[4:]) != stunMagic {
 			continue
 		}
-		r := t.relayFor(from)
-		if r == nil {
-			continue
+		t.mu.Lock()
+		if _, ok := t.socks[from.Port()]; !ok && !t.closed {
+			s := &sink{target: from, created: time.Now()}
+			t.socks[from.Port()] = s
+			t.order = append(t.order, s)
 		}
-		t.stun.WriteToUDPAddrPort(bindingResponse(req[8:20], r.conn.LocalAddr().(*net.UDPAddr).AddrPort()), from)
+		t.mu.Unlock()
+		t.stun.WriteToUDPAddrPort(bindingResponse(req[8:20], from), from)
 	}
 }
 
@@ -135,55 +172,54 @@ func bindingResponse(tid []byte, mapped netip.AddrPort) []byte {
 	return append(append(m, xor...), plain...)
 }
 
-// relayFor returns the relay of baresip's socket from, opening it on the
-// first binding request (later ones are keep-alives).
-func (t *tap) relayFor(from netip.AddrPort) *relay {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil
-	}
-	if r, ok := t.relays[from]; ok {
-		return r
-	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// capture keeps the RTP sent to the phone's media sockets. Every packet
+// on lo shows twice (outgoing and incoming): only the incoming copy counts.
+func (t *tap) capture() {
+	rc, err := t.raw.SyscallConn()
 	if err != nil {
-		return nil
+		return
 	}
-	r := &relay{conn: c, target: from, created: time.Now()}
-	t.relays[from] = r
-	t.order = append(t.order, r)
-	go r.run()
-	return r
-}
-
-// run forwards far end → baresip, keeping RTP; and, should baresip send
-// to the relay (it does not latch in 1.0.0, but in case), baresip → far end.
-func (r *relay) run() {
-	buf := make([]byte, 2048)
+	buf := make([]byte, 65536)
+	var n int
+	var from unix.Sockaddr
+	var rerr error
+	read := func(fd uintptr) bool {
+		n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+		return rerr != unix.EAGAIN
+	}
 	for {
-		n, from, err := r.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
+		if err := rc.Read(read); err != nil || (rerr != nil && rerr != unix.EINTR) {
 			return
 		}
-		at := time.Now()
-		if from == r.target {
-			r.mu.Lock()
-			peer := r.peer
-			r.mu.Unlock()
-			if peer.IsValid() {
-				r.conn.WriteToUDPAddrPort(buf[:n], peer)
-			}
+		if rerr != nil {
 			continue
 		}
-		r.conn.WriteToUDPAddrPort(buf[:n], r.target)
-		p, ok := parseRTP(buf[:n], at)
-		r.mu.Lock()
-		r.peer = from
-		if ok {
-			r.pkts = append(r.pkts, p)
+		at := time.Now()
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype != unix.PACKET_HOST {
+			continue
 		}
-		r.mu.Unlock()
+		ip := buf[:n]
+		if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != unix.IPPROTO_UDP || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			continue // not UDP, or a fragment
+		}
+		hl := int(ip[0]&0x0f) * 4
+		if len(ip) < hl+8 {
+			continue
+		}
+		udp := ip[hl:]
+		dst := binary.BigEndian.Uint16(udp[2:])
+		t.mu.Lock()
+		s := t.socks[dst]
+		t.mu.Unlock()
+		if s == nil || netip.AddrFrom4([4]byte(ip[16:20])) != s.target.Addr() {
+			continue
+		}
+		ulen := min(int(binary.BigEndian.Uint16(udp[4:])), len(udp))
+		if p, ok := parseRTP(udp[8:ulen], at); ok {
+			s.mu.Lock()
+			s.pkts = append(s.pkts, p)
+			s.mu.Unlock()
+		}
 	}
 }
 
@@ -215,10 +251,10 @@ func parseRTP(b []byte, at time.Time) (packet, bool) {
 	}, true
 }
 
-func (r *relay) packets() []packet {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]packet(nil), r.pkts...)
+func (s *sink) packets() []packet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]packet(nil), s.pkts...)
 }
 
 // decodeG711 returns the samples of a PCMU (0) or PCMA (8) payload; other
@@ -244,7 +280,7 @@ func decodeG711(p packet) []int16 {
 // puts it before it starts a new segment (a new talkspurt, a sender that
 // paused without advancing its timestamps). It is generous because a
 // loaded test machine stalls processes for tens of milliseconds.
-const maxSkew = 200 * time.Millisecond
+const maxSkew = 300 * time.Millisecond
 
 // placed is one packet's samples at their place in wall-clock time.
 type placed struct {

@@ -41,23 +41,23 @@ func TestPlaceAndMix(t *testing.T) {
 		ulawPacket(t0.Add(20*ms), 1, 0, 1000),
 		ulawPacket(t0.Add(45*ms), 1, 160, 1000), // 5 ms late
 		ulawPacket(t0.Add(60*ms), 1, 320, 1000),
-		// 200 ms with nothing, and a sender whose clock paused too
-		ulawPacket(t0.Add(300*ms), 1, 480, 2000),
-		{at: t0.Add(310 * ms), pt: 101, ssrc: 1, ts: 640, payload: []byte{1, 0, 0, 160}}, // not audio
+		// 400 ms with nothing, and a sender whose clock paused too
+		ulawPacket(t0.Add(500*ms), 1, 480, 2000),
+		{at: t0.Add(510 * ms), pt: 101, ssrc: 1, ts: 640, payload: []byte{1, 0, 0, 160}}, // not audio
 	}
 	ps := place(pkts)
 	if len(ps) != 4 {
 		t.Fatalf("placed %d packets", len(ps))
 	}
-	if ps[1].start != t0.Add(20*ms) || ps[3].start != t0.Add(280*ms) {
+	if ps[1].start != t0.Add(20*ms) || ps[3].start != t0.Add(480*ms) {
 		t.Errorf("starts %v, %v", ps[1].start.Sub(t0), ps[3].start.Sub(t0))
 	}
-	x := make([]int16, 8*400)
+	x := make([]int16, 8*600)
 	mix(x, t0, ps)
 	mix(x, t0, ps[:1]) // overlapping audio adds up
 	v := func(at time.Duration) int16 { return x[int(at/ms)*8] }
-	if v(10*ms) < 1900 || v(30*ms) < 900 || v(30*ms) > 1100 || v(100*ms) != 0 || v(290*ms) < 1900 || v(310*ms) != 0 {
-		t.Errorf("timeline at 10/30/100/290/310 ms: %d %d %d %d %d", v(10*ms), v(30*ms), v(100*ms), v(290*ms), v(310*ms))
+	if v(10*ms) < 1900 || v(30*ms) < 900 || v(30*ms) > 1100 || v(100*ms) != 0 || v(490*ms) < 1900 || v(510*ms) != 0 {
+		t.Errorf("timeline at 10/30/100/490/510 ms: %d %d %d %d %d", v(10*ms), v(30*ms), v(100*ms), v(490*ms), v(510*ms))
 	}
 	if got := len(concat(ps)); got != 4*160 {
 		t.Errorf("concat has %d samples", got)

@@ -61,11 +61,11 @@ func TestBlindTransfer(t *testing.T) {
 	_, b, _ := tones(t, "carol", tr.carol, second.Time.Add(200*time.Millisecond), second.Time.Add(1200*time.Millisecond))
 	hears(t, "carol hearing bob", b)
 	// Per call: the first call has alice only, the second carol only.
-	if x := tr.bob.CallHeard(first.CallID); BlockLevel(x, aliceHz) < toneDBm0-1.5 || BlockLevel(x, carolHz) > -50 {
+	if x := tr.bob.CallHeard(first.CallID); BlockLevel(x, aliceHz) < toneDBm0-1.5 || BlockLevel(x, carolHz) > -40 {
 		t.Errorf("bob's first call: alice %.1f, carol %.1f dBm0", BlockLevel(x, aliceHz), BlockLevel(x, carolHz))
 	}
 	time.Sleep(500 * time.Millisecond)
-	if x := tr.bob.CallHeard(second.CallID); BlockLevel(x, carolHz) < toneDBm0-1.5 || BlockLevel(x, aliceHz) > -50 {
+	if x := tr.bob.CallHeard(second.CallID); BlockLevel(x, carolHz) < toneDBm0-1.5 || BlockLevel(x, aliceHz) > -40 {
 		t.Errorf("bob's second call: carol %.1f, alice %.1f dBm0", BlockLevel(x, carolHz), BlockLevel(x, aliceHz))
 	}
 }
