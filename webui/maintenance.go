@@ -17,7 +17,7 @@ import (
 const CallsPerPage = 25
 
 type callsData struct {
-	Calls      []CallRecord
+	Calls      []callRow
 	Page, Last int
 	Total      int
 	From, To   int
@@ -32,7 +32,10 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if err != nil {
 		d.Err = "The call log could not be read: " + err.Error()
 	}
-	d.Calls, d.Total = calls, total
+	d.Total = total
+	for _, c := range calls {
+		d.Calls = append(d.Calls, newCallRow(c))
+	}
 	d.Last = max(1, (total+CallsPerPage-1)/CallsPerPage)
 	if len(calls) > 0 {
 		d.From, d.To = (page-1)*CallsPerPage+1, (page-1)*CallsPerPage+len(calls)

@@ -3,6 +3,7 @@ package webui
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,6 +18,8 @@ import (
 //	ata_hook_off                         1 while the handset is lifted
 //	ata_calls_total                      counter: calls ended since start
 //	ata_call_active                      1 during a call
+//	ata_calls_active                     gauge: calls of the port (active, held, waiting, ...)
+//	ata_calls{role}                      gauge: calls of the port in each role
 //	ata_call_rtp_loss_ratio              current call, 0..1
 //	ata_call_rtp_jitter_seconds          current call
 //	ata_call_mos                         current call, E-model estimate
@@ -64,8 +67,28 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("ata_audio_xruns_total", "counter", "Sound card overruns and underruns since the firmware started.")
 	fmt.Fprintf(&b, "ata_audio_xruns_total %d\n", st.AudioXRuns)
 	metric("ata_call_active", "gauge", "1 during a call.")
-	fmt.Fprintf(&b, "ata_call_active %d\n", bool01(st.Call != nil))
-	if c := st.Call; c != nil {
+	calls := statusCalls(st)
+	fmt.Fprintf(&b, "ata_call_active %d\n", bool01(len(calls) > 0))
+	metric("ata_calls_active", "gauge", "Calls of the port: active, held, waiting, ringing, dialing or in conference.")
+	fmt.Fprintf(&b, "ata_calls_active %d\n", len(calls))
+	metric("ata_calls", "gauge", "Calls of the port in each role.")
+	roles := slices.Clone(callRoles)
+	for _, c := range calls {
+		if c.Role != "" && !slices.Contains(roles, c.Role) {
+			roles = append(roles, c.Role)
+		}
+	}
+	for _, role := range roles {
+		n := 0
+		for _, c := range calls {
+			if c.Role == role {
+				n++
+			}
+		}
+		fmt.Fprintf(&b, "ata_calls{role=\"%s\"} %d\n", labelValue(role), n)
+	}
+	if len(calls) > 0 {
+		c := calls[0]
 		metric("ata_call_rtp_loss_ratio", "gauge", "Fraction of the far end's RTP packets lost in the current call.")
 		fmt.Fprintf(&b, "ata_call_rtp_loss_ratio %g\n", c.Loss)
 		metric("ata_call_rtp_jitter_seconds", "gauge", "RTP interarrival jitter of the current call.")

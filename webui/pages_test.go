@@ -500,7 +500,7 @@ func TestCallLogPages(t *testing.T) {
 	start := time.Date(2026, 2, 1, 8, 0, 0, 0, time.UTC)
 	for i := range 30 {
 		e.b.AddCalls(webui.CallRecord{Start: start.Add(time.Duration(i) * time.Hour), Direction: "out",
-			Number: fmt.Sprintf("555%04d", i), Duration: 61, Cause: "hangup-local", Codec: "PCMU", Loss: 0.01, JitterMS: 4, MOS: 4.2})
+			Number: fmt.Sprintf("555%04d", i), Duration: 61, Cause: "normal", Codec: "PCMU", Loss: 0.01, JitterMS: 4, MOS: 4.2})
 	}
 	p1 := c.get("/calls").Body.String()
 	if !strings.Contains(p1, "Calls 1–25 of 30") || strings.Index(p1, "5550029") > strings.Index(p1, "5550028") || strings.Contains(p1, "5550004") {

@@ -19,7 +19,8 @@ type StatusJSON struct {
 	Hook       string           `json:"hook"`
 	Phone      string           `json:"phone"`
 	Lines      []LineStatusJSON `json:"lines"`
-	Call       *CallStatusJSON  `json:"call"`
+	Call       *CallStatusJSON  `json:"call"`  // the current call (calls[0]) or null; kept for older clients
+	Calls      []CallStatusJSON `json:"calls"` // every call of the port, the current one first; never null
 	CallsTotal uint64           `json:"calls_total"`
 	AudioXRuns uint64           `json:"audio_xruns"`
 }
@@ -41,9 +42,15 @@ type LineStatusJSON struct {
 }
 
 type CallStatusJSON struct {
-	Number    string    `json:"number"`
-	Name      string    `json:"name,omitempty"`
-	Direction string    `json:"direction"`
+	Number    string `json:"number"`
+	Name      string `json:"name,omitempty"`
+	Direction string `json:"direction"`
+	// Role is what the call is to the port: "active", "held", "waiting",
+	// "ringing", "dialing" or "conference"; Label says it in words ("On
+	// hold"). FarHeld: the far end holds us.
+	Role      string    `json:"role"`
+	Label     string    `json:"label"`
+	FarHeld   bool      `json:"far_held"`
 	Since     time.Time `json:"since"`
 	DurationS int64     `json:"duration_s"`
 	Codec     string    `json:"codec"`
@@ -77,13 +84,53 @@ func (s *Server) statusJSON() StatusJSON {
 		lineText(&j)
 		out.Lines = append(out.Lines, j)
 	}
-	if c := st.Call; c != nil {
-		out.Call = &CallStatusJSON{
-			Number: c.Number, Name: c.Name, Direction: c.Direction, Since: c.Since.UTC(),
-			DurationS: int64(now.Sub(c.Since) / time.Second), Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, MOS: c.MOS,
-		}
+	calls := statusCalls(st)
+	out.Calls = make([]CallStatusJSON, 0, len(calls))
+	for _, c := range calls {
+		out.Calls = append(out.Calls, CallStatusJSON{
+			Number: c.Number, Name: c.Name, Direction: c.Direction, Role: c.Role, Label: roleLabel(c.Role), FarHeld: c.FarHeld,
+			Since: c.Since.UTC(), DurationS: max(0, int64(now.Sub(c.Since)/time.Second)),
+			Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, MOS: c.MOS,
+		})
+	}
+	if len(out.Calls) > 0 {
+		c := out.Calls[0]
+		out.Call = &c
 	}
 	return out
+}
+
+// statusCalls is every call of st, the current one first. A backend that
+// sets only Status.Call (one call at a time) has that one call.
+func statusCalls(st Status) []CallStatus {
+	if len(st.Calls) == 0 && st.Call != nil {
+		return []CallStatus{*st.Call}
+	}
+	return st.Calls
+}
+
+// callRoles are the roles a call can have, in the order /metrics lists them.
+var callRoles = []string{"active", "held", "waiting", "ringing", "dialing", "conference"}
+
+// roleLabel puts a call's role in words.
+func roleLabel(role string) string {
+	switch role {
+	case "active":
+		return "Active"
+	case "held":
+		return "On hold"
+	case "waiting":
+		return "Waiting"
+	case "ringing":
+		return "Ringing"
+	case "dialing":
+		return "Dialing"
+	case "conference":
+		return "Conference"
+	case "":
+		return "Call"
+	}
+	return role
 }
 
 // lineText puts a line's state in words.

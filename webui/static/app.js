@@ -75,23 +75,46 @@
     });
   }
 
-  function renderCall(c) {
-    var box = document.getElementById("call");
+  // Durations tick between events: each call's duration_s counts from the
+  // moment its event arrived.
+  var callClock = { at: 0, calls: [] };
+
+  function tickDurations() {
+    var elapsed = (Date.now() - callClock.at) / 1000;
+    callClock.calls.forEach(function (c) {
+      c.el.textContent = duration(c.s + elapsed);
+    });
+  }
+
+  function renderCalls(calls) {
+    var box = document.getElementById("calls");
     if (!box) return;
     box.textContent = "";
-    if (!c) { box.append(el("p", "muted", "No call.")); return; }
-    var dl = el("dl");
-    var rows = [
-      ["Number", c.number + (c.name ? " (" + c.name + ")" : "")],
-      ["Direction", c.direction === "in" ? "Incoming" : "Outgoing"],
-      ["Duration", duration(c.duration_s)],
-      ["Codec", c.codec],
-      ["Packet loss", (c.loss * 100).toFixed(1) + " %"],
-      ["Jitter", Math.round(c.jitter_ms) + " ms"],
-      ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
-    ];
-    rows.forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
-    box.append(dl);
+    callClock = { at: Date.now(), calls: [] };
+    if (!calls.length) { box.append(el("p", "muted", "No call.")); return; }
+    calls.forEach(function (c) {
+      var card = el("article", "call");
+      card.setAttribute("data-role", c.role || "");
+      var head = el("p", "call-head"), badge = el("span", "badge role", c.label || c.role || "Call");
+      badge.setAttribute("data-role", c.role || "");
+      head.append(badge);
+      if (c.far_held) head.append(el("span", "badge far-held", "Far end holds"));
+      var dl = el("dl"), dur = el("dd", "call-duration", duration(c.duration_s));
+      dl.append(el("dt", "", "Number"), el("dd", "call-number", c.number + (c.name ? " (" + c.name + ")" : "")));
+      dl.append(el("dt", "", "Direction"), el("dd", "", c.direction === "in" ? "Incoming" : "Outgoing"));
+      dl.append(el("dt", "", "Duration"), dur);
+      if (c.codec) {
+        [
+          ["Codec", c.codec],
+          ["Packet loss", (c.loss * 100).toFixed(1) + " %"],
+          ["Jitter", Math.round(c.jitter_ms) + " ms"],
+          ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
+        ].forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
+      }
+      card.append(head, dl);
+      box.append(card);
+      callClock.calls.push({ el: dur, s: c.duration_s });
+    });
   }
 
   function setText(id, text) {
@@ -103,12 +126,14 @@
     if (document.body.getAttribute("data-page") !== "status" || !window.EventSource) return;
     var live = document.getElementById("live");
     var src = new EventSource("/api/events");
+    window.setInterval(tickDurations, 1000);
     src.addEventListener("open", function () {
       live.textContent = "Live";
       live.classList.add("on");
     });
     src.addEventListener("error", function () {
       live.classList.remove("on");
+      callClock.calls = []; // not live: durations stop rather than guess
       if (src.readyState === EventSource.CLOSED) {
         // Refused (the session ended): the status page itself needs a login.
         live.textContent = "Not updating: reload the page.";
@@ -123,7 +148,7 @@
     src.addEventListener("status", function (ev) {
       var s = JSON.parse(ev.data);
       renderLines(s.lines || []);
-      renderCall(s.call);
+      renderCalls(s.calls || (s.call ? [s.call] : []));
       setText("hook", s.hook === "off" ? "Off hook" : "On hook");
       setText("phone-state", s.phone);
       setText("uptime", duration(s.uptime_s));

@@ -21,16 +21,17 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve on (port 0: any free port)")
 	data := flag.String("data", "", "directory for admin.json (default: a new temporary directory)")
-	demo := flag.Bool("demo", false, "start with a registered line, a call in progress and a call log")
+	demo := flag.Bool("demo", false, "start with a registered line, two calls (active and on hold) and a call log")
 	delay := flag.Duration("register-delay", 800*time.Millisecond, "how long a line stays registering after a save")
+	waiting := flag.Duration("call-waiting-after", 0, "with -demo: a third call arrives (waiting) this long after a status page goes live; 0: never")
 	flag.Parse()
-	if err := run(*listen, *data, *demo, *delay); err != nil {
+	if err := run(*listen, *data, *demo, *delay, *waiting); err != nil {
 		fmt.Fprintln(os.Stderr, "webui-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, data string, demo bool, delay time.Duration) error {
+func run(listen, data string, demo bool, delay, waiting time.Duration) error {
 	if data == "" {
 		dir, err := os.MkdirTemp("", "webui-demo-")
 		if err != nil {
@@ -42,6 +43,9 @@ func run(listen, data string, demo bool, delay time.Duration) error {
 	b.RegisterDelay = delay
 	if demo {
 		b.Demo()
+		if waiting > 0 {
+			b.DemoCallWaiting(waiting)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv, err := webui.New(b, webui.Options{DataDir: data, Version: "demo", Logger: logger})

@@ -149,6 +149,101 @@ describe("login throttling", () => {
   });
 });
 
+describe("several calls: status page, call log, API, metrics", () => {
+  let srv;
+  before(async () => {
+    // Two calls (active, on hold); a third arrives (waiting) 1.5 s after a
+    // status page goes live, and the held party then holds us too.
+    srv = await startServer(["-demo", "-call-waiting-after", "1500ms"]);
+    const { ctx, page } = await newPage();
+    await setPassword(page, srv.url);
+    await ctx.close();
+  });
+  after(() => srv?.stop());
+
+  // Without JavaScript: no event stream yet, so the waiting call stays away.
+  async function noScriptPage() {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, javaScriptEnabled: false });
+    const page = await ctx.newPage();
+    await login(page, srv.url, "admin", PASSWORD);
+    return { ctx, page };
+  }
+
+  test("API and metrics list every call with its role", async () => {
+    const { ctx, page } = await noScriptPage();
+    const st = await (await page.request.get(srv.url + "/api/status")).json();
+    assert.deepEqual(st.calls.map((c) => [c.number, c.role, c.label, c.far_held]),
+      [["+4930987654", "active", "Active", false], ["+4940555123", "held", "On hold", false]]);
+    assert.equal(st.call.number, "+4930987654");
+    const m = await (await page.request.get(srv.url + "/metrics")).text();
+    assert.match(m, /^ata_calls_active 2$/m);
+    assert.match(m, /^ata_call_active 1$/m);
+    assert.match(m, /^ata_calls\{role="held"\} 1$/m);
+    await ctx.close();
+  });
+
+  test("without JavaScript the page shows both calls with their roles", async () => {
+    const { ctx, page } = await noScriptPage();
+    const calls = page.locator("#calls article.call");
+    assert.equal(await calls.count(), 2);
+    assert.equal(await calls.nth(0).locator(".badge.role").textContent(), "Active");
+    assert.equal(await calls.nth(1).locator(".badge.role").textContent(), "On hold");
+    assert.match(await calls.nth(1).locator(".call-number").textContent(), /\+4940555123 \(Pizza Roma\)/);
+    await ctx.close();
+  });
+
+  test("live: a waiting call appears, the far end's hold shows, durations tick", async () => {
+    const { ctx, page, problems } = await newPage();
+    await login(page, srv.url, "admin", PASSWORD);
+    await page.evaluate(() => { window.__noReload = true; });
+    await page.locator("#live.on").waitFor();
+    const calls = page.locator("#calls article.call");
+    assert.equal(await calls.count(), 2);
+    await page.locator('#calls article.call[data-role="waiting"]').waitFor({ timeout: 10000 });
+    assert.equal(await calls.count(), 3);
+    assert.deepEqual(await page.locator("#calls .badge.role").allTextContents(), ["Active", "On hold", "Waiting"]);
+    assert.deepEqual(await calls.nth(1).locator(".badge.far-held").allTextContents(), ["Far end holds"]);
+    assert.equal(await calls.nth(0).locator(".badge.far-held").count(), 0);
+    assert.match(await calls.nth(2).locator(".call-number").textContent(), /Dr\. Weber/);
+    assert.equal(await page.evaluate(() => window.__noReload), true, "the page reloaded");
+    // No event comes now; the durations count on by themselves (a loaded
+    // machine may delay the ticks, so wait for two of them).
+    const secs = async () => (await calls.nth(0).locator(".call-duration").textContent()).split(":").reduce((a, b) => a * 60 + Number(b), 0);
+    const t0 = await secs(), start = Date.now();
+    await page.waitForFunction((t0) => {
+      const [m, s] = document.querySelector("#calls .call-duration").textContent.split(":").map(Number);
+      return m * 60 + s >= t0 + 2;
+    }, t0, { timeout: 10000, polling: 100 });
+    const t1 = await secs(), waited = (Date.now() - start) / 1000;
+    assert.ok(t1 - t0 <= waited + 1, `duration went from ${t0} to ${t1} in ${waited} s`);
+    await shot(page, "status-calls");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "phone-status-calls");
+    assert.deepEqual(problems, []);
+    await ctx.close();
+  });
+
+  test("call log: causes in words, the signalling's detail, who ended the call", async () => {
+    const { ctx, page, problems } = await newPage();
+    await login(page, srv.url, "admin", PASSWORD);
+    await page.goto(srv.url + "/calls");
+    assert.ok((await page.locator("table.calls th").allTextContents()).includes("Ended by"));
+    const results = await page.locator("table.calls td.result").allTextContents();
+    for (const want of ["TransferredREFER 202 Accepted", "Busy486 Busy Here", "CancelledCANCEL", "Completed", "No response408 Request Timeout"]) {
+      assert.ok(results.includes(want), `no "${want}" in ${JSON.stringify(results)}`);
+    }
+    const busy = page.locator("table.calls tr", { has: page.locator('td.result[data-cause="busy"]') }).first();
+    assert.equal(await busy.locator("td.result .detail").textContent(), "486 Busy Here");
+    assert.equal(await busy.locator("td.ended-by").textContent(), "Far end");
+    const transferred = page.locator("table.calls tr", { has: page.locator('td.result[data-cause="transferred"]') }).first();
+    assert.equal(await transferred.locator("td.ended-by").textContent(), "This side");
+    assert.ok(!results.some((r) => /^(normal|busy|transferred|no-response)$/.test(r)), "a cause name shown raw");
+    await shot(page, "calls-causes");
+    assert.deepEqual(problems, []);
+    await ctx.close();
+  });
+});
+
 describe("screenshots of every page", () => {
   let srv;
   before(async () => {

@@ -30,24 +30,26 @@ type Backend struct {
 	RegisterDelay time.Duration
 	Clock         func() time.Time
 
-	mu       sync.Mutex
-	xruns    uint64
-	cfg      *config.Config
-	lines    []webui.LineStatus
-	hook     string
-	phone    string
-	call     *webui.CallStatus
-	calls    []webui.CallRecord // oldest first
-	log      []string
-	start    time.Time
-	subs     map[chan struct{}]bool
-	capture  webui.CaptureStatus
-	pcap     bytes.Buffer
-	timers   []*time.Timer
-	Applies  int // successful Apply calls
-	Reboots  int
-	Resets   int
-	ApplyErr error // returned by Apply when set (a backend failure)
+	mu     sync.Mutex
+	xruns  uint64
+	cfg    *config.Config
+	lines  []webui.LineStatus
+	hook   string
+	phone  string
+	active []webui.CallStatus // the port's calls, the current one first
+	calls  []webui.CallRecord // oldest first
+	log    []string
+	start  time.Time
+	subs   map[chan struct{}]bool
+	// waitingAfter > 0: DemoCallWaiting is armed.
+	waitingAfter time.Duration
+	capture      webui.CaptureStatus
+	pcap         bytes.Buffer
+	timers       []*time.Timer
+	Applies      int // successful Apply calls
+	Reboots      int
+	Resets       int
+	ApplyErr     error // returned by Apply when set (a backend failure)
 }
 
 // New returns a fake running cfg (nil: the default configuration).
@@ -115,9 +117,9 @@ func (b *Backend) Status() webui.Status {
 		Uptime: b.Clock().Sub(b.start), Addresses: []string{"192.0.2.10", "2001:db8::10"}, Board: b.cfg.Board.Name,
 		CallsTotal: uint64(len(b.calls)), AudioXRuns: b.xruns,
 	}
-	if b.call != nil {
-		c := *b.call
-		st.Call = &c
+	if len(b.active) > 0 {
+		st.Calls = append([]webui.CallStatus(nil), b.active...)
+		st.Call = &st.Calls[0]
 	}
 	return st
 }
@@ -126,6 +128,9 @@ func (b *Backend) Changes() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	b.mu.Lock()
 	b.subs[ch] = true
+	if b.waitingAfter > 0 {
+		b.startCallWaiting()
+	}
 	b.mu.Unlock()
 	return ch, func() {
 		b.mu.Lock()
@@ -231,7 +236,6 @@ func (b *Backend) SetLine(i int, st webui.LineStatus) {
 	b.notify()
 }
 
-// SetCall sets (or with nil ends) the current call.
 // SetXRuns sets the sound card xrun count Status reports.
 func (b *Backend) SetXRuns(n uint64) {
 	b.mu.Lock()
@@ -239,10 +243,22 @@ func (b *Backend) SetXRuns(n uint64) {
 	b.mu.Unlock()
 }
 
+// SetCall sets (or with nil ends) the port's only call, the hook and the
+// call-control state, and ticks Changes.
 func (b *Backend) SetCall(c *webui.CallStatus, hook, phone string) {
+	var calls []webui.CallStatus
+	if c != nil {
+		calls = []webui.CallStatus{*c}
+	}
+	b.SetCalls(calls, hook, phone)
+}
+
+// SetCalls sets every call of the port (the current one first; none: no
+// call), the hook and the call-control state, and ticks Changes.
+func (b *Backend) SetCalls(calls []webui.CallStatus, hook, phone string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.call, b.hook, b.phone = c, hook, phone
+	b.active, b.hook, b.phone = append([]webui.CallStatus(nil), calls...), hook, phone
 	b.notify()
 }
 
@@ -328,8 +344,8 @@ func (b *Backend) WritePcap(w io.Writer) error {
 	return err
 }
 
-// Demo fills the fake with a registered line, a call in progress and a
-// call log, for screenshots.
+// Demo fills the fake with a registered line, two calls (one active, one
+// on hold) and a call log, for screenshots.
 func (b *Backend) Demo() {
 	t := true
 	cfg := config.Default()
@@ -343,20 +359,30 @@ func (b *Backend) Demo() {
 	b.lines = append(b.lines, webui.LineStatus{Number: "1002", Domain: "voip.example.org", State: webui.LineFailing,
 		LastError: "403 Forbidden", NextRetry: b.Clock().Add(17 * time.Minute)})
 	b.mu.Unlock()
-	b.SetCall(&webui.CallStatus{Number: "+4930987654", Name: "Erika Muster", Direction: "in", Since: b.Clock().Add(-83 * time.Second),
-		Codec: "PCMA", Loss: 0.004, JitterMS: 3.2, MOS: 4.31}, "off", "talking")
+	b.SetCalls(demoCalls(b.Clock()), "off", "talking")
 	base := b.Clock().Add(-48 * time.Hour)
-	names := []string{"Erika Muster", "", "Pizza Roma", "", "Dr. Weber"}
-	causes := []string{"hangup-local", "hangup-remote", "busy", "no-answer", "hangup-remote"}
+	names := []string{"Erika Muster", "", "Pizza Roma", "", "Dr. Weber", "", "Erika Muster"}
+	// Each call-log entry is one leg: cause, the signalling's words, who ended it.
+	ends := []struct {
+		cause, detail string
+		remote        bool
+	}{
+		{"normal", "", false}, {"normal", "BYE", true}, {"busy", "486 Busy Here", true},
+		{"unavailable", "480 Temporarily Unavailable", true}, {"transferred", "REFER 202 Accepted", false},
+		{"cancelled", "CANCEL", true}, {"no-response", "408 Request Timeout", false},
+	}
 	for i := range 40 {
 		start := base.Add(time.Duration(i) * 70 * time.Minute)
 		dur := float64((i*37)%600 + 5)
+		end := ends[i%len(ends)]
 		r := webui.CallRecord{Start: start, End: start.Add(time.Duration(dur) * time.Second), Direction: []string{"in", "out"}[i%2],
-			Number: fmt.Sprintf("+49301234%04d", i*7), Name: names[i%len(names)], Duration: dur, Cause: causes[i%len(causes)],
+			Number: fmt.Sprintf("+49301234%04d", i*7), Name: names[i%len(names)], Duration: dur, Cause: end.cause,
+			Detail: end.detail, Remote: end.remote, Leg: fmt.Sprintf("leg-%d", i+1),
 			Codec: "PCMA", Loss: float64(i%4) * 0.006, JitterMS: 2 + float64(i%7), MOS: 4.4 - float64(i%5)*0.25}
-		if r.Cause == "busy" || r.Cause == "no-answer" {
+		switch end.cause {
+		case "busy", "unavailable", "cancelled", "no-response": // never answered
 			r.Duration, r.Codec, r.Loss, r.JitterMS, r.MOS = 0, "", 0, 0, 0
-			r.Detail = map[string]string{"busy": "486 Busy Here", "no-answer": "480 Temporarily Unavailable"}[r.Cause]
+			r.End = start.Add(time.Duration(i%30+3) * time.Second)
 		}
 		b.AddCalls(r)
 	}
@@ -367,10 +393,50 @@ func (b *Backend) Demo() {
 	b.mu.Unlock()
 }
 
+// demoCalls are the demo's calls at now: one active, one on hold.
+func demoCalls(now time.Time) []webui.CallStatus {
+	return []webui.CallStatus{
+		{Number: "+4930987654", Name: "Erika Muster", Direction: "in", Role: "active", Since: now.Add(-83 * time.Second),
+			Codec: "PCMA", Loss: 0.004, JitterMS: 3.2, MOS: 4.31},
+		{Number: "+4940555123", Name: "Pizza Roma", Direction: "out", Role: "held", Since: now.Add(-251 * time.Second),
+			Codec: "PCMU", Loss: 0.012, JitterMS: 7.9, MOS: 4.05},
+	}
+}
+
+// DemoCallWaiting arms the demo's call waiting: d after the first Changes
+// subscription (a status page going live), a third call arrives (waiting)
+// and the held party puts us on hold too, so a browser test can watch the
+// status page show it without a reload.
+func (b *Backend) DemoCallWaiting(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.waitingAfter = d
+}
+
+// startCallWaiting runs under b.mu.
+func (b *Backend) startCallWaiting() {
+	d := b.waitingAfter
+	b.waitingAfter = 0
+	b.timers = append(b.timers, time.AfterFunc(d, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for i := range b.active {
+			if b.active[i].Role == "held" {
+				b.active[i].FarHeld = true
+			}
+		}
+		b.active = append(b.active, webui.CallStatus{Number: "+4989111222", Name: "Dr. Weber", Direction: "in",
+			Role: "waiting", Since: b.Clock()})
+		b.logf("phone: call waiting: +4989111222 \"Dr. Weber\"")
+		b.notify()
+	}))
+}
+
 const demoLog = `sip: listening on 0.0.0.0:5060 (udp)
 sip: line 4930123456@sip.example.net: REGISTER -> 401 Unauthorized, retrying with credentials
 sip: line 4930123456@sip.example.net: registered, expires 3600s
 sip: line 1002@voip.example.org: REGISTER -> 403 Forbidden, next try in 20m0s
 phone: incoming call from +4930987654 "Erika Muster"
 fxs: ringing, cadence 1s on 4s off, caller ID etsi-fsk
-phone: answered, codec PCMA, ptime 20`
+phone: answered, codec PCMA, ptime 20
+phone: call waiting answered: +4930987654 active, +4940555123 on hold`
