@@ -92,7 +92,11 @@ func (c *Call) Events() <-chan call.Event { return c.events }
 func (c *Call) Outgoing() bool { return c.outgoing }
 
 // Remote is the other party.
-func (c *Call) Remote() call.Party { return c.remote }
+func (c *Call) Remote() call.Party {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remote
+}
 
 // Replaces is the call an incoming INVITE with Replaces takes over, or nil.
 func (c *Call) Replaces() call.Leg {
@@ -255,25 +259,32 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	la := l.st.conn.LocalAddr().(*net.UDPAddr)
 	req.Laddr = siplib.Addr{IP: la.IP, Port: la.Port}
 
-	var proxy netip.AddrPort
+	var dua *sipgo.DialogUA
 	if route != nil {
-		proxy = target
+		dua, err = l.dialogUA(contact, target)
+	} else {
+		// Without an outbound proxy the dialog's requests go where it
+		// says, but a CANCEL must follow the INVITE (RFC 3261 §9.1).
+		var cl *sipgo.Client
+		if cl, err = l.st.clientCancelVia(target); err == nil {
+			dua = &sipgo.DialogUA{Client: cl, ContactHDR: contact}
+		}
 	}
-	dua, err := l.dialogUA(contact, proxy)
 	if err != nil {
 		c.closeMedia()
 		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
-	l.add(c)
 	uac, err := dua.WriteInvite(context.Background(), req)
 	if err != nil {
 		c.closeMedia()
-		l.remove(c)
 		return nil, fmt.Errorf("sip: dial %s: INVITE: %w", spec.uri.String(), err)
 	}
 	c.uac = uac
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
+	// Requests of the dialog can come only after our INVITE; the line's
+	// lock publishes the call with its dialog to their handlers.
+	l.add(c)
 	l.log.Info("sip: calling", "to", ruri.String(), "call", c.callID, "via", target, "replaces", spec.replaces != "")
 	go c.waitAnswer(wctx)
 	return c, nil
@@ -329,7 +340,9 @@ func (c *Call) waitAnswer(ctx context.Context) {
 	}
 	res := c.uac.InviteResponse
 	if to := res.To(); to != nil && to.DisplayName != "" {
+		c.mu.Lock()
 		c.remote.Name = to.DisplayName
+		c.mu.Unlock()
 	}
 	if _, err := c.applyRemote(res.Body()); err != nil {
 		l.log.Warn("sip: answer SDP", "call", c.callID, "err", err)

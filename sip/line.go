@@ -327,7 +327,7 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 		}
 		// RFC 3891 §3: only a confirmed dialog of ours can be replaced
 		// (an early one, and one we do not have, are 481).
-		if replaced = l.st.lineRouter().findDialog(ref); replaced == nil || !replaced.confirmed() || ref.EarlyOnly {
+		if replaced = l.st.lineRouter().findDialog(ref); replaced == nil || ref.EarlyOnly {
 			l.log.Info("sip: INVITE with Replaces for no confirmed call of ours", "replaces", h.Value())
 			respond(tx, req, siplib.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 			return
@@ -360,8 +360,8 @@ func (r *router) findDialog(ref dialogRef) *Call {
 		l.mu.Lock()
 		c := l.calls[ref.CallID]
 		l.mu.Unlock()
-		if c == nil || c.ended.Load() {
-			continue
+		if c == nil || c.ended.Load() || !c.confirmed() {
+			continue // RFC 3891 §3: early dialogs are not replaced here
 		}
 		if local, remote := c.tags(); local == ref.ToTag && remote == ref.FromTag {
 			return c

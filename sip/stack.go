@@ -179,25 +179,38 @@ func (s *Stack) Client() *sipgo.Client { return s.client }
 // line with an outbound proxy use it. It shares the stack's transaction
 // and transport layers.
 func (s *Stack) clientVia(dest netip.AddrPort) (*sipgo.Client, error) {
+	return s.clientDest(dest, false)
+}
+
+// clientCancelVia is a client whose CANCELs go to dest, where the INVITE
+// went (RFC 3261 §9.1), and its other requests where the dialog says.
+func (s *Stack) clientCancelVia(dest netip.AddrPort) (*sipgo.Client, error) {
+	return s.clientDest(dest, true)
+}
+
+func (s *Stack) clientDest(dest netip.AddrPort, cancelOnly bool) (*sipgo.Client, error) {
 	c, err := sipgo.NewClient(s.ua, sipgo.WithClientConnectionAddr(s.conn.LocalAddr().String()),
 		sipgo.WithClientNAT(), sipgo.WithClientLogger(s.log))
 	if err != nil {
 		return nil, fmt.Errorf("sip: client via %s: %w", dest, err)
 	}
-	c.TxRequester = viaDest{inner: s.client, dest: dest.String()}
+	c.TxRequester = viaDest{inner: s.client, dest: dest.String(), cancelOnly: cancelOnly}
 	return c, nil
 }
 
-// viaDest sends each request through inner to dest. The requests come
-// built (Via, CSeq, Content-Length) by the dialog; keepAsBuilt stops inner
-// from building them again.
+// viaDest sends each request (or only each CANCEL) through inner to dest.
+// The requests come built (Via, CSeq, Content-Length) by the dialog;
+// keepAsBuilt stops inner from building them again.
 type viaDest struct {
-	inner *sipgo.Client
-	dest  string
+	inner      *sipgo.Client
+	dest       string
+	cancelOnly bool
 }
 
 func (v viaDest) Request(ctx context.Context, req *siplib.Request) (siplib.ClientTransaction, error) {
-	req.SetDestination(v.dest)
+	if !v.cancelOnly || req.IsCancel() {
+		req.SetDestination(v.dest)
+	}
 	if req.IsAck() {
 		return nil, v.inner.WriteRequest(req, keepAsBuilt)
 	}

@@ -33,6 +33,8 @@ var (
 
 // transferOut is a REFER we sent.
 type transferOut struct {
+	finalTimeout, byeDelay, grace time.Duration // the timings, read once
+
 	other     *Call // the leg an attended transfer hands over, or nil
 	replaces  bool  // other is to be replaced (not a blind fallback)
 	frags     chan int
@@ -96,7 +98,8 @@ func (c *Call) refer(referToValue string, other *Call, replaces bool) error {
 	if !c.up() {
 		return fmt.Errorf("sip: transfer: call not answered")
 	}
-	x := &transferOut{other: other, replaces: replaces, frags: make(chan int, 16)}
+	x := &transferOut{other: other, replaces: replaces, frags: make(chan int, 16),
+		finalTimeout: referFinalTimeout, byeDelay: transferByeDelay, grace: replacedGrace}
 	c.mu.Lock()
 	if c.xferOut != nil {
 		c.mu.Unlock()
@@ -146,7 +149,7 @@ func (c *Call) followRefer(x *transferOut, referToValue string) {
 		fail("REFER refused: " + statusDetail(res.StatusCode, res.Reason))
 		return
 	}
-	timeout := time.NewTimer(referFinalTimeout)
+	timeout := time.NewTimer(x.finalTimeout)
 	defer timeout.Stop()
 	for {
 		var code int
@@ -168,12 +171,12 @@ func (c *Call) followRefer(x *transferOut, referToValue string) {
 		}
 		if o := x.other; o != nil {
 			if x.replaces {
-				o.expectReplaced()
+				o.expectReplaced(x.grace)
 			} else {
 				o.hangup(call.Transferred, "transferred (blind fallback)")
 			}
 		}
-		time.Sleep(transferByeDelay)
+		time.Sleep(x.byeDelay)
 		c.hangup(call.Transferred, "transferred")
 		return
 	}
@@ -181,12 +184,12 @@ func (c *Call) followRefer(x *transferOut, referToValue string) {
 
 // expectReplaced readies this call for its far end's BYE after an
 // attended transfer replaced it, and hangs up if it does not come.
-func (c *Call) expectReplaced() {
+func (c *Call) expectReplaced(grace time.Duration) {
 	c.mu.Lock()
 	c.byeCause = call.Replaced
 	c.mu.Unlock()
 	go func() {
-		time.Sleep(replacedGrace)
+		time.Sleep(grace)
 		if !c.ended.Load() {
 			c.line.log.Info("sip: replaced call not released by the far end: hanging up", "call", c.callID)
 			c.hangup(call.Replaced, "replaced (no BYE from the far end)")

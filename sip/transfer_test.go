@@ -349,4 +349,10 @@ func TestInviteWithReplaces(t *testing.T) {
 		t.Fatalf("a refused INVITE with Replaces came in as %s", c.ID())
 	default:
 	}
+	early.Hangup(call.Normal)
+	p.reply(p.request(siplib.CANCEL), 200, "", nil)
+	p.reply(inv, 487, "early1", nil)
+	if ev := waitEvent(t, early, call.Ended); ev.Cause != call.Cancelled {
+		t.Fatalf("cancelled call Ended %+v", ev)
+	}
 }
