@@ -7,6 +7,7 @@ package boards
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/openata/ata/board"
 	"github.com/openata/ata/board/rpi"
@@ -31,6 +32,9 @@ type Options struct {
 	// VirtualGPIOListen, if set, replaces the SLIC's control lines by
 	// virtual ones on this HTTP address (bring-up, QEMU tests).
 	VirtualGPIOListen string
+	// FlashBreak is how long the sim phone's flash opens the loop (the
+	// middle of the configured flash window); 0: the sim's default.
+	FlashBreak time.Duration
 	// RingHz is the ring signal frequency (the region's).
 	RingHz float64
 	Logger *slog.Logger
@@ -45,7 +49,7 @@ func Open(o Options) (board.Board, error) {
 	case "rpi-ag1171", "rpi-ks0835":
 		return openPi(o)
 	case "sim":
-		b, err := sim.New(sim.Opts{Listen: o.SimListen, Logger: o.Logger})
+		b, err := sim.New(sim.Opts{Listen: o.SimListen, FlashBreak: o.FlashBreak, Logger: o.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("board sim: %w", err)
 		}

@@ -80,7 +80,14 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // startBoard runs a real-time sim board on 127.0.0.1:0 with a recorder.
 func startBoard(t *testing.T, frameSamples int) (*Board, *Client, *recorder) {
 	t.Helper()
-	b, err := New(Opts{Listen: "127.0.0.1:0", FrameSamples: frameSamples, Logger: quietLogger()})
+	return startBoardOpts(t, Opts{FrameSamples: frameSamples})
+}
+
+// startBoardOpts is startBoard with options (Listen and Logger are set here).
+func startBoardOpts(t *testing.T, o Opts) (*Board, *Client, *recorder) {
+	t.Helper()
+	o.Listen, o.Logger = "127.0.0.1:0", quietLogger()
+	b, err := New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -35,8 +35,8 @@ func TestHookOffOnFlash(t *testing.T) {
 	if err := c.Hook(ctx, "flash"); err != nil {
 		t.Fatalf("flash: %v", err)
 	}
-	if el := time.Since(start); el < FlashBreak {
-		t.Errorf("flash returned after %v, before the %v break ended", el, FlashBreak)
+	if el := time.Since(start); el < DefaultFlashBreak {
+		t.Errorf("flash returned after %v, before the %v break ended", el, DefaultFlashBreak)
 	}
 	rec.waitFrames(t, 2)
 
@@ -56,8 +56,8 @@ func TestHookOffOnFlash(t *testing.T) {
 	if edges[0].At != 0 {
 		t.Errorf("initial edge at %v; want 0", edges[0].At)
 	}
-	if got := edges[5].At - edges[4].At; got != FlashBreak {
-		t.Errorf("flash break lasted %v; want %v", got, FlashBreak)
+	if got := edges[5].At - edges[4].At; got != DefaultFlashBreak {
+		t.Errorf("flash break lasted %v; want %v", got, DefaultFlashBreak)
 	}
 
 	evs, err := c.Events(ctx, 0)
@@ -483,5 +483,27 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 	}
 	if _, err := New(Opts{FrameSamples: 100}); err == nil {
 		t.Error("New accepted a 100-sample frame")
+	}
+}
+
+// TestFlashLastsTheConfiguredBreak: a flash opens the loop for
+// Opts.FlashBreak (the firmware passes the middle of its flash window).
+func TestFlashLastsTheConfiguredBreak(t *testing.T) {
+	t.Parallel()
+	_, c, rec := startBoardOpts(t, Opts{FlashBreak: 300 * time.Millisecond})
+	ctx := context.Background()
+	if err := c.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hook(ctx, "flash"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFrames(t, 2)
+	edges, _, _ := rec.snapshot()
+	if len(edges) != 4 {
+		t.Fatalf("edges %+v, want initial, off, flash break, flash make", edges)
+	}
+	if got := edges[3].At - edges[2].At; got != 300*time.Millisecond {
+		t.Fatalf("flash break lasted %v, want 300ms", got)
 	}
 }

@@ -12,9 +12,10 @@ import (
 
 // Timings and levels of the virtual handset.
 const (
-	// FlashBreak is how long a hook flash opens the loop: inside the
-	// 100–900 ms window ATAs accept (Cisco SPA default), well clear of both ends.
-	FlashBreak = 500 * time.Millisecond
+	// DefaultFlashBreak is how long a hook flash opens the loop unless
+	// Opts.FlashBreak says: inside the 100–900 ms window ATAs accept (Cisco
+	// SPA default), well clear of both ends.
+	DefaultFlashBreak = 500 * time.Millisecond
 	// DTMFOn and DTMFOff are the tone and pause of each DTMF key.
 	DTMFOn  = 70 * time.Millisecond
 	DTMFOff = 70 * time.Millisecond
@@ -62,10 +63,13 @@ const maxListeners = 16
 
 // Phone is the subscriber side of the sim's port: the virtual analog phone
 // that people and tests drive, over HTTP or directly from Go.
-type Phone struct{ p *Port }
+type Phone struct {
+	p     *Port
+	flash time.Duration // how long a flash opens the loop
+}
 
 // Hook lifts the handset ("off"), hangs it up ("on") or flashes the hook
-// ("flash": the loop opens for FlashBreak, queued after earlier speech and
+// ("flash": the loop opens for Opts.FlashBreak, queued after earlier speech and
 // dialing). off/on return at once; flash returns once the loop is closed
 // again. Hanging up aborts queued dialing and flashes with ErrOnHook.
 func (ph *Phone) Hook(ctx context.Context, action string) error {
@@ -85,7 +89,7 @@ func (ph *Phone) Hook(ctx context.Context, action string) error {
 		p.updateLoopLocked(p.nowLocked())
 		return nil
 	case HookFlash:
-		return ph.enqueue(ctx, &job{segs: []segment{{samples: durSamples(FlashBreak), open: true}}, needsLoop: true}, true)
+		return ph.enqueue(ctx, &job{segs: []segment{{samples: durSamples(ph.flash), open: true}}, needsLoop: true}, true)
 	}
 	return fmt.Errorf("sim: hook: %w: want one of %q, %q, %q, got %.20q", ErrInvalid, HookOff, HookOn, HookFlash, action)
 }

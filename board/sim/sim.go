@@ -74,6 +74,10 @@ type Opts struct {
 	// call-waiting CAS; by default it acknowledges it like a Type II
 	// (call-waiting caller ID) phone.
 	NoCASAck bool
+	// FlashBreak is how long POST /hook "flash" opens the loop: the
+	// firmware's configured flash window's middle (DefaultFlashBreak when
+	// zero, the middle of the default 100–900 ms).
+	FlashBreak time.Duration
 }
 
 // Board is the simulated board: one port with a virtual phone on it.
@@ -108,7 +112,11 @@ func New(opts Opts) (*Board, error) {
 		opts.Logger = slog.Default()
 	}
 	p := newPort(opts.FrameSamples, opts.Clock, opts.Logger, !opts.NoCASAck)
-	b := &Board{port: p, phone: &Phone{p: p}, log: opts.Logger}
+	flash := opts.FlashBreak
+	if flash <= 0 {
+		flash = DefaultFlashBreak
+	}
+	b := &Board{port: p, phone: &Phone{p: p, flash: flash}, log: opts.Logger}
 	if opts.Listen == "" {
 		return b, nil
 	}

@@ -66,7 +66,8 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	b, err := boards.Open(boards.Options{Name: c.Name, SimListen: c.SimListen,
 		GPIOSHK: c.GPIOSHK, GPIORM: c.GPIORM, GPIOFR: c.GPIOFR, GPIOEnable: c.GPIOEnable,
 		AudioCapture: c.AudioCapture, AudioPlayback: c.AudioPlayback, VirtualGPIOListen: c.VirtualGPIOListen,
-		RingHz: portOpts.Region.RingHz, Logger: log})
+		FlashBreak: (cfg.Phone.FlashMin.D() + cfg.Phone.FlashMax.D()) / 2,
+		RingHz:     portOpts.Region.RingHz, Logger: log})
 	if err != nil {
 		return nil, err
 	}
