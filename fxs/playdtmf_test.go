@@ -1,10 +1,8 @@
 package fxs
 
 import (
+	"github.com/openata/ata/fxs/dtmf/multimontest"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,37 +34,6 @@ func (a *farAudio) Exchange(mic, ear []int16) {
 	for i := range ear {
 		ear[i] = pcm.Clip16(a.say.Next())
 	}
-}
-
-// multimonDTMF decodes 8 kHz audio with multimon-ng (an independent DTMF
-// decoder; it wants raw s16le at 22050 Hz, made with sox) and returns the
-// keys it printed.
-func multimonDTMF(t *testing.T, audio []int16) string {
-	t.Helper()
-	for _, tool := range []string{"sox", "multimon-ng"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (./scripts/install-test-deps.sh)", tool)
-		}
-	}
-	dir := t.TempDir()
-	wav, raw := filepath.Join(dir, "ear.wav"), filepath.Join(dir, "ear.raw")
-	if err := os.WriteFile(wav, pcm.EncodeWAV(audio, board.SampleRate), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("sox", wav, "-t", "raw", "-r", "22050", "-e", "signed", "-b", "16", "-c", "1", raw).CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v: %s", err, out)
-	}
-	out, err := exec.Command("multimon-ng", "-q", "-c", "-a", "DTMF", "-t", "raw", raw).Output()
-	if err != nil {
-		t.Fatalf("multimon-ng: %v", err)
-	}
-	var b strings.Builder
-	for line := range strings.Lines(string(out)) {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(line), "DTMF: "); ok && len(d) == 1 {
-			b.WriteString(d)
-		}
-	}
-	return b.String()
 }
 
 // TestPlayDTMFToHandset: keys received from the far end, queued at once,
@@ -130,7 +97,7 @@ func TestPlayDTMFToHandset(t *testing.T) {
 	if got != want {
 		t.Errorf("our receiver decoded %q, want %q (events %+v)", got, want, evs)
 	}
-	if mm := multimonDTMF(t, ear); mm != want {
+	if mm := multimontest.Decode(t, ear); mm != want {
 		t.Errorf("multimon-ng decoded %q, want %q", mm, want)
 	}
 

@@ -2,6 +2,7 @@ package dtmf
 
 import (
 	"fmt"
+	"github.com/openata/ata/fxs/dtmf/multimontest"
 	"math"
 	"os"
 	"path/filepath"
@@ -142,22 +143,6 @@ func diff(a, b []int16) []int16 {
 	return d
 }
 
-// multimon decodes a WAV with multimon-ng (which wants raw s16le at
-// 22050 Hz) and returns the digits it printed.
-func multimon(t *testing.T, wav string) string {
-	t.Helper()
-	raw := strings.TrimSuffix(wav, ".wav") + ".raw"
-	run(t, "sox", wav, "-t", "raw", "-r", "22050", "-e", "signed", "-b", "16", "-c", "1", raw)
-	out := run(t, "multimon-ng", "-q", "-c", "-a", "DTMF", "-t", "raw", raw)
-	var b strings.Builder
-	for line := range strings.Lines(string(out)) {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(line), "DTMF: "); ok && len(d) == 1 {
-			b.WriteString(d)
-		}
-	}
-	return b.String()
-}
-
 func TestAgainstMultimon(t *testing.T) {
 	needTool(t, "sox")
 	needTool(t, "multimon-ng")
@@ -165,7 +150,7 @@ func TestAgainstMultimon(t *testing.T) {
 	for _, c := range soxCases {
 		wav := c.make(t, dir)
 		ours := digits(t, detect(readWAV(t, wav), 160))
-		theirs := multimon(t, wav)
+		theirs := multimontest.DecodeWAV(t, wav)
 		want := ""
 		if c.detect {
 			want = c.keys

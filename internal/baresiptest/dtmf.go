@@ -1,10 +1,7 @@
 package baresiptest
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
+	"github.com/openata/ata/fxs/dtmf/multimontest"
 	"testing"
 	"time"
 
@@ -18,30 +15,7 @@ import (
 // multimon-ng). multimon-ng wants roughly 40 ms or more of each key.
 func DecodeDTMF(t testing.TB, x []int16) string {
 	t.Helper()
-	for _, tool := range []string{"sox", "multimon-ng"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("install %s: apt-get install sox multimon-ng (%v)", tool, err)
-		}
-	}
-	dir := t.TempDir()
-	wav, raw := filepath.Join(dir, "in.wav"), filepath.Join(dir, "in.raw")
-	if err := os.WriteFile(wav, pcm.EncodeWAV(x, sampleRate), 0o644); err != nil {
-		t.Fatalf("baresiptest: %v", err)
-	}
-	if out, err := exec.Command("sox", wav, "-t", "raw", "-r", "22050", "-e", "signed", "-b", "16", "-c", "1", raw).CombinedOutput(); err != nil {
-		t.Fatalf("baresiptest: sox: %v: %s", err, out)
-	}
-	out, err := exec.Command("multimon-ng", "-q", "-c", "-a", "DTMF", "-t", "raw", raw).Output()
-	if err != nil {
-		t.Fatalf("baresiptest: multimon-ng: %v", err)
-	}
-	var b strings.Builder
-	for line := range strings.Lines(string(out)) {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(line), "DTMF: "); ok && len(d) == 1 {
-			b.WriteString(d)
-		}
-	}
-	return b.String()
+	return multimontest.Decode(t, x)
 }
 
 // DTMFTones is in-band DTMF for keys at dBm0 per frequency: on for each
