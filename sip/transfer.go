@@ -72,7 +72,10 @@ func (c *Call) TransferTo(other call.Leg) error {
 	if !o.confirmed() || o.ended.Load() {
 		return fmt.Errorf("sip: transfer: the other call is not up")
 	}
-	if c.remoteSupports("replaces") {
+	// The transferee sends the INVITE with Replaces and the other party
+	// takes it: both must know Replaces (RFC 3891), else it becomes a
+	// second call at the other party.
+	if c.remoteSupports("replaces") && o.remoteSupports("replaces") {
 		local, remote := o.tags()
 		// As the receiver of the INVITE with Replaces (other's far end)
 		// sees the dialog: to-tag is its tag, from-tag ours.
@@ -89,7 +92,7 @@ func (c *Call) TransferTo(other call.Leg) error {
 	if err != nil {
 		return fmt.Errorf("sip: transfer: %w", err)
 	}
-	c.line.log.Info("sip: far end does not support Replaces: blind transfer to the other party", "call", c.callID, "to", uri.String())
+	c.line.log.Info("sip: a party does not support Replaces: blind transfer to the other party", "call", c.callID, "to", uri.String())
 	return c.refer("<"+uri.String()+">", o, false)
 }
 

@@ -119,7 +119,7 @@ func TestAttendedTransferReplaces(t *testing.T) {
 	l := testLine(t, p)
 	a, da := outgoing(t, p, l, siplib.NewHeader("Supported", "replaces, timer"))
 	p2.ata = p.ata
-	cLeg, dc := incoming(t, p2, l)
+	cLeg, dc := incoming(t, p2, l, siplib.NewHeader("Supported", "replaces"))
 	if err := a.TransferTo(cLeg); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestAttendedTransferHangsUpReplacedCall(t *testing.T) {
 	p := newPeer(t) // both far ends
 	l := testLine(t, p)
 	a, da := incoming(t, p, l, siplib.NewHeader("Supported", "replaces"))
-	cLeg, _ := outgoing(t, p, l)
+	cLeg, _ := outgoing(t, p, l, siplib.NewHeader("Supported", "replaces"))
 	a.TransferTo(cLeg)
 	p.reply(p.request(siplib.REFER), 202, "", nil)
 	p.notify(da, "SIP/2.0 200 OK", "terminated")
@@ -188,6 +188,21 @@ func TestAttendedTransferFallsBackToBlind(t *testing.T) {
 	}
 	if err := a.TransferTo(fakeLeg{}); err != call.ErrNotSupported {
 		t.Fatalf("TransferTo(a non-SIP leg) = %v", err)
+	}
+}
+
+// A transferee that knows Replaces but a target that does not (baresip
+// 1.0, which takes an INVITE with Replaces as a new call) also gets a
+// blind REFER: with Replaces the target would have two calls.
+func TestAttendedTransferBlindWhenTargetLacksReplaces(t *testing.T) {
+	p := newPeer(t)
+	l := testLine(t, p)
+	a, _ := outgoing(t, p, l, siplib.NewHeader("Supported", "replaces"))
+	other, _ := incoming(t, p, l) // its INVITE says nothing of replaces
+	a.TransferTo(other)
+	refer := p.request(siplib.REFER)
+	if got := hdr(refer, "Refer-To"); got != "<sip:2000@voip.test>" {
+		t.Fatalf("Refer-To %q, want a blind REFER to the other party", got)
 	}
 }
 
