@@ -474,7 +474,7 @@ func (ph *Phone) legEvent(s *slot, ev call.Event) {
 		s.farHeld = ev.Kind == call.Held
 		ph.log.Info("phone: far end "+ev.Kind.String(), "leg", s.leg.ID())
 	case call.DTMF:
-		if s.mode == Active && ph.port != nil {
+		if s.mode == Active {
 			ph.port.PlayDTMF(ev.Key, ev.Duration)
 		}
 	case call.TransferRequested:
