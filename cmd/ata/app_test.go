@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/openata/ata/internal/syncbuf"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func TestApplyWithoutRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("firmware log:\n%s", logs.String())
@@ -89,22 +88,4 @@ func TestApplyWithoutRestart(t *testing.T) {
 	if saved, _ := config.Load(path); saved.Phone.Region != "de" {
 		t.Fatalf("a refused save changed the file: %q", saved.Phone.Region)
 	}
-}
-
-// lockedBuffer collects logs from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

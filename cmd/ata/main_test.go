@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/openata/ata/internal/syncbuf"
 	"math"
 	"net"
 	"os"
@@ -59,7 +60,7 @@ func freeUDPPort(t testing.TB) string {
 
 type firmware struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer // read by the test while exec's goroutine writes it
+	stderr *syncbuf.Buffer // read by the test while exec's goroutine writes it
 	phone  *sim.Client
 	done   chan error
 }
@@ -82,7 +83,7 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	f := &firmware{stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	f := &firmware{stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	args := append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)
 	f.cmd = exec.Command(args[0], args[1:]...)
 	f.cmd.Stderr = f.stderr

@@ -71,6 +71,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/openata/ata/internal/syncbuf"
 	"net"
 	"net/netip"
 	"os"
@@ -147,7 +148,7 @@ type Phone struct {
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	log  lockedBuffer
+	log  syncbuf.Buffer
 
 	conn    net.Conn
 	writeMu sync.Mutex
@@ -736,27 +737,4 @@ func freePorts(t testing.TB) (sip, ctrl int) {
 	}
 	t.Fatalf("baresiptest: no port free for both UDP and TCP")
 	return 0, 0
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
