@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,8 @@ type multiRig struct {
 	t   *testing.T
 	kam *kamailiotest.Server
 	f   *firmware
+	web string             // the web UI's base URL
+	w   *webClient         // logged in, on first use
 	far map[string]*farEnd // by number: 2000 (1000 Hz), 3000 (600 Hz), 4000 (1400 Hz)
 }
 
@@ -41,8 +45,10 @@ func newMultiRig(t *testing.T, phoneExtra string, ringOnly ...string) *multiRig 
 	t.Helper()
 	users := map[string]string{"1001": "secret", "2000": "pw2000", "3000": "pw3000", "4000": "pw4000"}
 	kam := kamailiotest.Start(t, kamailiotest.Config{Users: users})
+	web := freePort(t)
 	cfg := strings.Replace(lineConfig(kam, ""), `dial_plan = "(xxxx)"`, "dial_plan = \"(xxxx)\"\n"+phoneExtra, 1)
-	r := &multiRig{t: t, kam: kam, f: startFirmware(t, cfg), far: map[string]*farEnd{}}
+	cfg = strings.Replace(cfg, `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = %q", web), 1) // [web]
+	r := &multiRig{t: t, kam: kam, f: startFirmware(t, cfg), far: map[string]*farEnd{}, web: "http://" + web}
 	waitRegistered(t, kam, "1001")
 	for _, fe := range []struct {
 		number string
@@ -143,6 +149,43 @@ func (r *multiRig) farHears(what, n string, hz float64, from, to time.Time, hear
 	}
 }
 
+// webAPI GETs path from the web UI's API as the admin (first-boot setup,
+// which logs in, on first use).
+func (r *multiRig) webAPI(path string, v any) {
+	r.t.Helper()
+	if r.w == nil {
+		const pw = "correct horse battery staple"
+		r.w = newWebClient(r.t, r.web)
+		if res := r.w.form("/setup", url.Values{"username": {"admin"}, "password": {pw}, "confirm": {pw}}); res.StatusCode >= 400 {
+			r.t.Fatalf("web setup: %d", res.StatusCode)
+		}
+	}
+	res, data := r.w.api("GET", path, nil)
+	if res.StatusCode != 200 {
+		r.t.Fatalf("GET %s: %d %s", path, res.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		r.t.Fatalf("GET %s: %v: %s", path, err, data)
+	}
+}
+
+// webCalls is the calls the status API shows: number → role.
+func (r *multiRig) webCalls() map[string]string {
+	r.t.Helper()
+	var st struct {
+		Calls []struct {
+			Number, Role string
+			Codec        string
+		} `json:"calls"`
+	}
+	r.webAPI("/api/status", &st)
+	out := map[string]string{}
+	for _, c := range st.Calls {
+		out[c.Number] = c.Role
+	}
+	return out
+}
+
 func (r *multiRig) callATA(from string) {
 	r.far[from].Dial(fmt.Sprintf("sip:1001@%s", r.kam.Addr()))
 }
@@ -171,10 +214,17 @@ func TestCallWaitingSwapHoldAndRecall(t *testing.T) {
 	b.WaitEventAfter(baresiptest.Ringing, since, 5*time.Second) // the caller hears ringback
 	r.earHears("call waiting", []string{"2000"}, []string{"3000"})
 
+	if got := r.webCalls(); got["2000"] != "active" || got["3000"] != "waiting" || len(got) != 2 {
+		t.Errorf("web status calls %v, want 2000 active and 3000 waiting", got)
+	}
+
 	r.hook("flash")
 	b.WaitEvent(baresiptest.Established, 5*time.Second)
 	r.f.waitLog(t, "phone: flash: swapped", 5*time.Second)
 	r.earHears("after flash", []string{"3000"}, []string{"2000"})
+	if got := r.webCalls(); got["3000"] != "active" || got["2000"] != "held" {
+		t.Errorf("web status calls %v, want 3000 active and 2000 held", got)
+	}
 	from, to := r.speak(1500 * time.Millisecond)
 	r.farHears("3000 is active", "3000", handsetHz, from, to, true)
 	r.farHears("2000 is held", "2000", handsetHz, from, to, false)
@@ -203,6 +253,38 @@ func TestCallWaitingSwapHoldAndRecall(t *testing.T) {
 	r.hook("off")
 	r.f.waitLog(t, "recall answered", 5*time.Second)
 	r.earHears("recall answered", []string{"3000"}, []string{"2000"})
+	r.hook("on")
+	b.WaitEvent(baresiptest.Closed, 5*time.Second)
+
+	// The call log has each leg: 2000 out, 3000 in, both ended here.
+	var log struct {
+		Calls []struct {
+			Number    string  `json:"number"`
+			Direction string  `json:"direction"`
+			Cause     string  `json:"end_cause"`
+			Leg       string  `json:"leg"`
+			Codec     string  `json:"codec"`
+			Duration  float64 `json:"duration_s"`
+		} `json:"calls"`
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		r.webAPI("/api/calls", &log)
+		if len(log.Calls) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	legs := map[string]string{}
+	for _, c := range log.Calls {
+		legs[c.Number] = c.Direction + "/" + c.Cause
+		if c.Leg == "" || c.Codec == "" || c.Duration <= 0 {
+			t.Errorf("call log entry %+v: want a leg id, a codec and a duration", c)
+		}
+	}
+	if legs["2000"] != "out/normal" || legs["3000"] != "in/normal" || len(legs) != 2 {
+		t.Errorf("call log legs %v, want 2000 out/normal and 3000 in/normal", legs)
+	}
 }
 
 // TestCallWaitingToneCadence: without Type II caller ID the call-waiting
