@@ -153,6 +153,10 @@ type Phone struct {
 	// FirstDigitTimeout is how long dial tone waits for the first digit
 	// before the receiver-off-hook tone.
 	FirstDigitTimeout Duration `toml:"first_digit_timeout"`
+	// RingTimeout ends an incoming call nobody answers (480), so a caller
+	// that never gives up cannot hold the line; "0s" rings until the
+	// caller gives up.
+	RingTimeout Duration `toml:"ring_timeout"`
 	// CallWaiting: a second call during a call is announced by the
 	// call-waiting tone (a hook flash takes it) instead of getting busy.
 	CallWaiting bool `toml:"call_waiting"`
@@ -320,6 +324,7 @@ func builtin() *Config {
 			DialPlan:            "(*xx|xx.T)",
 			InterDigitTimeout:   Duration(4 * time.Second),
 			FirstDigitTimeout:   Duration(15 * time.Second),
+			RingTimeout:         Duration(120 * time.Second),
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},
@@ -508,6 +513,9 @@ func (c *Config) check() error {
 	}
 	if p.FirstDigitTimeout < Duration(time.Second) || p.FirstDigitTimeout > Duration(5*time.Minute) {
 		return keyErr("phone.first_digit_timeout", "want 1s to 5m, got %v", p.FirstDigitTimeout)
+	}
+	if p.RingTimeout != 0 && (p.RingTimeout < Duration(time.Second) || p.RingTimeout > Duration(time.Hour)) {
+		return keyErr("phone.ring_timeout", "want 1s to 1h, or \"0s\" to ring until the caller gives up, got %v", p.RingTimeout)
 	}
 	return nil
 }

@@ -115,3 +115,16 @@ func TestCallFeatureKeys(t *testing.T) {
 		t.Fatalf("a string for call_waiting: %v", err)
 	}
 }
+
+func TestRingTimeoutKey(t *testing.T) {
+	if d := Default().Phone.RingTimeout.D(); d != 120*time.Second {
+		t.Fatalf("ring_timeout default %v, want 120s", d)
+	}
+	c, err := Parse("ata.toml", []byte("[phone]\nring_timeout = \"0s\"\n"))
+	if err != nil || c.Phone.RingTimeout != 0 {
+		t.Fatalf("ring_timeout 0s: %v %v", c, err)
+	}
+	if _, err := Parse("ata.toml", []byte("[phone]\nring_timeout = \"500ms\"\n")); err == nil || !strings.Contains(err.Error(), "phone.ring_timeout") {
+		t.Fatalf("ring_timeout 500ms: %v", err)
+	}
+}
