@@ -147,6 +147,7 @@ func newRig(t *testing.T, mod func(*Opts)) *rig {
 	r.log = OpenCallLog(filepath.Join(t.TempDir(), "calls.jsonl"))
 	o := DefaultOpts()
 	o.Line, o.Mixer, o.Log = r.dialer, r.mix, r.log
+	o.RingTimeout = 120 * time.Second
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

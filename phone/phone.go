@@ -133,6 +133,9 @@ type Features struct {
 	CallWaitingCallerID bool // with Type II caller ID where the standard has it
 	ThreeWay            bool // flash during a call places a second call / conference
 	TransferOnHangup    bool // hanging up in a consultation or conference transfers
+	// RingTimeout ends an incoming call nobody answers (ringing, waiting or
+	// a recall) after this long; 0 rings until the caller gives up.
+	RingTimeout time.Duration
 }
 
 // DefaultOpts has the features on as a Cisco SPA112 has them by default.
@@ -185,7 +188,7 @@ type Phone struct {
 	log   *slog.Logger
 	state State
 
-	toneTimer, cwTimer Timer
+	toneTimer, cwTimer, ringTimer Timer
 
 	incoming chan call.Leg
 	dialed   chan dialResult
@@ -233,7 +236,7 @@ func New(port Port, opts Opts) *Phone {
 	}
 	return &Phone{
 		port: port, opts: opts, log: opts.Logger,
-		toneTimer: opts.NewTimer(), cwTimer: opts.NewTimer(),
+		toneTimer: opts.NewTimer(), cwTimer: opts.NewTimer(), ringTimer: opts.NewTimer(),
 		incoming:  make(chan call.Leg, 4),
 		dialed:    make(chan dialResult, 2),
 		placedCh:  make(chan placed, 2),
@@ -317,6 +320,7 @@ func (ph *Phone) Run(ctx context.Context) error {
 	ph.ctx = ctx
 	defer ph.toneTimer.Stop()
 	defer ph.cwTimer.Stop()
+	defer ph.ringTimer.Stop()
 	ph.port.Connect(ph.opts.Mixer)
 	for {
 		select {
@@ -345,6 +349,8 @@ func (ph *Phone) Run(ctx context.Context) error {
 			ph.log.Info("phone: line changed", "configured", d != nil)
 		case <-ph.toneTimer.C():
 			ph.input(inToneTimeout, event{})
+		case <-ph.ringTimer.C():
+			ph.input(inRingTimeout, event{})
 		case <-ph.cwTimer.C():
 			if ph.alt != nil && !ph.alt.up() {
 				ph.port.PlayTone(region.CallWaiting)
@@ -727,13 +733,23 @@ func callerInfo(p call.Party, now time.Time) *callerid.Info {
 
 func (ph *Phone) ring(s *slot, st State, why string) {
 	ph.port.Ring(callerInfo(s.party(), ph.opts.Now()))
+	ph.startRingTimer()
 	ph.to(st, why)
+}
+
+// startRingTimer times a call that rings or waits; its end is an input
+// only the ringing and waiting entries of the table act on.
+func (ph *Phone) startRingTimer() {
+	if ph.opts.RingTimeout > 0 {
+		ph.ringTimer.Reset(ph.opts.RingTimeout)
+	}
 }
 
 // callWaiting tells the person in a call that s waits: Type II caller ID
 // where the port and the setting have it, else the call-waiting tone (which
 // repeats by its own cadence).
 func (ph *Phone) callWaiting(s *slot) {
+	ph.startRingTimer()
 	if ph.opts.CallWaitingCallerID && ph.port.CallWaitingIDSupported() {
 		ph.port.CallWaitingID(callerInfo(s.party(), ph.opts.Now()))
 		ph.cwTimer.Reset(ph.opts.CallWaitingRepeat)

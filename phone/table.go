@@ -72,11 +72,13 @@ const (
 	inCurEnded                 // cur ended
 	inAltEnded                 // alt ended
 	inToneTimeout              // a tone played long enough
+	inRingTimeout              // a call rang or waited long enough
 	numInputs
 )
 
 var inputNames = [numInputs]string{"off-hook", "on-hook", "flash", "dialed", "dial-failed", "dial-timeout",
-	"incoming", "cur-progress", "cur-early-media", "cur-answered", "cur-ended", "alt-ended", "tone-timeout"}
+	"incoming", "cur-progress", "cur-early-media", "cur-answered", "cur-ended", "alt-ended", "tone-timeout",
+	"ring-timeout"}
 
 func (in Input) String() string {
 	if in >= 0 && in < numInputs {
@@ -125,6 +127,8 @@ func init() {
 	on([]State{Ringing}, One, inCurAnswered, (*Phone).connected)
 	on([]State{Recall}, HeldOnly, inOffHook, (*Phone).answerRecall)
 	on([]State{Recall}, HeldOnly, inAltEnded, (*Phone).recallGaveUp)
+	on([]State{Ringing}, One, inRingTimeout, (*Phone).ringingTimedOut)
+	on([]State{Recall}, HeldOnly, inRingTimeout, (*Phone).recallTimedOut)
 
 	// Dialling, with or without a held call.
 	on(dialling, NoCalls, inDialed, (*Phone).dialedFirst)
@@ -164,10 +168,12 @@ func init() {
 	on(talking, OneWaiting, inCurEnded, (*Phone).farHungUp)
 	on(talking, OneWaiting, inAltEnded, (*Phone).waitingGaveUp)
 	on(talking, OneWaiting, inCurAnswered, (*Phone).connected) // the answer of a swapped-in call
+	on(talking, OneWaiting, inRingTimeout, (*Phone).waitingTimedOut)
 	// (Only the disconnect tone can play with a call waiting.)
 	on([]State{Disconnected}, WaitingOnly, inFlash, (*Phone).answerWaiting)
 	on([]State{Disconnected}, WaitingOnly, inOnHook, (*Phone).ringWaiting)
 	on([]State{Disconnected}, WaitingOnly, inAltEnded, (*Phone).waitingGaveUp)
+	on([]State{Disconnected}, WaitingOnly, inRingTimeout, (*Phone).waitingTimedOut)
 
 	// One talking, one held after a swap.
 	on(talking, OneHeld, inFlash, (*Phone).swap)
@@ -288,6 +294,32 @@ func (ph *Phone) ringerGaveUp(e event) {
 	ph.port.StopRing()
 	ph.cur = nil
 	ph.to(Idle, "caller gave up: "+e.call.Cause.String())
+}
+
+// ringingTimedOut refuses a call nobody answered (480): a caller that
+// never gives up must not hold the line.
+func (ph *Phone) ringingTimedOut(event) {
+	ph.port.StopRing()
+	ph.cur.leg.Reject(call.Unavailable)
+	ph.depart(ph.cur)
+	ph.to(Idle, "nobody answered")
+}
+
+// recallTimedOut ends a held call nobody came back to.
+func (ph *Phone) recallTimedOut(event) {
+	ph.port.StopRing()
+	ph.alt.leg.Hangup(call.Normal)
+	ph.depart(ph.alt)
+	ph.to(Idle, "recall not answered")
+}
+
+// waitingTimedOut refuses a waiting call nobody took.
+func (ph *Phone) waitingTimedOut(event) {
+	ph.stopCallWaiting()
+	ph.alt.leg.Reject(call.Unavailable)
+	ph.depart(ph.alt)
+	ph.log.Info("phone: waiting call not taken", "state", ph.state)
+	ph.publish()
 }
 
 func (ph *Phone) answerRecall(event) {

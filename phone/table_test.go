@@ -166,6 +166,9 @@ func fire(r *rig, f fx, in Input) {
 	case inToneTimeout:
 		time.Sleep(31 * time.Second)
 		r.settle()
+	case inRingTimeout:
+		time.Sleep(121 * time.Second)
+		r.settle()
 	}
 }
 
@@ -215,6 +218,8 @@ func TestTableEntries(t *testing.T) {
 		{key{Ringing, One, inCurAnswered}, outcome{Talking, One, nil}, nil},
 		{key{Recall, HeldOnly, inOffHook}, outcome{Talking, One, nil}, cur()},
 		{key{Recall, HeldOnly, inAltEnded}, outcome{Idle, NoCalls, nil}, portDid("stop-ring")},
+		{key{Ringing, One, inRingTimeout}, outcome{Idle, NoCalls, nil}, both(cur("reject:unavailable"), portDid("stop-ring"))},
+		{key{Recall, HeldOnly, inRingTimeout}, outcome{Idle, NoCalls, nil}, both(alt("hangup:normal"), portDid("stop-ring"))},
 
 		{key{DialTone, NoCalls, inDialed}, outcome{Calling, One, nil}, nil},
 		{key{Collecting, NoCalls, inDialed}, outcome{Calling, One, nil}, nil},
@@ -270,6 +275,8 @@ func TestTableEntries(t *testing.T) {
 		tc{key{Talking, OneWaiting, inCurEnded}, outcome{Disconnected, WaitingOnly, nil}, nil},
 		tc{key{Talking, OneWaiting, inAltEnded}, outcome{Talking, One, nil}, portDid("stop-tone")},
 		tc{key{Talking, OneWaiting, inCurAnswered}, outcome{Talking, OneWaiting, nil}, nil},
+		tc{key{Talking, OneWaiting, inRingTimeout}, outcome{Talking, One, nil}, alt("reject:unavailable")},
+		tc{key{Disconnected, WaitingOnly, inRingTimeout}, outcome{Disconnected, NoCalls, nil}, alt("reject:unavailable")},
 		tc{key{Disconnected, WaitingOnly, inFlash}, outcome{Talking, One, nil}, alt("answer")},
 		tc{key{Disconnected, WaitingOnly, inOnHook}, outcome{Ringing, One, nil}, portDid("ring:400")},
 		tc{key{Disconnected, WaitingOnly, inAltEnded}, outcome{Disconnected, NoCalls, nil}, nil},

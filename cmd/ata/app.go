@@ -195,7 +195,7 @@ func (a *app) phoneIdle() bool { return a.phone.Snapshot().State == phone.Idle }
 func phoneOpts(c config.Phone) phone.Opts {
 	o := phone.DefaultOpts()
 	o.Features = phone.Features{CallWaiting: c.CallWaiting, CallWaitingCallerID: c.CallWaitingCallerID,
-		ThreeWay: c.ThreeWay, TransferOnHangup: c.TransferOnHangup}
+		ThreeWay: c.ThreeWay, TransferOnHangup: c.TransferOnHangup, RingTimeout: c.RingTimeout.D()}
 	return o
 }
 

@@ -438,3 +438,29 @@ func TestFarEndHoldFollowed(t *testing.T) {
 	r.f.waitLog(t, "phone: far end resumed", 5*time.Second)
 	r.earHears("resumed", []string{"2000"}, nil)
 }
+
+// TestRingTimeoutEndsNeverCancelledCall: a caller that never gives up gets
+// 480 after ring_timeout and the phone stops ringing; the next call rings
+// and is answered.
+func TestRingTimeoutEndsNeverCancelledCall(t *testing.T) {
+	r := newMultiRig(t, `ring_timeout = "3s"`)
+	a := r.far["2000"]
+	start := time.Now()
+	r.callATA("2000")
+	r.f.waitLog(t, "to=ringing", 5*time.Second)
+	ev := a.WaitEvent(baresiptest.Closed, 10*time.Second)
+	took := time.Since(start)
+	t.Logf("caller closed after %v: %s", took.Round(10*time.Millisecond), ev)
+	if took < 2500*time.Millisecond || !strings.Contains(ev.Param, "480") {
+		t.Errorf("the unanswered call ended after %v with %q, want 480 after the 3 s ring timeout", took, ev.Param)
+	}
+	if st, err := r.f.phone.State(r.ctx()); err != nil || st.Ringing {
+		t.Fatalf("still ringing after the timeout: %+v %v", st, err)
+	}
+	b := r.far["3000"]
+	r.callATA("3000")
+	r.f.waitLog(t, `why="incoming call from 3000"`, 5*time.Second)
+	r.hook("off")
+	b.WaitEvent(baresiptest.Established, 5*time.Second)
+	r.earHears("the next call", []string{"3000"}, nil)
+}
