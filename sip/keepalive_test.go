@@ -11,8 +11,9 @@ import (
 )
 
 // rawRegistrar answers every REGISTER with 200 (Expires 3600) and counts
-// the CRLF keep-alives it receives.
-func rawRegistrar(t *testing.T) (*net.UDPConn, *atomic.Int32) {
+// the CRLF keep-alives it receives, answering each with a CRLF pong
+// (RFC 5626 §4.4.1) while pong is set.
+func rawRegistrar(t *testing.T, pong *atomic.Bool) (*net.UDPConn, *atomic.Int32) {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +29,9 @@ func rawRegistrar(t *testing.T) (*net.UDPConn, *atomic.Int32) {
 			}
 			if string(buf[:n]) == "\r\n\r\n" {
 				crlf.Add(1)
+				if pong != nil && pong.Load() {
+					c.WriteToUDP([]byte("\r\n"), from)
+				}
 				continue
 			}
 			msg, err := siplib.ParseMessage(append([]byte(nil), buf[:n]...))
@@ -45,7 +49,9 @@ func rawRegistrar(t *testing.T) (*net.UDPConn, *atomic.Int32) {
 }
 
 func TestKeepAliveCRLF(t *testing.T) {
-	reg, crlf := rawRegistrar(t)
+	var pong atomic.Bool
+	pong.Store(true)
+	reg, crlf := rawRegistrar(t, &pong)
 	f := startReg(t, nil, func(s *StackConfig, l *Account, _ *RegOptions) {
 		s.KeepAlive = 25 * time.Second
 		l.Registrar = reg.LocalAddr().String()

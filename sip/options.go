@@ -10,7 +10,17 @@ type StackConfig struct {
 	// it off.
 	KeepAlive time.Duration
 	// KeepAliveMethod is "crlf" (a double CRLF, the default) or "options".
+	// A CRLF is expected to be answered by a CRLF pong (RFC 5626 §4.4.1);
+	// a provider that never answers one is probed with OPTIONS instead.
 	KeepAliveMethod string
+	// KeepAliveMisses is how many keep-alives in a row may go unanswered
+	// before the flow counts as failed and the line re-registers as soon
+	// as the provider answers again (default 2).
+	KeepAliveMisses int
+	// RTPTimeout ends a call whose far end sent no RTP for this long
+	// (BYE, cause NoResponse), except while either side holds; 0 turns it
+	// off.
+	RTPTimeout time.Duration
 	// AcceptProxyOnly drops requests that do not come from a line's
 	// registrar or outbound proxy addresses.
 	AcceptProxyOnly bool

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,37 @@ type RegStatus struct {
 	NextRetry time.Time // when failing: the next attempt
 	Expires   time.Time // when registered: end of the granted binding
 	Contact   string    // the Contact URI registered (or being registered)
+	// NotAnsweringSince is when the provider stopped answering (the first
+	// unanswered keep-alive or REGISTER); zero while it answers.
+	NotAnsweringSince time.Time
+	// LastRegistered is the last successful REGISTER; LastKeepAliveAnswer
+	// the last answer to a keep-alive (a pong or an OPTIONS response).
+	LastRegistered      time.Time
+	LastKeepAliveAnswer time.Time
+}
+
+// ReRegCause says why a line sent a REGISTER again, for the metrics.
+type ReRegCause string
+
+// The causes of a re-registration.
+const (
+	ReRegRefresh       ReRegCause = "refresh"        // the granted expiry is running out
+	ReRegRetry         ReRegCause = "retry"          // a failed attempt's back-off ran out
+	ReRegFlowRecovered ReRegCause = "flow_recovered" // the provider answers again after not answering
+	ReRegBindingGone   ReRegCause = "binding_gone"   // the provider said it does not know us (404/403 to OPTIONS)
+	ReRegNetwork       ReRegCause = "network"        // our local address changed, or NetworkChanged
+	ReRegNAT           ReRegCause = "nat"            // the provider sees us at another public address
+)
+
+// ReRegCauses lists the causes in the order /metrics shows them.
+var ReRegCauses = []ReRegCause{ReRegRefresh, ReRegRetry, ReRegFlowRecovered, ReRegBindingGone, ReRegNetwork, ReRegNAT}
+
+// RegCounters count a registration's keep-alive and recovery events since
+// it started.
+type RegCounters struct {
+	KeepAliveMisses uint64 // keep-alives that got no answer
+	FlowFailures    uint64 // times keepalive_misses were reached (or a REGISTER went unanswered)
+	ReRegistrations map[ReRegCause]uint64
 }
 
 // RegOptions tunes a Registration; zero values take the defaults.
@@ -80,12 +112,36 @@ type Registration struct {
 	everRegistered bool
 	failc          int
 	wait           time.Duration
+	cause          FailCause
+
+	// Keep-alive failure detection (RFC 5626 §4.4.1).
+	pongC      chan struct{}  // a CRLF pong arrived from the current target
+	netC       chan struct{}  // NetworkChanged
+	pongTarget netip.AddrPort // the target pongCap is about
+	pongCap    pongSupport
+	crlfOut    bool // a CRLF went out and its pong has not come
+	misses     int
+	downSince  time.Time // first unanswered keep-alive or REGISTER; zero while answered
+	goneAt     time.Time // last re-registration for a binding-gone answer
+	goneStreak int       // such re-registrations in a row the provider did not confirm
 
 	mu         sync.Mutex
 	status     RegStatus
+	lastReg    time.Time
+	lastKA     time.Time
+	counters   RegCounters
 	publicSeen netip.AddrPort // public, once a registration with it succeeded
 	subs       map[chan RegStatus]struct{}
 }
+
+// pongSupport is whether the provider answers CRLF keep-alives.
+type pongSupport int8
+
+const (
+	pongUnknown pongSupport = iota
+	pongYes
+	pongNo
+)
 
 // NewRegistration prepares the registration of line on st.
 func NewRegistration(st *Stack, line Account, opt RegOptions) (*Registration, error) {
@@ -119,17 +175,20 @@ func NewRegistration(st *Stack, line Account, opt RegOptions) (*Registration, er
 		opt.Logger = st.log
 	}
 	r := &Registration{
-		st:      st,
-		line:    line,
-		opt:     opt,
-		log:     opt.Logger.With("line", line.Number+"@"+line.ServiceDomain),
-		aor:     siplib.Uri{Scheme: "sip", User: line.Number, Host: line.ServiceDomain},
-		callID:  siplib.GenerateTagN(24) + "@openata",
-		fromTag: siplib.GenerateTagN(16),
-		cseq:    1,
-		expires: line.RegisterExpires,
-		subs:    map[chan RegStatus]struct{}{},
-		status:  RegStatus{State: StateInactive},
+		st:       st,
+		line:     line,
+		opt:      opt,
+		log:      opt.Logger.With("line", line.Number+"@"+line.ServiceDomain),
+		aor:      siplib.Uri{Scheme: "sip", User: line.Number, Host: line.ServiceDomain},
+		callID:   siplib.GenerateTagN(24) + "@openata",
+		fromTag:  siplib.GenerateTagN(16),
+		cseq:     1,
+		expires:  line.RegisterExpires,
+		subs:     map[chan RegStatus]struct{}{},
+		status:   RegStatus{State: StateInactive},
+		pongC:    make(chan struct{}, 1),
+		netC:     make(chan struct{}, 1),
+		counters: RegCounters{ReRegistrations: map[ReRegCause]uint64{}},
 	}
 	if r.expires <= 0 {
 		r.expires = time.Hour
@@ -171,7 +230,43 @@ func (r *Registration) PublicAddr() netip.AddrPort {
 func (r *Registration) Status() RegStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.withTimesLocked(r.status)
+}
+
+func (r *Registration) withTimesLocked(s RegStatus) RegStatus {
+	s.LastRegistered, s.LastKeepAliveAnswer = r.lastReg, r.lastKA
+	return s
+}
+
+// Counters returns the keep-alive and re-registration counts so far.
+func (r *Registration) Counters() RegCounters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.counters
+	c.ReRegistrations = make(map[ReRegCause]uint64, len(r.counters.ReRegistrations))
+	for k, v := range r.counters.ReRegistrations {
+		c.ReRegistrations[k] = v
+	}
+	return c
+}
+
+// NetworkChanged tells the registration that the link went down and up
+// or an address changed: it registers again at once.
+func (r *Registration) NetworkChanged() {
+	select {
+	case r.netC <- struct{}{}:
+	default:
+	}
+}
+
+// reRegister counts a re-registration and logs why.
+func (r *Registration) reRegister(cause ReRegCause, msg string, args ...any) {
+	r.mu.Lock()
+	r.counters.ReRegistrations[cause]++
+	r.mu.Unlock()
+	if cause != ReRegRefresh && cause != ReRegRetry {
+		r.log.Info("sip: re-registering: "+msg, append(args, "cause", cause)...)
+	}
 }
 
 // Subscribe returns a channel that receives each new status (only the
@@ -193,6 +288,7 @@ func (r *Registration) setStatus(s RegStatus) {
 	r.mu.Lock()
 	old := r.status
 	r.status = s
+	s = r.withTimesLocked(s)
 	for ch := range r.subs {
 		select { // keep only the newest
 		case <-ch:
@@ -224,6 +320,7 @@ func (r *Registration) Run(ctx context.Context) error {
 		r.unregister()
 	}
 	r.st.SetTrustedSources(r.id(), nil)
+	r.st.watchPongs(r.id(), netip.AddrPort{}, nil)
 	r.setStatus(RegStatus{State: StateInactive})
 	return nil
 }
@@ -234,7 +331,7 @@ func (r *Registration) id() string { return fmt.Sprintf("reg-%p", r) }
 // trusts them as request sources.
 func (r *Registration) stateResolving(ctx context.Context) regState {
 	if r.Status().State != StateRegistered {
-		r.setStatus(RegStatus{State: StateRegistering, LastError: r.Status().LastError, Contact: r.Status().Contact})
+		r.setStatus(RegStatus{State: StateRegistering, LastError: r.Status().LastError, Contact: r.Status().Contact, NotAnsweringSince: r.downSince})
 	}
 	next := r.line.RegistrarAddr()
 	if r.line.OutboundProxy != "" {
@@ -247,11 +344,11 @@ func (r *Registration) stateResolving(ctx context.Context) regState {
 		return nil
 	}
 	if err != nil {
-		return r.fail(err, false)
+		return r.fail(err, FailOther, 0)
 	}
 	targets = r.usable(targets)
 	if len(targets) == 0 {
-		return r.fail(fmt.Errorf("resolve %s: no address of the listening socket's family", next), false)
+		return r.fail(fmt.Errorf("resolve %s: no address of the listening socket's family", next), FailOther, 0)
 	}
 	trusted := make([]netip.Addr, 0, len(targets))
 	for _, t := range targets {
@@ -286,8 +383,9 @@ func (r *Registration) usable(targets []netip.AddrPort) []netip.AddrPort {
 func (r *Registration) stateRegistering(ctx context.Context) regState {
 	target := r.targets[r.cur]
 	if err := r.updateLocal(target); err != nil {
-		return r.fail(err, false)
+		return r.fail(err, FailTimeout, 0) // no route: the link is down
 	}
+	r.watchTarget(target)
 	res, err := r.register(ctx, target, r.expires)
 	if ctx.Err() != nil {
 		return nil
@@ -298,16 +396,16 @@ func (r *Registration) stateRegistering(ctx context.Context) regState {
 			r.cur++
 			return r.stateRegistering
 		}
-		return r.fail(fmt.Errorf("REGISTER to %s: %w", target, err), false)
+		return r.fail(fmt.Errorf("REGISTER to %s: %w", target, err), FailTimeout, 0)
 	}
 	if err != nil {
-		return r.fail(err, res.StatusCode == siplib.StatusForbidden)
+		return r.fail(err, refusal(res.StatusCode), retryAfter(res))
 	}
 	switch code := res.StatusCode; {
 	case code == siplib.StatusIntervalToBrief:
 		min, ok := minExpires(res)
 		if !ok || min <= r.expires {
-			return r.fail(fmt.Errorf("423 Interval Too Brief with Min-Expires %v (asked %v)", min, r.expires), false)
+			return r.fail(fmt.Errorf("423 Interval Too Brief with Min-Expires %v (asked %v)", min, r.expires), FailOther, 0)
 		}
 		r.log.Info("sip: registrar wants a longer expiry", "min_expires", min)
 		r.expires = min
@@ -315,7 +413,7 @@ func (r *Registration) stateRegistering(ctx context.Context) regState {
 	case res.IsSuccess():
 		return r.registered(res)
 	default:
-		return r.fail(fmt.Errorf("REGISTER: %d %s", code, res.Reason), code == siplib.StatusForbidden)
+		return r.fail(fmt.Errorf("REGISTER: %d %s", code, res.Reason), refusal(code), retryAfter(res))
 	}
 }
 
@@ -339,22 +437,28 @@ func (r *Registration) registered(res *siplib.Response) regState {
 		granted = r.expires
 	}
 	if granted <= 0 {
-		return r.fail(errors.New("REGISTER: registrar granted no binding (expires 0)"), false)
+		return r.fail(errors.New("REGISTER: registrar granted no binding (expires 0)"), FailOther, 0)
 	}
 	r.granted, r.failc, r.everRegistered, r.stale = granted, 0, true, nil
+	r.misses, r.downSince = 0, time.Time{}
 	r.mu.Lock()
 	r.publicSeen = r.public
+	r.lastReg = r.opt.Clock.Now()
 	r.mu.Unlock()
 	r.setStatus(RegStatus{State: StateRegistered, Expires: r.opt.Clock.Now().Add(granted), Contact: r.contact.String()})
 	return r.stateRegistered
 }
 
 // stateRegistered waits for the refresh (at 90 % of the granted expiry)
-// and sends NAT keep-alives meanwhile.
+// and sends keep-alives meanwhile. A keep-alive answered by nothing is a
+// miss; keepalive_misses in a row fail the flow (stateUnreachable). An
+// OPTIONS answer that says our binding is gone re-registers at once.
 func (r *Registration) stateRegistered(ctx context.Context) regState {
 	refresh := r.opt.Clock.NewTimer(r.granted * 9 / 10)
 	defer refresh.Stop()
 	interval := r.st.cfg.KeepAlive
+	r.crlfOut = false
+	r.drainPongs()
 	var kaC <-chan time.Time
 	var ka Timer
 	if interval > 0 {
@@ -370,11 +474,34 @@ func (r *Registration) stateRegistered(ctx context.Context) regState {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.netC:
+			r.reRegister(ReRegNetwork, "network changed")
+			return r.stateResolving
 		case <-refresh.C():
+			r.reRegister(ReRegRefresh, "refresh")
 			return r.stateRegistering
+		case <-r.pongC:
+			r.pongAnswered()
 		case <-kaC:
-			if r.keepAlive(ctx) {
+			switch res := r.keepAlive(ctx, false); res {
+			case kaNetwork:
+				r.reRegister(ReRegNetwork, "local address changed")
 				return r.stateRegistering
+			case kaNAT:
+				r.reRegister(ReRegNAT, "NAT mapping changed")
+				return r.stateRegistering
+			case kaBindingGone:
+				r.answered(false)
+				if r.bindingGoneAllowed() {
+					r.reRegister(ReRegBindingGone, "the provider does not know our binding")
+					return r.stateRegistering
+				}
+			case kaMissed:
+				if r.missed() {
+					return r.flowFailed()
+				}
+			case kaAnswered:
+				r.answered(true)
 			}
 			ka = r.opt.Clock.NewTimer(interval)
 			kaC = ka.C()
@@ -382,17 +509,264 @@ func (r *Registration) stateRegistered(ctx context.Context) regState {
 	}
 }
 
-// fail records err and schedules the retry.
-func (r *Registration) fail(err error, forbidden bool) regState {
+// probeInterval is how often a provider that does not answer is probed.
+func (r *Registration) probeInterval() time.Duration {
+	if d := r.st.cfg.KeepAlive; d > 0 {
+		return d
+	}
+	return r.opt.Backoff.Base
+}
+
+func (r *Registration) missLimit() int {
+	if n := r.st.cfg.KeepAliveMisses; n > 0 {
+		return n
+	}
+	return 2
+}
+
+// missed counts an unanswered keep-alive; it reports whether the flow has
+// now failed.
+func (r *Registration) missed() bool {
+	r.misses++
+	if r.misses == 1 {
+		r.downSince = r.opt.Clock.Now()
+	}
+	r.mu.Lock()
+	r.counters.KeepAliveMisses++
+	r.mu.Unlock()
+	r.log.Info("sip: keep-alive not answered", "misses", r.misses, "limit", r.missLimit())
+	return r.misses >= r.missLimit()
+}
+
+// answered notes a keep-alive answer; confirmed: one that says nothing
+// against our binding.
+func (r *Registration) answered(confirmed bool) {
+	if r.misses > 0 {
+		r.log.Info("sip: keep-alive answered again", "after_misses", r.misses)
+	}
+	r.misses, r.downSince = 0, time.Time{}
+	if confirmed {
+		r.goneStreak = 0
+	}
+	r.mu.Lock()
+	r.lastKA = r.opt.Clock.Now()
+	r.mu.Unlock()
+}
+
+func (r *Registration) pongAnswered() {
+	r.crlfOut = false
+	if r.pongCap != pongYes {
+		r.log.Debug("sip: the provider answers CRLF keep-alives")
+	}
+	r.pongCap = pongYes
+	r.answered(true)
+}
+
+func (r *Registration) drainPongs() {
+	select {
+	case <-r.pongC:
+	default:
+	}
+}
+
+// watchTarget routes pongs from target to the registration; a new target
+// may not answer CRLF as the old one did.
+func (r *Registration) watchTarget(target netip.AddrPort) {
+	if target == r.pongTarget {
+		return
+	}
+	r.pongTarget, r.pongCap, r.crlfOut = target, pongUnknown, false
+	r.st.watchPongs(r.id(), target, r.pongC)
+}
+
+// bindingGoneAllowed rate-limits re-registrations for binding-gone
+// answers: the first at once, then at most one per keep-alive interval,
+// doubling while the provider goes on saying so right after we registered
+// (it may answer every OPTIONS that way): never a storm.
+func (r *Registration) bindingGoneAllowed() bool {
+	now := r.opt.Clock.Now()
+	gap := r.probeInterval() << min(r.goneStreak, 6)
+	if !r.goneAt.IsZero() && now.Sub(r.goneAt) < gap {
+		r.log.Debug("sip: binding-gone answer again; not re-registering yet", "next_after", r.goneAt.Add(gap))
+		return false
+	}
+	if r.goneStreak > 0 {
+		r.log.Warn("sip: the provider still answers keep-alives as if we were not registered", "times", r.goneStreak)
+	}
+	r.goneAt = now
+	r.goneStreak++
+	return true
+}
+
+// flowFailed enters stateUnreachable after keepalive_misses misses.
+func (r *Registration) flowFailed() regState {
+	r.mu.Lock()
+	r.counters.FlowFailures++
+	r.mu.Unlock()
+	r.log.Warn("sip: flow failed: provider not answering keep-alives", "since", r.downSince, "misses", r.misses)
 	r.failc++
-	r.wait = r.opt.Backoff.Wait(r.failc, r.everRegistered, forbidden)
+	r.wait = r.fallbackWait()
+	return r.unreachable(errors.New("provider not answering keep-alives"))
+}
+
+// fallbackWait is when an unreachable provider gets a REGISTER even
+// though it answered no probe (one that ignores keep-alives): the long
+// back-off, from its fourth step (2 min), growing to the 30 min cap.
+func (r *Registration) fallbackWait() time.Duration {
+	return r.opt.Backoff.Wait(r.failc+2, true, false)
+}
+
+// unreachable records err and probes the provider until it answers.
+func (r *Registration) unreachable(err error) regState {
+	if r.downSince.IsZero() {
+		r.downSince = r.opt.Clock.Now()
+	}
+	r.setStatus(RegStatus{
+		State:             StateFailing,
+		LastError:         err.Error(),
+		NextRetry:         r.opt.Clock.Now().Add(r.probeInterval()),
+		Contact:           r.contact.String(),
+		NotAnsweringSince: r.downSince,
+	})
+	return r.stateUnreachable
+}
+
+// stateUnreachable probes a provider that does not answer, cheaply, every
+// keep-alive interval (jittered) with a keep-alive, and registers once it
+// answers (after Backoff.ReturnDelay, so that a fleet spreads). The long
+// back-off of a refusal still runs underneath: a provider that never
+// answers keep-alives but would take a REGISTER is tried as before.
+func (r *Registration) stateUnreachable(ctx context.Context) regState {
+	interval := r.probeInterval()
+	fallback := r.opt.Clock.NewTimer(r.wait)
+	defer fallback.Stop()
+	r.crlfOut = false
+	r.drainPongs()
+	for {
+		wait := r.opt.Backoff.Probe(interval)
+		probe := r.opt.Clock.NewTimer(wait)
+		s := r.Status()
+		s.NextRetry = r.opt.Clock.Now().Add(wait)
+		r.setStatus(s)
+		var next regState
+		select {
+		case <-ctx.Done():
+			probe.Stop()
+			return nil
+		case <-r.netC:
+			r.reRegister(ReRegNetwork, "network changed")
+			next = r.stateResolving
+		case <-fallback.C():
+			r.reRegister(ReRegRetry, "back-off ran out")
+			next = r.stateResolving
+		case <-r.pongC:
+			r.pongCap = pongYes
+			next = r.returned(ctx, interval, "pong")
+		case <-probe.C():
+			switch r.keepAlive(ctx, true) {
+			case kaAnswered, kaBindingGone, kaNAT:
+				next = r.returned(ctx, interval, "keep-alive answer")
+			case kaNetwork:
+				r.reRegister(ReRegNetwork, "local address changed")
+				next = r.stateResolving
+			}
+		}
+		probe.Stop()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if next != nil {
+			return next
+		}
+	}
+}
+
+// returned is the provider answering again: register after the spread
+// delay, starting from DNS.
+func (r *Registration) returned(ctx context.Context, interval time.Duration, how string) regState {
+	d := r.opt.Backoff.ReturnDelay(interval)
+	r.log.Info("sip: provider answers again", "by", how, "not_answering_since", r.downSince, "register_in", d)
+	r.answered(true)
+	if d > 0 {
+		t := r.opt.Clock.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+	}
+	r.reRegister(ReRegFlowRecovered, "provider answers again")
+	return r.stateResolving
+}
+
+// refusal classifies a final error response to REGISTER.
+func refusal(code int) FailCause {
+	switch {
+	case code == siplib.StatusForbidden:
+		return FailForbidden
+	case code >= 500:
+		return FailServer
+	}
+	return FailOther
+}
+
+// retryAfter is a response's Retry-After in seconds (RFC 3261 §20.33),
+// 0 when absent or malformed; at most a day.
+func retryAfter(res *siplib.Response) time.Duration {
+	if res == nil {
+		return 0
+	}
+	h := res.GetHeader("Retry-After")
+	if h == nil {
+		return 0
+	}
+	return parseRetryAfter(h.Value())
+}
+
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	n := 0
+	i := 0
+	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+		n = n*10 + int(v[i]-'0')
+		if n > 86400 {
+			return 0
+		}
+	}
+	if i == 0 {
+		return 0
+	}
+	if rest := strings.TrimSpace(v[i:]); rest != "" && rest[0] != '(' && rest[0] != ';' {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}
+
+// fail records err and schedules the retry by cause: a timeout probes the
+// provider (stateUnreachable), a refusal backs off (stateFailing).
+func (r *Registration) fail(err error, cause FailCause, after time.Duration) regState {
+	r.failc++
+	r.cause = cause
+	if cause == FailTimeout {
+		r.wait = r.fallbackWait()
+		r.log.Warn("sip: registration failed: provider not answering; probing", "err", err, "attempt", r.failc, "probe_every", r.probeInterval())
+		if r.downSince.IsZero() {
+			r.mu.Lock()
+			r.counters.FlowFailures++
+			r.mu.Unlock()
+		}
+		return r.unreachable(err)
+	}
+	r.downSince = time.Time{}
+	r.wait = r.opt.Backoff.Retry(cause, r.failc, r.everRegistered, after)
 	r.setStatus(RegStatus{
 		State:     StateFailing,
 		LastError: err.Error(),
 		NextRetry: r.opt.Clock.Now().Add(r.wait),
 		Contact:   r.contact.String(),
 	})
-	r.log.Warn("sip: registration failed", "err", err, "attempt", r.failc, "retry_in", r.wait)
+	r.log.Warn("sip: registration failed", "err", err, "cause", cause, "attempt", r.failc, "retry_in", r.wait)
 	return r.stateFailing
 }
 
@@ -404,26 +778,60 @@ func (r *Registration) stateFailing(ctx context.Context) regState {
 	select {
 	case <-ctx.Done():
 		return nil
+	case <-r.netC:
+		r.reRegister(ReRegNetwork, "network changed")
+		return r.stateResolving
 	case <-t.C():
+		r.reRegister(ReRegRetry, "back-off ran out")
 		return r.stateResolving
 	}
 }
 
-// keepAlive sends one NAT keep-alive; it reports whether the line must
-// re-register (our address changed).
-func (r *Registration) keepAlive(ctx context.Context) bool {
+// kaResult is what one keep-alive found.
+type kaResult int
+
+const (
+	kaSent        kaResult = iota // a CRLF went out; its pong arrives on pongC
+	kaAnswered                    // answered (OPTIONS response)
+	kaMissed                      // the last keep-alive got no answer
+	kaBindingGone                 // answered 404/403/410: the provider does not know us
+	kaNetwork                     // our local address changed
+	kaNAT                         // the provider sees us at another public address
+)
+
+// keepAlive sends one keep-alive: a CRLF while the provider answers them
+// (or may; never while probing an unreachable one unless it did), else
+// OPTIONS.
+func (r *Registration) keepAlive(ctx context.Context, probing bool) kaResult {
 	target := r.targets[r.cur]
 	if r.st.local.Addr().IsUnspecified() {
-		if ip, err := r.opt.LocalAddr(target); err == nil && ip != r.localIP {
-			r.log.Info("sip: local address changed, re-registering", "old", r.localIP, "new", ip)
-			return true
+		ip, err := r.opt.LocalAddr(target)
+		if err != nil { // no route: the link is down
+			r.log.Debug("sip: keep-alive: no local address", "err", err)
+			return kaMissed
+		}
+		if ip != r.localIP {
+			r.log.Info("sip: local address changed", "old", r.localIP, "new", ip)
+			return kaNetwork
 		}
 	}
-	if r.st.cfg.KeepAliveMethod != "options" {
-		if err := r.st.sendRaw([]byte("\r\n\r\n"), target); err != nil {
-			r.log.Debug("sip: keep-alive", "err", err)
+	crlf := r.st.cfg.KeepAliveMethod != "options" && r.pongCap != pongNo && (!probing || r.pongCap == pongYes)
+	if crlf {
+		missed := r.crlfOut
+		if missed && r.pongCap == pongUnknown {
+			r.pongCap = pongNo
+			r.log.Info("sip: the provider does not answer CRLF keep-alives (no RFC 5626 pong); checking it with OPTIONS")
+		} else {
+			r.crlfOut = true
+			if err := r.st.sendRaw([]byte("\r\n\r\n"), target); err != nil {
+				r.log.Debug("sip: keep-alive", "err", err)
+				return kaMissed
+			}
+			if missed {
+				return kaMissed
+			}
+			return kaSent
 		}
-		return false
 	}
 	req := r.newRequest(siplib.OPTIONS, target)
 	kctx, cancel := context.WithTimeout(ctx, min(r.opt.Timeout, max(r.st.cfg.KeepAlive, time.Second)))
@@ -431,13 +839,18 @@ func (r *Registration) keepAlive(ctx context.Context) bool {
 	res, err := r.st.request(kctx, req)
 	if err != nil {
 		r.log.Debug("sip: keep-alive OPTIONS", "err", err)
-		return false
+		return kaMissed
+	}
+	switch res.StatusCode {
+	case siplib.StatusNotFound, siplib.StatusForbidden, 410:
+		r.log.Info("sip: keep-alive OPTIONS answered: binding gone", "status", res.StatusCode, "reason", res.Reason)
+		return kaBindingGone
 	}
 	if pub, ok := viaReceived(res); ok && pub != r.contactAddr() && !r.natTried {
-		r.log.Info("sip: NAT mapping changed, re-registering", "public", pub)
-		return true
+		r.log.Info("sip: NAT mapping changed", "public", pub)
+		return kaNAT
 	}
-	return false
+	return kaAnswered
 }
 
 // learnFromChallenge takes our public address from a 401/407: the

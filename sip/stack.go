@@ -50,6 +50,11 @@ type Stack struct {
 	allowed   atomic.Pointer[map[netip.Addr]struct{}]
 	dropped   atomic.Uint64
 
+	// pongs maps an owner (a registration) to the address whose keep-alive
+	// answers (RFC 5626 CRLF pongs) it waits for.
+	pongMu sync.Mutex
+	pongs  map[string]pongWatch
+
 	done chan struct{}
 
 	routerOnce sync.Once
@@ -69,6 +74,7 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 		log:      slog.Default(),
 		handlers: map[siplib.RequestMethod]Handler{},
 		sources:  map[string][]netip.Addr{},
+		pongs:    map[string]pongWatch{},
 		done:     make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -138,9 +144,14 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 // dropped request creates no transaction and gets no response at all.
 func readFilter(s *Stack) siplib.TransportLayerOption {
 	return siplib.WithTransportLayerReadFilter(func(p siplib.TransportReadProps, data []byte) ([]byte, error) {
-		var src netip.Addr
+		var from netip.AddrPort
 		if ua, ok := p.RemoteAddr.(*net.UDPAddr); ok {
-			src = ua.AddrPort().Addr()
+			from = ua.AddrPort()
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		}
+		src := from.Addr()
+		if isKeepAlive(data) {
+			s.pong(from)
 		}
 		if s.accepts(src, data) {
 			return data, nil
@@ -309,7 +320,41 @@ func (s *Stack) accepts(src netip.Addr, data []byte) bool {
 }
 
 func isResponseOrKeepAlive(data []byte) bool {
-	return bytes.HasPrefix(data, []byte("SIP/2.0 ")) || len(bytes.Trim(data, "\r\n\x00")) == 0
+	return bytes.HasPrefix(data, []byte("SIP/2.0 ")) || isKeepAlive(data)
+}
+
+func isKeepAlive(data []byte) bool { return len(bytes.Trim(data, "\r\n\x00")) == 0 }
+
+// pongWatch is one owner's wait for keep-alive answers from an address.
+type pongWatch struct {
+	from netip.AddrPort
+	ch   chan struct{}
+}
+
+// watchPongs signals ch (without blocking) for every keep-alive answer
+// (a CRLF pong) from from; owner replaces its earlier watch, and an
+// invalid from removes it.
+func (s *Stack) watchPongs(owner string, from netip.AddrPort, ch chan struct{}) {
+	s.pongMu.Lock()
+	defer s.pongMu.Unlock()
+	if !from.IsValid() {
+		delete(s.pongs, owner)
+		return
+	}
+	s.pongs[owner] = pongWatch{from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), ch: ch}
+}
+
+func (s *Stack) pong(from netip.AddrPort) {
+	s.pongMu.Lock()
+	defer s.pongMu.Unlock()
+	for _, w := range s.pongs {
+		if w.from == from {
+			select {
+			case w.ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // RequestURIMatches is the ghost-call check: a request is for us only if
