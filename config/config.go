@@ -56,6 +56,13 @@ type SIP struct {
 	KeepAlive Duration `toml:"keepalive"`
 	// KeepAliveMethod is "crlf" (a double CRLF) or "options".
 	KeepAliveMethod string `toml:"keepalive_method"`
+	// KeepAliveMisses is how many keep-alives in a row may go unanswered
+	// before the provider counts as not answering and the line registers
+	// again as soon as it answers.
+	KeepAliveMisses int `toml:"keepalive_misses"`
+	// RTPTimeout ends a call whose far end sent no RTP for this long (not
+	// while held); 0 turns it off.
+	RTPTimeout Duration `toml:"rtp_timeout"`
 	// AcceptProxyOnly drops requests that do not come from the line's
 	// registrar or outbound proxy addresses (Grandstream's "accept SIP from
 	// proxy only"): SIP scanners never ring the phone.
@@ -332,6 +339,8 @@ func builtin() *Config {
 			Listen:          "0.0.0.0:5060",
 			KeepAlive:       Duration(30 * time.Second),
 			KeepAliveMethod: "crlf",
+			KeepAliveMisses: 2,
+			RTPTimeout:      Duration(60 * time.Second),
 			AcceptProxyOnly: true,
 			UserAgent:       "openata",
 		},
@@ -503,6 +512,12 @@ func (c *Config) check() error {
 	}
 	if m := c.SIP.KeepAliveMethod; m != "crlf" && m != "options" {
 		return keyErr("sip.keepalive_method", "unknown %q (known: crlf, options)", m)
+	}
+	if n := c.SIP.KeepAliveMisses; n < 1 || n > 10 {
+		return keyErr("sip.keepalive_misses", "want 1 to 10 unanswered keep-alives, got %d", n)
+	}
+	if d := c.SIP.RTPTimeout; d < 0 || (d > 0 && d < Duration(5*time.Second)) || d > Duration(time.Hour) {
+		return keyErr("sip.rtp_timeout", "want 0s (off) or 5s to 1h, got %v (durations are strings such as \"60s\")", d)
 	}
 	p := c.Phone
 	if p.FlashMin < Duration(10*time.Millisecond) || p.FlashMax > Duration(5*time.Second) || p.FlashMax <= p.FlashMin {

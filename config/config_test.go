@@ -39,6 +39,12 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"integer duration", "[sip]\nkeepalive = 30\n", []string{"sip.keepalive", "30ns"}},
 		{"integer flash", "[phone]\nflash_min = 12\nflash_max = 900\n", []string{"phone."}},
 		{"keepalive method", "[sip]\nkeepalive_method = \"ping\"\n", []string{"sip.keepalive_method", "crlf"}},
+		{"keepalive misses zero", "[sip]\nkeepalive_misses = 0\n", []string{"sip.keepalive_misses", "1 to 10", "got 0"}},
+		{"keepalive misses many", "[sip]\nkeepalive_misses = 11\n", []string{"sip.keepalive_misses", "got 11"}},
+		{"keepalive misses string", "[sip]\nkeepalive_misses = \"2\"\n", []string{"ata.toml:2", "keepalive_misses"}},
+		{"rtp timeout short", "[sip]\nrtp_timeout = \"1s\"\n", []string{"sip.rtp_timeout", "5s to 1h", "1s"}},
+		{"rtp timeout negative", "[sip]\nrtp_timeout = \"-5s\"\n", []string{"sip.rtp_timeout"}},
+		{"rtp timeout integer", "[sip]\nrtp_timeout = 60\n", []string{"sip.rtp_timeout", "60ns"}},
 		{"syntax", "[phone\nregion = \"us\"\n", []string{"ata.toml:1"}},
 	}
 	for _, tc := range cases {
@@ -126,5 +132,19 @@ func TestRingTimeoutKey(t *testing.T) {
 	}
 	if _, err := Parse("ata.toml", []byte("[phone]\nring_timeout = \"500ms\"\n")); err == nil || !strings.Contains(err.Error(), "phone.ring_timeout") {
 		t.Fatalf("ring_timeout 500ms: %v", err)
+	}
+}
+
+func TestSIPFailureDetectionKeys(t *testing.T) {
+	c := Default()
+	if c.SIP.KeepAliveMisses != 2 || c.SIP.RTPTimeout.D() != 60*time.Second {
+		t.Fatalf("defaults keepalive_misses %d, rtp_timeout %v; want 2 and 60s", c.SIP.KeepAliveMisses, c.SIP.RTPTimeout)
+	}
+	c, err := Parse("x", []byte("[sip]\nkeepalive_misses = 3\nrtp_timeout = \"0s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.KeepAliveMisses != 3 || c.SIP.RTPTimeout != 0 {
+		t.Fatalf("parsed keepalive_misses %d, rtp_timeout %v; want 3 and 0s (off)", c.SIP.KeepAliveMisses, c.SIP.RTPTimeout)
 	}
 }

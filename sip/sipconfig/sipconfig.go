@@ -15,6 +15,8 @@ func StackConfig(c config.SIP) sip.StackConfig {
 		Listen:          c.Listen,
 		KeepAlive:       c.KeepAlive.D(),
 		KeepAliveMethod: c.KeepAliveMethod,
+		KeepAliveMisses: c.KeepAliveMisses,
+		RTPTimeout:      c.RTPTimeout.D(),
 		AcceptProxyOnly: c.AcceptProxyOnly,
 		UserAgent:       c.UserAgent,
 	}

@@ -22,8 +22,9 @@ func TestAccountFromConfig(t *testing.T) {
 		t.Fatal("a line without active= is inactive")
 	}
 	s := StackConfig(config.SIP{Listen: "0.0.0.0:5060", KeepAlive: config.Duration(30 * time.Second),
-		KeepAliveMethod: "options", AcceptProxyOnly: true, UserAgent: "ua"})
-	if s.Listen != "0.0.0.0:5060" || s.KeepAlive != 30*time.Second || s.KeepAliveMethod != "options" || !s.AcceptProxyOnly || s.UserAgent != "ua" {
+		KeepAliveMethod: "options", KeepAliveMisses: 3, RTPTimeout: config.Duration(45 * time.Second), AcceptProxyOnly: true, UserAgent: "ua"})
+	if s.Listen != "0.0.0.0:5060" || s.KeepAlive != 30*time.Second || s.KeepAliveMethod != "options" || !s.AcceptProxyOnly || s.UserAgent != "ua" ||
+		s.KeepAliveMisses != 3 || s.RTPTimeout != 45*time.Second {
 		t.Fatalf("stack config %+v", s)
 	}
 }
