@@ -40,7 +40,8 @@ type field struct {
 	AutoComp    string
 	Required    bool
 	Disabled    bool
-	Narrow      bool // a port number, a timer: a short input
+	Narrow      bool   // a port number, a timer: a short input
+	Needs       string // a checkbox only matters while the checkbox with this id is ticked
 }
 
 type option struct {

@@ -22,6 +22,19 @@
     sync();
   }
 
+  // A feature that only matters with another one (transfer on hang-up
+  // with three-way calling) is greyed out while that one is off. Greyed,
+  // not disabled: a disabled box would not be posted and so be saved off.
+  function needsToggle() {
+    document.querySelectorAll("[data-needs]").forEach(function (field) {
+      var box = document.getElementById(field.getAttribute("data-needs"));
+      if (!box) return;
+      function sync() { field.classList.toggle("dim", !box.checked); }
+      box.addEventListener("change", sync);
+      sync();
+    });
+  }
+
   // Choosing as first codec what was second swaps the two, instead of
   // leaving a duplicate for the server to refuse.
   function codecSwap() {
@@ -161,6 +174,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     confirmForms();
     proxyToggle();
+    needsToggle();
     codecSwap();
     liveStatus();
   });

@@ -244,6 +244,72 @@ describe("several calls: status page, call log, API, metrics", () => {
   });
 });
 
+describe("Phone page: calling features", () => {
+  let srv, ctx, page, problems;
+  before(async () => {
+    srv = await startServer();
+    ({ ctx, page, problems } = await newPage());
+    await setPassword(page, srv.url);
+  });
+  after(async () => { await ctx?.close(); srv?.stop(); });
+
+  test("untick call waiting, ring timeout 30: saved, and kept after a reload", async () => {
+    await page.goto(srv.url + "/phone");
+    const cw = page.getByLabel("Call waiting", { exact: true });
+    const ring = page.getByLabel("Ring timeout (seconds, 0 = until the caller hangs up)");
+    assert.equal(await cw.isChecked(), true);
+    assert.equal(await ring.inputValue(), "120");
+    // A feature that needs another is greyed out while that one is off.
+    const cwid = page.locator('[data-needs="f-call_waiting"]');
+    assert.equal(await cwid.evaluate((e) => e.classList.contains("dim")), false);
+    await cw.uncheck();
+    assert.equal(await cwid.evaluate((e) => e.classList.contains("dim")), true);
+    await ring.fill("30");
+    await shot(page, "phone-features");
+    await page.getByRole("button", { name: "Save and apply" }).click();
+    await page.getByText("Saved and applied").waitFor();
+    await page.reload();
+    assert.equal(await page.getByLabel("Call waiting", { exact: true }).isChecked(), false);
+    assert.equal(await page.getByLabel("Ring timeout (seconds, 0 = until the caller hangs up)").inputValue(), "30");
+    assert.equal(await page.getByLabel("Three-way calling").isChecked(), true);
+    assert.equal(await cwid.evaluate((e) => e.classList.contains("dim")), true, "greyed after the reload");
+    const cfg = await (await page.request.get(srv.url + "/api/config")).json();
+    assert.equal(cfg.phone.call_waiting, false);
+    assert.equal(cfg.phone.call_waiting_caller_id, true);
+    assert.equal(cfg.phone.ring_timeout, "30s");
+  });
+
+  test("three-way off greys out transfer on hang-up", async () => {
+    await page.goto(srv.url + "/phone");
+    const transfer = page.locator('[data-needs="f-three_way"]');
+    assert.equal(await transfer.evaluate((e) => e.classList.contains("dim")), false);
+    await page.getByLabel("Three-way calling").uncheck();
+    assert.equal(await transfer.evaluate((e) => e.classList.contains("dim")), true);
+    // Greyed, not disabled: it is still posted as it is.
+    assert.equal(await page.getByLabel("Transfer on hang-up").isEnabled(), true);
+    await page.getByLabel("Three-way calling").check();
+    assert.equal(await transfer.evaluate((e) => e.classList.contains("dim")), false);
+  });
+
+  test("a ring timeout over an hour is refused next to the field; nothing is saved", async () => {
+    const before = await (await page.request.get(srv.url + "/api/config")).json();
+    await page.goto(srv.url + "/phone");
+    await page.getByLabel("Three-way calling").uncheck();
+    await page.getByLabel("Ring timeout (seconds, 0 = until the caller hangs up)").fill("5000");
+    await page.getByRole("button", { name: "Save and apply" }).click();
+    const err = page.locator("#e-ring_timeout");
+    await err.waitFor();
+    assert.match(await err.textContent(), /from 1 to 3600, or 0/);
+    assert.equal(await page.locator("#f-ring_timeout").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator("#f-ring_timeout").inputValue(), "5000");
+    assert.equal(await page.getByLabel("Three-way calling").isChecked(), false);
+    await page.getByText("Nothing was saved").waitFor();
+    await shot(page, "phone-features-error");
+    assert.deepEqual(await (await page.request.get(srv.url + "/api/config")).json(), before);
+    assert.deepEqual(problems, []);
+  });
+});
+
 describe("screenshots of every page", () => {
   let srv;
   before(async () => {
