@@ -241,3 +241,85 @@ func testStackConfig() StackConfig {
 	return StackConfig{Listen: "0.0.0.0:5060", KeepAlive: 30 * time.Second, KeepAliveMethod: "crlf",
 		AcceptProxyOnly: true, UserAgent: "openata"}
 }
+
+// flowOpts are the keep-alive settings of the Kamailio recovery tests,
+// short so that an outage of seconds stands for one of minutes: a
+// keep-alive every 300 ms, 2 misses, and a REGISTER fallback far beyond
+// the outage.
+func flowStack(t *testing.T) *Stack {
+	cfg := testStackConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.KeepAlive = 300 * time.Millisecond
+	cfg.KeepAliveMisses = 2
+	st, err := NewStack(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+var flowBackoff = Backoff{Initial: 10 * time.Second, Base: 10 * time.Second, Cap: time.Minute, Forbidden: time.Minute}
+
+// Kamailio killed (SIGKILL: its in-memory location table is gone) and
+// started again: the line notices the silence within two keep-alives,
+// sends no REGISTER while Kamailio is down, and is in the new location
+// table right after Kamailio returns, although its own binding had an
+// hour to run.
+func TestKamailioKilledAndRestartedReRegisters(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "pw"}})
+	st := flowStack(t)
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: 500 * time.Millisecond, Backoff: flowBackoff})
+	waitState(t, r, StateRegistered, 5*time.Second)
+	time.Sleep(time.Second) // keep-alives flow (Kamailio answers no CRLF: OPTIONS)
+	killed := time.Now()
+	k.Kill()
+	s := waitState(t, r, StateFailing, 3*time.Second)
+	t.Logf("noticed after %v: %+v", time.Since(killed).Round(time.Millisecond), s)
+	if s.NotAnsweringSince.IsZero() {
+		t.Fatalf("status %+v: want 'not answering since'", s)
+	}
+	regs := r.Counters().Registers
+	time.Sleep(2 * time.Second)
+	if n := r.Counters().Registers - regs; n > 0 {
+		t.Fatalf("%d REGISTERs while Kamailio was down, want none (probes only)", n)
+	}
+	k.Start()
+	back := time.Now()
+	waitState(t, r, StateRegistered, 3*time.Second)
+	t.Logf("registered again %v after Kamailio's return", time.Since(back).Round(time.Millisecond))
+	if c, err := k.Contacts("1001"); err != nil || len(c) != 1 {
+		t.Fatalf("after the restart the location table has %v (%v)", c, err)
+	}
+	if c := r.Counters(); c.FlowFailures != 1 || c.ReRegistrations[ReRegFlowRecovered] != 1 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// Kamailio down while refreshes are due (it grants 2 s): at most one
+// REGISTER per keep-alive interval during the outage, registered again
+// soon after its return.
+func TestKamailioDownWhileRefreshesDue(t *testing.T) {
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "pw"}, MinExpires: 1, MaxExpires: 2})
+	st := flowStack(t)
+	r, _ := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Password: "pw",
+		Registrar: k.Addr().String(), RegisterExpires: time.Hour}, RegOptions{Timeout: 500 * time.Millisecond, Backoff: flowBackoff})
+	waitState(t, r, StateRegistered, 5*time.Second)
+	k.Kill()
+	regs := r.Counters().Registers
+	down := 4 * time.Second // two refresh periods
+	time.Sleep(down)
+	n := r.Counters().Registers - regs
+	t.Logf("%d REGISTERs during a %v outage (keep-alive 300 ms, refresh due every 1.8 s)", n, down)
+	if max := uint64(down / (300 * time.Millisecond)); n > max || n > 1 {
+		t.Fatalf("%d REGISTERs during the outage, want at most one (and at most one per keep-alive interval, %d)", n, max)
+	}
+	k.Start()
+	back := time.Now()
+	waitState(t, r, StateRegistered, 3*time.Second)
+	t.Logf("registered again %v after Kamailio's return", time.Since(back).Round(time.Millisecond))
+	if c, err := k.Contacts("1001"); err != nil || len(c) != 1 {
+		t.Fatalf("after the restart the location table has %v (%v)", c, err)
+	}
+}

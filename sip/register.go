@@ -63,6 +63,7 @@ var ReRegCauses = []ReRegCause{ReRegRefresh, ReRegRetry, ReRegFlowRecovered, ReR
 type RegCounters struct {
 	KeepAliveMisses uint64 // keep-alives that got no answer
 	FlowFailures    uint64 // times keepalive_misses were reached (or a REGISTER went unanswered)
+	Registers       uint64 // REGISTER transactions started (authentication rounds included)
 	ReRegistrations map[ReRegCause]uint64
 }
 
@@ -950,6 +951,9 @@ func (r *Registration) register(ctx context.Context, target netip.AddrPort, expi
 		for name, v := range auth {
 			req.AppendHeader(siplib.NewHeader(name, v))
 		}
+		r.mu.Lock()
+		r.counters.Registers++
+		r.mu.Unlock()
 		tctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 		res, err := r.st.request(tctx, req)
 		cancel()

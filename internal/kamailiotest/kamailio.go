@@ -162,6 +162,20 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Kill ends Kamailio with SIGKILL, as a crash or a power cut would: no
+// goodbye to anyone, and the in-memory location table is lost. Start
+// brings it back with an empty one.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.done
+	s.cmd = nil
+}
+
 // Log is Kamailio's output so far.
 func (s *Server) Log() string { return s.log.String() }
 
