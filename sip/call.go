@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,7 @@ type Call struct {
 	// INVITE asked for; timer runs once the call is up.
 	offered time.Duration
 	timer   *sessionTimer
+	done    chan struct{} // closed when the call ends (watchdogs stop)
 
 	// reqMu serializes our requests in the dialog: sipgo numbers each from
 	// the dialog's last CSeq, which the ACK of a re-INVITE must repeat.
@@ -107,7 +109,7 @@ func (c *Call) Replaces() call.Leg {
 }
 
 func newCall(l *Line, outgoing bool) *Call {
-	return &Call{line: l, outgoing: outgoing, events: make(chan call.Event, 32), byeCause: call.Normal}
+	return &Call{line: l, outgoing: outgoing, events: make(chan call.Event, 32), byeCause: call.Normal, done: make(chan struct{})}
 }
 
 func (c *Call) emit(ev call.Event) {
@@ -133,6 +135,7 @@ func (c *Call) emit(ev call.Event) {
 	c.ended.Store(true)
 	c.events <- ev
 	close(c.events)
+	close(c.done)
 	if c.timer != nil {
 		c.timer.close()
 	}
@@ -242,6 +245,10 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	req.AppendHeader(&contact)
 	req.AppendHeader(siplib.NewHeader("Allow", allowMethods))
 	req.AppendHeader(siplib.NewHeader("Supported", supportedTags))
+	// Session timer (RFC 4028 §7.1): we ask for one and leave the refresher
+	// to the far end's choice.
+	req.AppendHeader(siplib.NewHeader("Session-Expires", strconv.Itoa(int(l.opt.SessionExpires/time.Second))))
+	req.AppendHeader(siplib.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
 	if spec.replaces != "" {
 		req.AppendHeader(siplib.NewHeader("Replaces", spec.replaces))
 		req.AppendHeader(siplib.NewHeader("Require", "replaces"))
@@ -357,9 +364,10 @@ func (c *Call) waitAnswer(ctx context.Context) {
 	}
 	c.reqMu.Unlock()
 	if interval, refresher, ok := parseSessionExpires(res); ok {
-		c.timer = newSessionTimer(interval, refresher != "uas")
+		c.timer = newSessionTimer(l.opt.Clock, interval, refresher != "uas")
 		go c.runSessionTimer(c.timer)
 	}
+	c.watchRTP()
 	c.emit(call.Event{Kind: call.Answered, Detail: statusDetail(res.StatusCode, res.Reason)})
 }
 
@@ -456,12 +464,21 @@ func (c *Call) Answer() error {
 	res.AppendHeader(siplib.NewHeader("Supported", supportedTags))
 	if c.offered > 0 {
 		// We accept the caller's interval and let it refresh (§9).
-		for _, h := range sessionTimerHeaders(c.offered, "uac") {
+		for _, h := range sessionTimerHeaders(c.offered, "uac", true) {
 			res.AppendHeader(h)
 		}
-		c.timer = newSessionTimer(c.offered, false)
-		go c.runSessionTimer(c.timer)
+		c.timer = newSessionTimer(c.line.opt.Clock, c.offered, false)
+	} else {
+		// The caller asked for none: we run one and refresh it ourselves
+		// (§9: refresher uas; Require only when the caller supports timer).
+		interval := c.line.opt.SessionExpires
+		for _, h := range sessionTimerHeaders(interval, "uas", c.remoteSupports("timer")) {
+			res.AppendHeader(h)
+		}
+		c.timer = newSessionTimer(c.line.opt.Clock, interval, true)
 	}
+	go c.runSessionTimer(c.timer)
+	c.watchRTP()
 	c.emit(call.Event{Kind: call.Answered})
 	go func() {
 		defer c.finish()

@@ -234,7 +234,7 @@ func (c *Call) addTimerHeaders(res *siplib.Response) {
 	if t.weRefresh {
 		refresher = "uas"
 	}
-	for _, h := range sessionTimerHeaders(t.interval, refresher) {
+	for _, h := range sessionTimerHeaders(t.interval, refresher, !t.weRefresh || c.remoteSupports("timer")) {
 		res.AppendHeader(h)
 	}
 }

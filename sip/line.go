@@ -40,7 +40,13 @@ type LineOptions struct {
 	// it (Registration.PublicAddr): calls' Contact uses it so that the
 	// far end's in-dialog requests reach us through the NAT.
 	PublicAddr func() netip.AddrPort
-	Logger     *slog.Logger
+	// Clock times session timers and the RTP timeout (default SystemClock).
+	Clock Clock
+	// SessionExpires is the session interval (RFC 4028) our INVITEs ask
+	// for and our answers set when the caller asked none (default 1800 s;
+	// at least the Min-SE of 90 s).
+	SessionExpires time.Duration
+	Logger         *slog.Logger
 }
 
 // Line is one SIP account's calls: it places calls through the outbound
@@ -75,6 +81,15 @@ func NewLine(st *Stack, acct Account, opt LineOptions) (*Line, error) {
 	}
 	if opt.LocalAddr == nil {
 		opt.LocalAddr = routeLocalAddr
+	}
+	if opt.Clock == nil {
+		opt.Clock = SystemClock{}
+	}
+	if opt.SessionExpires == 0 {
+		opt.SessionExpires = defaultSessionExpires
+	}
+	if opt.SessionExpires < minSessionExpires {
+		return nil, fmt.Errorf("sip: line %s: session expires %v below the Min-SE %v", cfg.Number, opt.SessionExpires, minSessionExpires)
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()

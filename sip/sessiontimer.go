@@ -2,6 +2,8 @@ package sip
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,8 +47,13 @@ func parseSessionExpires(msg interface {
 	return time.Duration(secs) * time.Second, refresher, true
 }
 
+// defaultSessionExpires is the session interval we ask for: RFC 4028
+// §4's recommended 1800 s.
+const defaultSessionExpires = 1800 * time.Second
+
 // sessionTimer watches (and, when we are the refresher, renews) a call.
 type sessionTimer struct {
+	clock     Clock
 	interval  time.Duration
 	weRefresh bool
 
@@ -56,55 +63,68 @@ type sessionTimer struct {
 	once sync.Once
 }
 
-func newSessionTimer(interval time.Duration, weRefresh bool) *sessionTimer {
-	return &sessionTimer{interval: interval, weRefresh: weRefresh, last: time.Now(), stop: make(chan struct{})}
+func newSessionTimer(clock Clock, interval time.Duration, weRefresh bool) *sessionTimer {
+	return &sessionTimer{clock: clock, interval: interval, weRefresh: weRefresh, last: clock.Now(), stop: make(chan struct{})}
 }
 
 // refreshed notes a refresh (ours answered, or the far end's received).
 func (t *sessionTimer) refreshed() {
 	t.mu.Lock()
-	t.last = time.Now()
+	t.last = t.clock.Now()
 	t.mu.Unlock()
 }
 
 func (t *sessionTimer) since() time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return time.Since(t.last)
+	return t.clock.Now().Sub(t.last)
 }
 
 func (t *sessionTimer) close() { t.once.Do(func() { close(t.stop) }) }
 
-// headers are the Session-Expires and Require headers of a 2xx that
-// accepts the timer with refresher (RFC 4028 §9).
-func sessionTimerHeaders(interval time.Duration, refresher string) []siplib.Header {
-	return []siplib.Header{
-		siplib.NewHeader("Session-Expires", strconv.Itoa(int(interval/time.Second))+";refresher="+refresher),
-		siplib.NewHeader("Require", "timer"),
+// sessionTimerHeaders are the Session-Expires (and, when require, the
+// Require: timer) headers of a 2xx that runs the timer with refresher
+// (RFC 4028 §9).
+func sessionTimerHeaders(interval time.Duration, refresher string, require bool) []siplib.Header {
+	hs := []siplib.Header{siplib.NewHeader("Session-Expires", strconv.Itoa(int(interval/time.Second))+";refresher="+refresher)}
+	if require {
+		hs = append(hs, siplib.NewHeader("Require", "timer"))
 	}
+	return hs
 }
 
 // runSessionTimer refreshes at half the interval when we are the
 // refresher, and ends the call when no refresh came for the interval
-// (less a margin of a third of it, at most 32 s, as §10 says).
+// (less a margin of a third of it, at most 32 s, as §10 says). A refresh
+// of ours that times out or gets 408 or 481 ends it too (§10): the far end
+// is gone.
 func (c *Call) runSessionTimer(t *sessionTimer) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	margin := min(t.interval/3, 32*time.Second)
 	for {
+		tick := t.clock.NewTimer(time.Second)
 		select {
 		case <-t.stop:
+			tick.Stop()
 			return
-		case <-tick.C:
+		case <-tick.C():
 		}
 		age := t.since()
 		switch {
 		case t.weRefresh && age >= t.interval/2:
-			if err := c.refresh(); err != nil {
-				c.line.log.Warn("sip: session refresh failed", "call", c.callID, "err", err)
-			} else {
+			err := c.refresh()
+			if err == nil {
 				t.refreshed()
+				continue
 			}
+			if refreshFatal(err) {
+				c.line.log.Warn("sip: session refresh failed: ending the call", "call", c.callID, "err", err)
+				c.hangup(call.NoResponse, "session refresh failed: "+err.Error())
+				return
+			}
+			// The far end answered, though not with 2xx (a 488, a 491
+			// that persisted): the session is alive (§10).
+			c.line.log.Warn("sip: session refresh refused", "call", c.callID, "err", err)
+			t.refreshed()
 		case !t.weRefresh && age >= t.interval-margin:
 			c.line.log.Warn("sip: session timer expired: no refresh from the far end", "call", c.callID, "interval", t.interval)
 			c.hangup(call.NoResponse, "session timer expired")
@@ -113,10 +133,71 @@ func (c *Call) runSessionTimer(t *sessionTimer) {
 	}
 }
 
+// refreshFatal reports whether a failed refresh means the session is gone:
+// no answer, 408 or 481.
+func refreshFatal(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code == 408 || se.code == 481
+	}
+	return true
+}
+
 // refresh sends a re-INVITE with our current SDP (RFC 4028 §7.4: an
 // INVITE refresh is understood by every peer, UPDATE is not).
 func (c *Call) refresh() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.reoffer(ctx)
+}
+
+// watchRTP ends an answered call whose far end has sent nothing for the
+// stack's RTPTimeout (BYE, cause NoResponse): a far end that crashed
+// sends no BYE. A held call (by either side) is not watched while held:
+// the far end may rightly be silent.
+func (c *Call) watchRTP() {
+	timeout := c.line.st.cfg.RTPTimeout
+	if timeout <= 0 {
+		return
+	}
+	go func() {
+		clk := c.line.opt.Clock
+		step := min(max(timeout/10, 100*time.Millisecond), 5*time.Second)
+		last, lastAt := c.rtpActivity(), clk.Now()
+		for {
+			t := clk.NewTimer(step)
+			select {
+			case <-c.done:
+				t.Stop()
+				return
+			case <-t.C():
+			}
+			now := clk.Now()
+			c.mu.Lock()
+			held := c.holding || c.heldBy
+			c.mu.Unlock()
+			if a := c.rtpActivity(); a != last || held {
+				last, lastAt = a, now
+				continue
+			}
+			if silent := now.Sub(lastAt); silent >= timeout {
+				c.line.log.Warn("sip: no RTP from the far end: ending the call", "call", c.callID, "silent", silent)
+				c.hangup(call.NoResponse, fmt.Sprintf("no RTP for %v", timeout))
+				return
+			}
+		}
+	}()
+}
+
+// rtpActivity counts the far end's RTP packets so far, ours or not
+// (comfort noise counts as a sign of life).
+func (c *Call) rtpActivity() uint64 {
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	st := s.Stats()
+	return st.PacketsReceived + st.UnknownType
 }
