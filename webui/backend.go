@@ -80,6 +80,17 @@ type LineStatus struct {
 	LastError string    // why the last attempt failed ("403 Forbidden", "timeout")
 	NextRetry time.Time // when a failing line tries again; zero if none is due
 	Expires   time.Time // when the registration runs out; zero if not registered
+	// NotAnsweringSince is when the provider stopped answering keep-alives
+	// (or REGISTER); zero while it answers.
+	NotAnsweringSince time.Time
+	// LastRegistered and LastKeepAliveAnswer: the last successful REGISTER
+	// and the last keep-alive answer; zero if none yet.
+	LastRegistered, LastKeepAliveAnswer time.Time
+	// Counters since the start, for /metrics: keep-alives unanswered,
+	// flow failures, and re-registrations by cause ("refresh", "retry",
+	// "flow_recovered", "binding_gone", "network", "nat").
+	KeepAliveMisses, FlowFailures uint64
+	ReRegistrations               map[string]uint64
 }
 
 // CallStatus is the call in progress.

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,9 @@ import (
 //	ata_uptime_seconds                   gauge
 //	ata_line_registered{number,domain}   1 when registered
 //	ata_line_state{number,domain,state}  1 for the line's current state
+//	ata_line_keepalive_misses_total{number,domain}         counter
+//	ata_line_flow_failures_total{number,domain}            counter: provider stopped answering
+//	ata_line_reregistrations_total{number,domain,cause}    counter
 //	ata_hook_off                         1 while the handset is lifted
 //	ata_calls_total                      counter: calls ended since start
 //	ata_call_active                      1 during a call
@@ -58,6 +62,21 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, l := range st.Lines {
 		for _, state := range []string{LineRegistered, LineRegistering, LineFailing, LineInactive} {
 			fmt.Fprintf(&b, "ata_line_state{number=\"%s\",domain=\"%s\",state=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), state, bool01(l.State == state))
+		}
+	}
+	metric("ata_line_keepalive_misses_total", "counter", "Keep-alives the provider did not answer.")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_keepalive_misses_total{number=\"%s\",domain=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), l.KeepAliveMisses)
+	}
+	metric("ata_line_flow_failures_total", "counter", "Times the provider stopped answering (keepalive_misses reached or REGISTER unanswered).")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_flow_failures_total{number=\"%s\",domain=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), l.FlowFailures)
+	}
+	metric("ata_line_reregistrations_total", "counter", "REGISTERs sent again, by cause.")
+	for _, l := range st.Lines {
+		causes := slices.Sorted(maps.Keys(l.ReRegistrations))
+		for _, cause := range causes {
+			fmt.Fprintf(&b, "ata_line_reregistrations_total{number=\"%s\",domain=\"%s\",cause=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), labelValue(cause), l.ReRegistrations[cause])
 		}
 	}
 	metric("ata_hook_off", "gauge", "1 while the handset is off hook.")

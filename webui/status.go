@@ -34,6 +34,14 @@ type LineStatusJSON struct {
 	RetryInS   int64      `json:"next_retry_in_s,omitempty"`
 	Expires    *time.Time `json:"expires,omitempty"`
 	ExpiresInS int64      `json:"expires_in_s,omitempty"`
+	// NotAnsweringSince: the provider has not answered since then;
+	// LastRegistered and LastKeepAliveAnswer, with their ages in seconds.
+	NotAnsweringSince   *time.Time `json:"not_answering_since,omitempty"`
+	LastRegistered      *time.Time `json:"last_registered,omitempty"`
+	LastRegisteredAgoS  int64      `json:"last_registered_ago_s,omitempty"`
+	LastKeepAliveAnswer *time.Time `json:"last_keepalive_answer,omitempty"`
+	LastKeepAliveAgoS   int64      `json:"last_keepalive_answer_ago_s,omitempty"`
+	notAnsweringForS    int64
 	// Label is the state in a word ("Registered", "Failing"); Detail says
 	// why and when next ("403 Forbidden, next try in 16:57"); Text joins them.
 	Label  string `json:"label"`
@@ -81,6 +89,16 @@ func (s *Server) statusJSON() StatusJSON {
 			t := l.Expires.UTC()
 			j.Expires, j.ExpiresInS = &t, max(0, int64(l.Expires.Sub(now).Round(time.Second)/time.Second))
 		}
+		ago := func(at time.Time) (*time.Time, int64) {
+			if at.IsZero() {
+				return nil, 0
+			}
+			t := at.UTC()
+			return &t, max(0, int64(now.Sub(at).Round(time.Second)/time.Second))
+		}
+		j.NotAnsweringSince, j.notAnsweringForS = ago(l.NotAnsweringSince)
+		j.LastRegistered, j.LastRegisteredAgoS = ago(l.LastRegistered)
+		j.LastKeepAliveAnswer, j.LastKeepAliveAgoS = ago(l.LastKeepAliveAnswer)
 		lineText(&j)
 		out.Lines = append(out.Lines, j)
 	}
@@ -141,11 +159,20 @@ func lineText(l *LineStatusJSON) {
 		l.Label = l.State
 	}
 	var detail []string
-	if l.LastError != "" {
+	secs := func(s int64) string { return formatDuration(time.Duration(s) * time.Second) }
+	if l.NotAnsweringSince != nil {
+		detail = append(detail, "provider not answering since "+l.NotAnsweringSince.Format("15:04:05")+" UTC ("+secs(l.notAnsweringForS)+")")
+	} else if l.LastError != "" {
 		detail = append(detail, l.LastError)
 	}
 	if l.NextRetry != nil {
-		detail = append(detail, "next try in "+formatDuration(time.Duration(l.RetryInS)*time.Second))
+		detail = append(detail, "next try in "+secs(l.RetryInS))
+	}
+	if l.LastRegistered != nil {
+		detail = append(detail, "registered "+secs(l.LastRegisteredAgoS)+" ago")
+	}
+	if l.LastKeepAliveAnswer != nil {
+		detail = append(detail, "keep-alive answered "+secs(l.LastKeepAliveAgoS)+" ago")
 	}
 	l.Detail = strings.Join(detail, ", ")
 	l.Text = l.Label

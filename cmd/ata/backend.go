@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/config"
+	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/capture"
 	"github.com/openata/ata/webui"
 )
@@ -76,6 +77,13 @@ func (a *app) Status() webui.Status {
 		if reg := a.sip.Registration(l.Number); reg != nil && l.IsActive() {
 			rs := reg.Status()
 			ls.State, ls.LastError, ls.NextRetry, ls.Expires = string(rs.State), rs.LastError, rs.NextRetry, rs.Expires
+			ls.NotAnsweringSince, ls.LastRegistered, ls.LastKeepAliveAnswer = rs.NotAnsweringSince, rs.LastRegistered, rs.LastKeepAliveAnswer
+			rc := reg.Counters()
+			ls.KeepAliveMisses, ls.FlowFailures = rc.KeepAliveMisses, rc.FlowFailures
+			ls.ReRegistrations = make(map[string]uint64, len(sip.ReRegCauses))
+			for _, cause := range sip.ReRegCauses { // every cause, 0 included: counters appear from the start
+				ls.ReRegistrations[string(cause)] = rc.ReRegistrations[cause]
+			}
 		}
 		st.Lines = append(st.Lines, ls)
 	}
