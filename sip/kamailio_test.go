@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/internal/kamailiotest"
+	"github.com/openata/ata/internal/sipptest"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -322,4 +324,40 @@ func TestKamailioDownWhileRefreshesDue(t *testing.T) {
 	if c, err := k.Contacts("1001"); err != nil || len(c) != 1 {
 		t.Fatalf("after the restart the location table has %v (%v)", c, err)
 	}
+}
+
+// sipp as a registrar that answers a keep-alive OPTIONS with 404: the
+// line registers again at once (sipp waits at most 2 s for it), not at
+// its refresh an hour later.
+func TestSippOptions404ReRegistersAtOnce(t *testing.T) {
+	addr := freeLoopbackPort(t)
+	done := sipptest.Run(t, addr, "testdata/sipp/registrar_options_404.xml", nil)
+	time.Sleep(300 * time.Millisecond) // sipp binds
+	cfg := testStackConfig()
+	cfg.Listen, cfg.KeepAlive, cfg.KeepAliveMethod = "127.0.0.1:0", time.Second, "options"
+	st, err := NewStack(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, stop := runLine(t, st, Account{Number: "1001", ServiceDomain: "voip.test", Registrar: addr,
+		RegisterExpires: time.Hour}, RegOptions{Timeout: time.Second})
+	waitState(t, r, StateRegistered, 5*time.Second)
+	sipptest.Wait(t, done, 5*time.Second)
+	if c := r.Counters(); c.ReRegistrations[ReRegBindingGone] != 1 {
+		t.Fatalf("re-registrations %v, want one for the binding gone", c.ReRegistrations)
+	}
+	if s := waitState(t, r, StateRegistered, 5*time.Second); s.Expires.Sub(time.Now()) < 59*time.Minute {
+		t.Fatalf("status %+v after the re-registration", s)
+	}
+	stop()
+}
+
+func freeLoopbackPort(t *testing.T) string {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
 }
