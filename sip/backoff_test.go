@@ -10,6 +10,10 @@ import (
 // (jittered to half), refusals keep the long back-off, Retry-After wins.
 func TestRetryScheduleByCause(t *testing.T) {
 	b := DefaultBackoff
+	b.Rand = func() float64 { return 0 }
+	if lo := b.Probe(30 * time.Second); lo != 15*time.Second {
+		t.Errorf("probe with the lowest jitter %v, want 15 s", lo)
+	}
 	for _, r := range []float64{0, 0.999999} {
 		b.Rand = func() float64 { return r }
 		if d := b.Probe(30 * time.Second); d < 15*time.Second || d > 30*time.Second {
@@ -36,13 +40,18 @@ func TestRetryScheduleByCause(t *testing.T) {
 // its flow; it then probes (Backoff.Probe) and registers ReturnDelay after
 // the first probe the returned provider answers. It returns the times of
 // the REGISTERs and the shortest gap between two probes of one box.
-func simulateFleet(n int, ka, back time.Duration, seed uint64) (regs []time.Duration, minGap time.Duration) {
+// With samePhase every box keeps alive in step (they all booted after the
+// same power cut): only the probes' jitter spreads them.
+func simulateFleet(n int, ka, back time.Duration, seed uint64, samePhase bool) (regs []time.Duration, minGap time.Duration) {
 	rnd := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	b := DefaultBackoff
 	b.Rand = rnd.Float64
 	minGap = time.Hour
 	for range n {
 		t := time.Duration(rnd.Int64N(int64(ka))) // the first keep-alive after the provider died
+		if samePhase {
+			t = ka / 3
+		}
 		for misses := 1; misses < 2; misses++ {
 			t += ka
 		}
@@ -65,15 +74,16 @@ func simulateFleet(n int, ka, back time.Duration, seed uint64) (regs []time.Dura
 // (Backoff.Spread), however short the keep-alive interval, and no box
 // probes more often than every half interval.
 func TestFleetReturnSpread(t *testing.T) {
-	for _, ka := range []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second} {
+	for i, ka := range []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second, 30 * time.Second, 5 * time.Second} {
 		back := 10 * time.Minute
-		regs, minGap := simulateFleet(1000, ka, back, uint64(ka))
+		samePhase := i >= 5
+		regs, minGap := simulateFleet(1000, ka, back, uint64(ka)+uint64(i), samePhase)
 		lo, hi := regs[0], regs[0]
 		for _, r := range regs {
 			lo, hi = min(lo, r), max(hi, r)
 		}
-		t.Logf("keep-alive %v: 1000 boxes register %v to %v after the return (spread %v); closest probes %v",
-			ka, lo-back, hi-back, hi-lo, minGap)
+		t.Logf("keep-alive %v (same phase %v): 1000 boxes register %v to %v after the return (spread %v); closest probes %v",
+			ka, samePhase, lo-back, hi-back, hi-lo, minGap)
 		if lo < back {
 			t.Errorf("keep-alive %v: a box registered before the provider returned", ka)
 		}
