@@ -164,6 +164,25 @@ type Phone struct {
 	// that never gives up cannot hold the line; "0s" rings until the
 	// caller gives up.
 	RingTimeout Duration `toml:"ring_timeout"`
+	// DND (do not disturb): incoming calls are refused with DNDStatus and
+	// never ring; the dial tone stutters while it is on.
+	DND       bool `toml:"dnd"`
+	DNDStatus int  `toml:"dnd_status"` // 486 (busy, default), 480 or 603
+	// RejectAnonymous refuses calls without a number (433).
+	RejectAnonymous bool `toml:"reject_anonymous"`
+	// Forwarding targets (numbers dialled through the line); "" is off.
+	ForwardAlways   string `toml:"forward_always"`
+	ForwardBusy     string `toml:"forward_busy"`
+	ForwardNoAnswer string `toml:"forward_no_answer"`
+	// ForwardNoAnswerAfter is how long a call rings before forward_no_answer.
+	ForwardNoAnswerAfter Duration `toml:"forward_no_answer_after"`
+	// ForwardMethod is "redirect" (302 to the caller's side) or "bridge"
+	// (the ATA calls the target and joins the two calls).
+	ForwardMethod string `toml:"forward_method"`
+	// Hotline is dialled when the handset is lifted: at once, or after
+	// WarmlineAfter without a digit (a warm line).
+	Hotline       string   `toml:"hotline"`
+	WarmlineAfter Duration `toml:"warmline_after"`
 	// CallWaiting: a second call during a call is announced by the
 	// call-waiting tone (a hook flash takes it) instead of getting busy.
 	CallWaiting bool `toml:"call_waiting"`
@@ -321,17 +340,20 @@ func builtin() *Config {
 	return &Config{
 		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081", AudioCapture: "hw:0,0", AudioPlayback: "hw:0,0"},
 		Phone: Phone{
-			Region:              "us",
-			FlashMin:            Duration(100 * time.Millisecond),
-			FlashMax:            Duration(900 * time.Millisecond),
-			CallWaiting:         true,
-			CallWaitingCallerID: true,
-			ThreeWay:            true,
-			TransferOnHangup:    true,
-			DialPlan:            "(*xx|xx.T)",
-			InterDigitTimeout:   Duration(4 * time.Second),
-			FirstDigitTimeout:   Duration(15 * time.Second),
-			RingTimeout:         Duration(120 * time.Second),
+			Region:               "us",
+			FlashMin:             Duration(100 * time.Millisecond),
+			FlashMax:             Duration(900 * time.Millisecond),
+			CallWaiting:          true,
+			CallWaitingCallerID:  true,
+			ThreeWay:             true,
+			TransferOnHangup:     true,
+			DialPlan:             "(*xx|xx.T)",
+			InterDigitTimeout:    Duration(4 * time.Second),
+			FirstDigitTimeout:    Duration(15 * time.Second),
+			RingTimeout:          Duration(120 * time.Second),
+			DNDStatus:            486,
+			ForwardNoAnswerAfter: Duration(20 * time.Second),
+			ForwardMethod:        "redirect",
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},
@@ -409,6 +431,23 @@ func (c *Config) checkLines() (int, error) {
 }
 
 // checkHostPort accepts "", "host" or "host:port" with a port in 1..65535.
+// checkDialNumber accepts "" or a number as a person dials it: digits,
+// * # + and the letters of a SIP user part, at most 32 characters.
+func checkDialNumber(v string) error {
+	if len(v) > 32 {
+		return fmt.Errorf("%d characters, want at most 32", len(v))
+	}
+	for _, r := range v {
+		switch {
+		case r >= '0' && r <= '9', r == '*', r == '#', r == '+',
+			r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '.', r == '-', r == '_':
+		default:
+			return fmt.Errorf("%q: want digits, * # +, letters . - _ only", v)
+		}
+	}
+	return nil
+}
+
 func checkHostPort(v string) error {
 	if v == "" {
 		return nil
@@ -531,6 +570,24 @@ func (c *Config) check() error {
 	}
 	if p.RingTimeout != 0 && (p.RingTimeout < Duration(time.Second) || p.RingTimeout > Duration(time.Hour)) {
 		return keyErr("phone.ring_timeout", "want 1s to 1h, or \"0s\" to ring until the caller gives up, got %v", p.RingTimeout)
+	}
+	if s := p.DNDStatus; s != 486 && s != 480 && s != 603 {
+		return keyErr("phone.dnd_status", "want 486 (busy), 480 (unavailable) or 603 (declined), got %d", s)
+	}
+	for _, f := range []struct{ key, v string }{{"phone.forward_always", p.ForwardAlways},
+		{"phone.forward_busy", p.ForwardBusy}, {"phone.forward_no_answer", p.ForwardNoAnswer}, {"phone.hotline", p.Hotline}} {
+		if err := checkDialNumber(f.v); err != nil {
+			return keyErr(f.key, "%v", err)
+		}
+	}
+	if d := p.ForwardNoAnswerAfter; d < Duration(time.Second) || d > Duration(5*time.Minute) {
+		return keyErr("phone.forward_no_answer_after", "want 1s to 5m, got %v", d)
+	}
+	if m := p.ForwardMethod; m != "redirect" && m != "bridge" {
+		return keyErr("phone.forward_method", "unknown %q (known: redirect, bridge)", m)
+	}
+	if d := p.WarmlineAfter; d < 0 || d > Duration(time.Minute) {
+		return keyErr("phone.warmline_after", "want 0s (a hotline: dial at once) to 1m, got %v", d)
 	}
 	return nil
 }

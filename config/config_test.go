@@ -148,3 +148,27 @@ func TestSIPFailureDetectionKeys(t *testing.T) {
 		t.Fatalf("parsed keepalive_misses %d, rtp_timeout %v; want 3 and 0s (off)", c.SIP.KeepAliveMisses, c.SIP.RTPTimeout)
 	}
 }
+
+func TestForwardDNDHotlineKeys(t *testing.T) {
+	c := Default().Phone
+	if c.DND || c.RejectAnonymous || c.DNDStatus != 486 || c.ForwardMethod != "redirect" || c.ForwardNoAnswerAfter.D() != 20*time.Second || c.Hotline != "" {
+		t.Fatalf("defaults %+v", c)
+	}
+	good := "[phone]\ndnd = true\ndnd_status = 603\nreject_anonymous = true\nforward_always = \"+4930123\"\nforward_busy = \"2000\"\nforward_no_answer = \"3000\"\nforward_no_answer_after = \"10s\"\nforward_method = \"bridge\"\nhotline = \"911\"\nwarmline_after = \"5s\"\n"
+	if _, err := Parse("ata.toml", []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ toml, key string }{
+		{"[phone]\ndnd_status = 200\n", "phone.dnd_status"},
+		{"[phone]\nforward_always = \"20\\r\\nX: y\"\n", "phone.forward_always"},
+		{"[phone]\nforward_busy = \"" + strings.Repeat("1", 33) + "\"\n", "phone.forward_busy"},
+		{"[phone]\nforward_method = \"proxy\"\n", "phone.forward_method"},
+		{"[phone]\nforward_no_answer_after = \"0s\"\n", "phone.forward_no_answer_after"},
+		{"[phone]\nhotline = \"9 1 1\"\n", "phone.hotline"},
+		{"[phone]\nwarmline_after = \"2m\"\n", "phone.warmline_after"},
+	} {
+		if _, err := Parse("ata.toml", []byte(bad.toml)); err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%q: %v, want an error naming %s", bad.toml, err, bad.key)
+		}
+	}
+}
