@@ -22,11 +22,13 @@ type Entry struct {
 	Cause     string    `json:"end_cause"`            // a call.Cause: normal, busy, transferred...
 	Detail    string    `json:"detail,omitempty"`     // the signalling's own words ("486 Busy Here")
 	Remote    bool      `json:"remote_end,omitempty"` // the far end (or network) ended it
-	Leg       string    `json:"leg,omitempty"`        // the leg's id, to tell the legs of one call apart
-	Codec     string    `json:"codec,omitempty"`
-	Loss      float64   `json:"loss"`
-	JitterMS  float64   `json:"jitter_ms"`
-	MOS       float64   `json:"mos"`
+	Leg       string    `json:"leg,omitempty"`
+	// ForwardedTo is where a forwarded call went (it rang nothing here).
+	ForwardedTo string  `json:"forwarded_to,omitempty"` // the leg's id, to tell the legs of one call apart
+	Codec       string  `json:"codec,omitempty"`
+	Loss        float64 `json:"loss"`
+	JitterMS    float64 `json:"jitter_ms"`
+	MOS         float64 `json:"mos"`
 }
 
 // CallLog appends entries to a JSON-lines file.

@@ -109,6 +109,9 @@ type Opts struct {
 	Line call.Dialer
 	// Mixer joins the handset to the calls; required.
 	Mixer Mixer
+	// NewRelay joins two legs' media with no port (a forward by bridge)
+	// until stop is called; nil: forwards are redirects.
+	NewRelay func(a, b media.Endpoint) (stop func())
 	// Log records each ended leg; nil records nothing.
 	Log *CallLog
 	// ToneTimeout is how long busy, reorder or the disconnect tone play
@@ -136,6 +139,23 @@ type Features struct {
 	// RingTimeout ends an incoming call nobody answers (ringing, waiting or
 	// a recall) after this long; 0 rings until the caller gives up.
 	RingTimeout time.Duration
+	// DND refuses incoming calls with DNDCause (Busy, Unavailable or
+	// Declined) without ringing; the dial tone stutters meanwhile.
+	DND      bool
+	DNDCause call.Cause
+	// RejectAnonymous refuses callers without a number (call.Anonymous).
+	RejectAnonymous bool
+	// Forwarding targets ("" off): every call, calls while busy, calls
+	// not answered within ForwardNoAnswerAfter. ForwardBridge places the
+	// onward call here and joins the legs (Opts.NewRelay) instead of a
+	// redirect.
+	ForwardAlways, ForwardBusy, ForwardNoAnswer string
+	ForwardNoAnswerAfter                        time.Duration
+	ForwardBridge                               bool
+	// Hotline is dialled when the handset is lifted: at once, or after
+	// WarmlineAfter without a digit.
+	Hotline       string
+	WarmlineAfter time.Duration
 }
 
 // DefaultOpts has the features on as a Cisco SPA112 has them by default.
@@ -188,7 +208,7 @@ type Phone struct {
 	log   *slog.Logger
 	state State
 
-	toneTimer, cwTimer, ringTimer Timer
+	toneTimer, cwTimer, ringTimer, fwdTimer, warmTimer Timer
 
 	incoming chan call.Leg
 	dialed   chan dialResult
@@ -202,6 +222,10 @@ type Phone struct {
 	// departing are legs that left the port (transferred, hung up) and
 	// whose end is still to be logged.
 	departing map[*slot]bool
+	// fwds are the legs of calls forwarded by bridge (both legs map to
+	// their forward); fwdDialed brings their onward legs.
+	fwds      map[*slot]*forward
+	fwdDialed chan fwdDial
 	dialGen   int
 	dialing   Entry // the number being dialled, until its leg exists
 	keyDown   byte  // the DTMF key pressed during the call, until released
@@ -237,6 +261,9 @@ func New(port Port, opts Opts) *Phone {
 	return &Phone{
 		port: port, opts: opts, log: opts.Logger,
 		toneTimer: opts.NewTimer(), cwTimer: opts.NewTimer(), ringTimer: opts.NewTimer(),
+		fwdTimer: opts.NewTimer(), warmTimer: opts.NewTimer(),
+		fwds:      map[*slot]*forward{},
+		fwdDialed: make(chan fwdDial, 2),
 		incoming:  make(chan call.Leg, 4),
 		dialed:    make(chan dialResult, 2),
 		placedCh:  make(chan placed, 2),
@@ -321,6 +348,8 @@ func (ph *Phone) Run(ctx context.Context) error {
 	defer ph.toneTimer.Stop()
 	defer ph.cwTimer.Stop()
 	defer ph.ringTimer.Stop()
+	defer ph.fwdTimer.Stop()
+	defer ph.warmTimer.Stop()
 	ph.port.Connect(ph.opts.Mixer)
 	for {
 		select {
@@ -329,6 +358,13 @@ func (ph *Phone) Run(ctx context.Context) error {
 				if s != nil {
 					s.leg.Hangup(call.Shutdown)
 				}
+			}
+			for s, f := range ph.fwds {
+				if f.stopRelay != nil {
+					f.stopRelay()
+					f.stopRelay = nil
+				}
+				s.leg.Hangup(call.Shutdown)
 			}
 			return nil
 		case ev := <-ph.port.Events():
@@ -340,7 +376,15 @@ func (ph *Phone) Run(ctx context.Context) error {
 		case p := <-ph.placedCh:
 			ph.transferPlaced(p)
 		case l := <-ph.incoming:
-			ph.input(inIncoming, event{leg: l})
+			if !ph.screen(l) {
+				ph.input(inIncoming, event{leg: l})
+			}
+		case d := <-ph.fwdDialed:
+			ph.forwardDialed(d)
+		case <-ph.fwdTimer.C():
+			ph.input(inNoAnswer, event{})
+		case <-ph.warmTimer.C():
+			ph.input(inWarmline, event{})
 		case f := <-ph.features:
 			ph.opts.Features = f
 			ph.log.Info("phone: features changed", "features", f)
@@ -448,6 +492,10 @@ func (ph *Phone) mixed() []*slot {
 // the rest through the table.
 func (ph *Phone) legEvent(s *slot, ev call.Event) {
 	ph.log.Debug("phone: leg event", "state", ph.state, "leg", s.leg.ID(), "event", ev.Kind, "cause", ev.Cause, "detail", ev.Detail)
+	if f := ph.fwds[s]; f != nil {
+		ph.forwardEvent(f, s, ev)
+		return
+	}
 	if ph.departing[s] {
 		if ev.Kind == call.Ended {
 			delete(ph.departing, s)

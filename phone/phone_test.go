@@ -9,6 +9,7 @@ import (
 
 	"github.com/openata/ata/call"
 	"github.com/openata/ata/call/calltest"
+	"github.com/openata/ata/media"
 )
 
 func TestSwapMovesMediaBetweenCalls(t *testing.T) {
@@ -193,5 +194,111 @@ func TestEveryLegLogged(t *testing.T) {
 				t.Fatalf("entry %+v", e)
 			}
 		}
+	})
+}
+
+func TestDNDRefusesWithoutRingingAndStutters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.DND, o.DNDCause = true, call.Declined })
+		l := r.incoming("900")
+		hasOps(t, l, "reject:declined")
+		if got := r.port.took(); strings.Contains(got, "ring") {
+			t.Fatalf("port did %q: a call rang during do not disturb", got)
+		}
+		r.is(Idle, NoCalls)
+		r.offHook()
+		if got := r.port.took(); !strings.Contains(got, "tone:stutter-dial") {
+			t.Fatalf("dial tone during DND: %q, want the stutter tone", got)
+		}
+	})
+}
+
+func TestAnonymousRejected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.RejectAnonymous = true })
+		hasOps(t, r.incoming("anonymous"), "reject:anonymous")
+		l := r.incoming("900")
+		if ops := l.Ops(); len(ops) != 0 {
+			t.Fatalf("a caller with a number got %v", ops)
+		}
+		r.is(Ringing, One)
+	})
+}
+
+func TestForwardAlwaysAndBusyRedirect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.ForwardAlways = "800" })
+		hasOps(t, r.incoming("900"), "redirect:800")
+		r.is(Idle, NoCalls)
+		entries, _, _ := r.log.Read(0, 10)
+		if len(entries) != 1 || entries[0].ForwardedTo != "800" || entries[0].Cause != "redirected" {
+			t.Fatalf("call log %+v, want the call forwarded to 800", entries)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.ForwardBusy, o.CallWaiting = "801", false })
+		reach(r, Talking, One)
+		hasOps(t, r.incoming("900"), "redirect:801")
+		r.is(Talking, One)
+	})
+}
+
+// TestForwardByBridge: the ATA calls the target, answers the caller when
+// the target answers, and joins the two in a relay; either hanging up
+// ends the other and the relay.
+func TestForwardByBridge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var relays [][2]media.Endpoint
+		stopped := 0
+		r := newRig(t, func(o *Opts) {
+			o.ForwardAlways, o.ForwardBridge = "800", true
+			o.NewRelay = func(a, b media.Endpoint) func() {
+				relays = append(relays, [2]media.Endpoint{a, b})
+				return func() { stopped++ }
+			}
+		})
+		in := r.incoming("900")
+		out := r.lastOut()
+		if out.Party.Number != "800" || len(in.Ops()) != 0 {
+			t.Fatalf("onward call to %q, caller ops %v", out.Party.Number, in.Ops())
+		}
+		r.emit(out, call.Event{Kind: call.Answered})
+		hasOps(t, in, "answer")
+		if len(relays) != 1 || relays[0] != [2]media.Endpoint{in.Endpoint, out.Endpoint} {
+			t.Fatalf("relays %v, want the two legs joined", relays)
+		}
+		if got := r.port.took(); strings.Contains(got, "ring") {
+			t.Fatalf("port did %q: a forwarded call rang", got)
+		}
+		r.emit(out, call.Event{Kind: call.Ended, Cause: call.Normal, Remote: true})
+		hasOps(t, in, "answer", "hangup:normal")
+		if stopped != 1 {
+			t.Fatalf("relay stopped %d times", stopped)
+		}
+	})
+}
+
+func TestHotlineDialsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.Hotline = "911" })
+		r.offHook()
+		r.is(Calling, One)
+		if n := r.lastOut().Party.Number; n != "911" {
+			t.Fatalf("dialled %q", n)
+		}
+		if got := r.port.took(); strings.Contains(got, "tone:dial") {
+			t.Fatalf("a hot line played dial tone: %q", got)
+		}
+	})
+}
+
+func TestWarmlineWaitsForADigit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.Hotline, o.WarmlineAfter = "911", 5*time.Second })
+		r.offHook()
+		r.digit()
+		time.Sleep(6 * time.Second)
+		r.settle()
+		r.is(Collecting, NoCalls) // a digit came: the warm line stays quiet
 	})
 }

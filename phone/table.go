@@ -73,12 +73,14 @@ const (
 	inAltEnded                 // alt ended
 	inToneTimeout              // a tone played long enough
 	inRingTimeout              // a call rang or waited long enough
+	inNoAnswer                 // forward on no answer is due
+	inWarmline                 // the warm line's wait for a digit is over
 	numInputs
 )
 
 var inputNames = [numInputs]string{"off-hook", "on-hook", "flash", "dialed", "dial-failed", "dial-timeout",
 	"incoming", "cur-progress", "cur-early-media", "cur-answered", "cur-ended", "alt-ended", "tone-timeout",
-	"ring-timeout"}
+	"ring-timeout", "no-answer", "warmline"}
 
 func (in Input) String() string {
 	if in >= 0 && in < numInputs {
@@ -128,6 +130,8 @@ func init() {
 	on([]State{Recall}, HeldOnly, inOffHook, (*Phone).answerRecall)
 	on([]State{Recall}, HeldOnly, inAltEnded, (*Phone).recallGaveUp)
 	on([]State{Ringing}, One, inRingTimeout, (*Phone).ringingTimedOut)
+	on([]State{Ringing}, One, inNoAnswer, (*Phone).forwardRinging)
+	on([]State{DialTone}, NoCalls, inWarmline, (*Phone).warmline)
 	on([]State{Recall}, HeldOnly, inRingTimeout, (*Phone).recallTimedOut)
 
 	// Dialling, with or without a held call.
@@ -169,6 +173,7 @@ func init() {
 	on(talking, OneWaiting, inAltEnded, (*Phone).waitingGaveUp)
 	on(talking, OneWaiting, inCurAnswered, (*Phone).connected) // the answer of a swapped-in call
 	on(talking, OneWaiting, inRingTimeout, (*Phone).waitingTimedOut)
+	on(talking, OneWaiting, inNoAnswer, (*Phone).forwardWaiting)
 	// (Only the disconnect tone can play with a call waiting.)
 	on([]State{Disconnected}, WaitingOnly, inFlash, (*Phone).answerWaiting)
 	on([]State{Disconnected}, WaitingOnly, inOnHook, (*Phone).ringWaiting)
@@ -231,7 +236,16 @@ func (ph *Phone) input(in Input, e event) {
 
 // --- Actions ---
 
-func (ph *Phone) offHookIdle(event) { ph.dialTone(region.Dial, "off-hook") }
+func (ph *Phone) offHookIdle(event) {
+	if h := ph.opts.Hotline; h != "" && ph.opts.WarmlineAfter <= 0 {
+		ph.placeCall(h, false) // a hot line: no dial tone
+		return
+	}
+	ph.dialTone(ph.dialToneKind(), "off-hook")
+	if ph.opts.Hotline != "" {
+		ph.warmTimer.Reset(ph.opts.WarmlineAfter)
+	}
+}
 
 func (ph *Phone) ringIncoming(e event) {
 	if r := e.leg.Replaces(); r != nil {
@@ -241,6 +255,7 @@ func (ph *Phone) ringIncoming(e event) {
 	}
 	ph.cur = ph.newSlot(e.leg, "in")
 	ph.ring(ph.cur, Ringing, "incoming call from "+e.leg.Remote().Number)
+	ph.startNoAnswerTimer()
 }
 
 // refuseIncoming answers an incoming leg the port cannot take: busy, or,
@@ -255,6 +270,10 @@ func (ph *Phone) refuseIncoming(e event) {
 		}
 	}
 	ph.log.Info("phone: incoming call while busy", "from", e.leg.Remote().Number, "state", ph.state, "shape", ph.shape())
+	if t := ph.opts.ForwardBusy; t != "" {
+		ph.forwardCall(ph.newSlot(e.leg, "in"), t, "busy")
+		return
+	}
 	ph.departing[ph.newSlot(e.leg, "in")] = true // logged when it ends
 	e.leg.Reject(call.Busy)
 }
@@ -470,6 +489,7 @@ func (ph *Phone) waitIncoming(e event) {
 	}
 	ph.alt = ph.newSlot(e.leg, "in")
 	ph.callWaiting(ph.alt)
+	ph.startNoAnswerTimer()
 	ph.log.Info("phone: call waiting", "from", e.leg.Remote().Number)
 	ph.publish()
 }

@@ -169,6 +169,12 @@ func fire(r *rig, f fx, in Input) {
 	case inRingTimeout:
 		time.Sleep(121 * time.Second)
 		r.settle()
+	case inNoAnswer:
+		time.Sleep(21 * time.Second)
+		r.settle()
+	case inWarmline:
+		time.Sleep(6 * time.Second)
+		r.settle()
 	}
 }
 
@@ -193,6 +199,13 @@ func TestTableEntries(t *testing.T) {
 		want outcome
 		// check gets the fixture (legs known only after reach).
 		check func(t *testing.T, r *rig, f fx)
+	}
+	fwdNoAnswer := func(o *Opts) { o.ForwardNoAnswer, o.ForwardNoAnswerAfter = "800", 20*time.Second }
+	// needs are the features an entry acts on only when they are set.
+	needs := map[key]func(*Opts){
+		{Ringing, One, inNoAnswer}:        fwdNoAnswer,
+		{Talking, OneWaiting, inNoAnswer}: fwdNoAnswer,
+		{DialTone, NoCalls, inWarmline}:   func(o *Opts) { o.Hotline, o.WarmlineAfter = "911", 5*time.Second },
 	}
 	cur := func(want ...string) func(t *testing.T, r *rig, f fx) {
 		return func(t *testing.T, r *rig, f fx) { hasOps(t, f.cur, want...) }
@@ -308,6 +321,15 @@ func TestTableEntries(t *testing.T) {
 		)
 	}
 	cases = append(cases,
+		tc{key{Ringing, One, inNoAnswer}, outcome{Idle, NoCalls, nil}, both(cur("redirect:800"), portDid("stop-ring"))},
+		tc{key{Talking, OneWaiting, inNoAnswer}, outcome{Talking, One, nil}, alt("redirect:800")},
+		tc{key{DialTone, NoCalls, inWarmline}, outcome{Calling, One, nil}, func(t *testing.T, r *rig, f fx) {
+			if n := r.lastOut().Party.Number; n != "911" {
+				t.Fatalf("the warm line dialled %q, want 911", n)
+			}
+		}},
+	)
+	cases = append(cases,
 		tc{key{ReceiverOffHook, HeldOnly, inOnHook}, outcome{Recall, HeldOnly, nil}, portDid("ring:200")},
 		tc{key{ReceiverOffHook, HeldOnly, inAltEnded}, outcome{ReceiverOffHook, NoCalls, nil}, nil},
 	)
@@ -318,7 +340,7 @@ func TestTableEntries(t *testing.T) {
 		covered[c.k] = true
 		t.Run(fmt.Sprintf("%v/%v/%v", c.k.state, c.k.shape, c.k.in), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				r := newRig(t, nil)
+				r := newRig(t, needs[c.k])
 				f := reach(r, c.k.state, c.k.shape)
 				if c.k.in == inFlash || c.k.in == inOffHook || c.k.in == inOnHook {
 					// fixtures with a held call: the handset's "cur" for checks is the held leg once it returns

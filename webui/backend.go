@@ -122,10 +122,12 @@ type CallRecord struct {
 	Detail    string    `json:"detail,omitempty"`     // the signalling's words ("486 Busy Here")
 	Remote    bool      `json:"remote_end,omitempty"` // the far end ended it
 	Leg       string    `json:"leg,omitempty"`        // the leg's id
-	Codec     string    `json:"codec,omitempty"`
-	Loss      float64   `json:"loss"` // fraction, 0..1
-	JitterMS  float64   `json:"jitter_ms"`
-	MOS       float64   `json:"mos"`
+	// ForwardedTo is where a forwarded call went (it rang nothing here).
+	ForwardedTo string  `json:"forwarded_to,omitempty"`
+	Codec       string  `json:"codec,omitempty"`
+	Loss        float64 `json:"loss"` // fraction, 0..1
+	JitterMS    float64 `json:"jitter_ms"`
+	MOS         float64 `json:"mos"`
 }
 
 // CaptureStatus describes the packet capture.

@@ -43,6 +43,9 @@ func newCallRow(r CallRecord) callRow {
 	} else {
 		row.Result = r.Cause // an older log's free text, shown as it is
 	}
+	if r.ForwardedTo != "" {
+		row.Result = "Forwarded to " + r.ForwardedTo
+	}
 	if row.Result == "" {
 		row.Result = "–"
 	}

@@ -230,6 +230,7 @@ func TestCallLogCauses(t *testing.T) {
 		{Number: "6004", Cause: "cancelled"},
 		{Number: "6005", Cause: "failed: dial: no route to <host>"},
 		{Number: "6006", Cause: "<i>odd</i>"},
+		{Number: "6007", Cause: "redirected", Detail: "302", ForwardedTo: "<b>5551234"},
 	}
 	for i := range recs {
 		recs[i].Start, recs[i].Direction = start.Add(time.Duration(i)*time.Minute), "out"
@@ -246,6 +247,7 @@ func TestCallLogCauses(t *testing.T) {
 	result := regexp.MustCompile(`(?s)<td class="result"[^>]*>(.*?)</td>\s*<td class="ended-by"[^>]*>(.*?)</td>`)
 	// Newest first.
 	for i, want := range []string{
+		`Forwarded to &lt;b&gt;5551234<span class="detail">302</span> | This side`,
 		"&lt;i&gt;odd&lt;/i&gt; | This side",
 		`Failed<span class="detail">dial: no route to &lt;host&gt;</span> | This side`,
 		"Cancelled | This side",

@@ -14,8 +14,10 @@ import (
 
 	"github.com/openata/ata/board"
 	"github.com/openata/ata/board/boards"
+	"github.com/openata/ata/call"
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs"
+	"github.com/openata/ata/media"
 	"github.com/openata/ata/media/bridge"
 	"github.com/openata/ata/phone"
 	"github.com/openata/ata/sip/capture"
@@ -195,8 +197,39 @@ func (a *app) phoneIdle() bool { return a.phone.Snapshot().State == phone.Idle }
 func phoneOpts(c config.Phone) phone.Opts {
 	o := phone.DefaultOpts()
 	o.Features = phone.Features{CallWaiting: c.CallWaiting, CallWaitingCallerID: c.CallWaitingCallerID,
-		ThreeWay: c.ThreeWay, TransferOnHangup: c.TransferOnHangup, RingTimeout: c.RingTimeout.D()}
+		ThreeWay: c.ThreeWay, TransferOnHangup: c.TransferOnHangup, RingTimeout: c.RingTimeout.D(),
+		DND: c.DND, DNDCause: dndCause(c.DNDStatus), RejectAnonymous: c.RejectAnonymous,
+		ForwardAlways: c.ForwardAlways, ForwardBusy: c.ForwardBusy, ForwardNoAnswer: c.ForwardNoAnswer,
+		ForwardNoAnswerAfter: c.ForwardNoAnswerAfter.D(), ForwardBridge: c.ForwardMethod == "bridge",
+		Hotline: c.Hotline, WarmlineAfter: c.WarmlineAfter.D()}
+	o.NewRelay = startRelay
 	return o
+}
+
+// dndCause is the end cause for [phone] dnd_status (validated: 486, 480, 603).
+func dndCause(status int) call.Cause {
+	switch status {
+	case 480:
+		return call.Unavailable
+	case 603:
+		return call.Declined
+	}
+	return call.Busy
+}
+
+// startRelay joins two legs' media in a mixer paced by its own clock (a
+// call forwarded by bridge: the port is not in it) until stop.
+func startRelay(a, b media.Endpoint) (stop func()) {
+	m := &bridge.Mixer{}
+	m.Add(a, bridge.Active)
+	m.Add(b, bridge.Active)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx, 20*time.Millisecond)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // sipSettings maps [sip] and [[line]] to the SIP side's settings.
