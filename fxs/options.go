@@ -41,7 +41,7 @@ func BuildOptions(s Settings, log *slog.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, &SettingError{Key: "phone.region", Msg: err.Error()}
 	}
-	o := Options{Region: r, Ring: r.Ring, Logger: log}
+	o := Options{Region: r, Ring: r.Ring, Logger: log, VMWIRefresh: DefaultVMWIRefresh}
 	cid := r.CallerID
 	if s.CallerID != "" {
 		cid = s.CallerID

@@ -78,7 +78,11 @@ type Options struct {
 	Collect   dialplan.Opts
 	ToneLevel float64 // dBm0 per tone component when the region gives none; 0 = region's
 	CIDLevel  float64 // caller-ID signal level, dBm0; 0 = the standard's nominal level
-	Logger    *slog.Logger
+	// VMWIRefresh is how often the message-waiting lamp's state is sent
+	// again while on hook (BuildOptions: DefaultVMWIRefresh); 0 sends it
+	// once per change.
+	VMWIRefresh time.Duration
+	Logger      *slog.Logger
 }
 
 // Port is one analog port.
@@ -102,6 +106,7 @@ type Port struct {
 	// the ring voltage on.
 	cidBeforeRing atomic.Bool
 	ringEarly     atomic.Bool
+	mwi           atomic.Bool // SetMessageWaiting's state
 
 	// Owned by the frame goroutine.
 	opts      Options
@@ -124,6 +129,7 @@ type Port struct {
 	keyHeld   bool    // a DTMF key is down on the mouthpiece (as detected)
 	rx        rxPlayer
 	cw        cwState
+	vmwi      vmwiState
 	swallow   byte // a key whose DigitDown was kept from call control (a CAS acknowledgement): keep its DigitUp too
 }
 
@@ -142,6 +148,8 @@ type wanted struct {
 	opts     *Options // new settings to take over (SetOptions)
 	cw       *cwRequest
 	cwGen    uint64
+	vmwi     *vmwiRequest
+	vmwiGen  uint64
 }
 
 // New builds a port on a board's hardware port.
@@ -271,7 +279,13 @@ func (p *Port) SetOptions(o Options) error {
 	if len(o.Ring) == 0 {
 		o.Ring = o.Region.Ring
 	}
-	p.update(func(w *wanted) { w.opts = &o; p.latest = o })
+	p.update(func(w *wanted) {
+		w.opts = &o
+		p.latest = o
+		if w.vmwi != nil { // the lamp's state in the new caller-ID standard
+			w.vmwi = p.renderVMWI(o, w.vmwi.on)
+		}
+	})
 	return nil
 }
 
@@ -299,6 +313,7 @@ func (p *Port) hookEvent(ev hook.Event) {
 	switch ev.Kind {
 	case hook.OffHook:
 		p.offHook.Store(true)
+		p.vmwiAbort()
 		if p.ring.active {
 			p.stopRinging() // lifting the handset answers: ring voltage off at once
 		}
@@ -338,6 +353,7 @@ func (p *Port) Frame(at time.Duration, mic, ear []int16) {
 	if p.collect {
 		p.collectResult(p.collector.Advance(at))
 	}
+	p.vmwiStep(at)
 	p.fillEar(mic, ear)
 	if p.ring.active {
 		p.ringStep(at)
@@ -363,6 +379,7 @@ func (p *Port) apply(w wanted) {
 		p.collect = false
 	}
 	if w.ringOn && w.ringGen != old.ringGen {
+		p.vmwiAbort() // ringing wins; the lamp's state follows it
 		p.startRinging(w.cid)
 	} else if !w.ringOn && p.ring.active {
 		p.stopRinging()
@@ -378,6 +395,9 @@ func (p *Port) apply(w wanted) {
 	}
 	if w.cw != nil && w.cwGen != old.cwGen {
 		p.startCW(w.cw)
+	}
+	if w.vmwi != old.vmwi {
+		p.applyVMWI(w.vmwi, w.vmwiGen != old.vmwiGen)
 	}
 }
 
@@ -498,6 +518,8 @@ func (p *Port) fillEar(mic, ear []int16) {
 		if !p.ring.cidPlaying {
 			p.ring.cidEnd = p.now
 		}
+	case p.vmwi.phase == vmwiPlaying:
+		p.vmwiFill(ear)
 	case p.toneOn && p.have.audio != nil && p.toneKind == region.CallWaiting:
 		p.player.Fill(p.scratch)
 		for i, v := range p.scratch {

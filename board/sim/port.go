@@ -15,6 +15,10 @@ const (
 	KindHook     = "hook"     // On: the loop is open (handset on-hook, or a dial pulse/flash break)
 	KindRing     = "ring"     // On: ringing voltage applied
 	KindPolarity = "polarity" // On: line polarity reversed
+	// KindVMWI: the port sent the message-waiting lamp's state (On: lit).
+	// The virtual phone decodes no FSK: the port (fxs.VMWIIndicator) says
+	// what it sent, right after the burst the earpiece carried.
+	KindVMWI = "vmwi"
 )
 
 // Event is one change the board saw, in the order it saw them.
@@ -24,7 +28,7 @@ type Event struct {
 	// TMs is the board-clock time of the change in whole milliseconds since
 	// Run started (0 before the first Run).
 	TMs int64 `json:"t_ms"`
-	// Kind is KindHook, KindRing or KindPolarity.
+	// Kind is KindHook, KindRing, KindPolarity or KindVMWI.
 	Kind string `json:"kind"`
 	// On is the state after the change; see the Kind constants.
 	On bool `json:"on"`
@@ -173,6 +177,14 @@ func (p *Port) SetReversed(reversed bool) error {
 		p.recordLocked(p.nowLocked(), KindPolarity, reversed)
 	}
 	return nil
+}
+
+// IndicateVMWI records the message-waiting lamp state the port just sent
+// (fxs.VMWIIndicator) as a KindVMWI event.
+func (p *Port) IndicateVMWI(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recordLocked(p.nowLocked(), KindVMWI, on)
 }
 
 var errRunning = errors.New("sim: port is already running")

@@ -9,7 +9,7 @@
 //	POST /dial   {"digits":"5551234","method":"dtmf"|"pulse"}   → 204 once sent
 //	POST /speak  WAV body, 8 kHz mono 16-bit PCM                 → 204 at once
 //	GET  /listen?ms=N  (1 ≤ N ≤ 120000)  → WAV of the next N ms of earpiece audio
-//	GET  /events?since=SEQ → [{"seq":n,"t_ms":ms,"kind":"hook"|"ring"|"polarity","on":bool}, ...]
+//	GET  /events?since=SEQ → [{"seq":n,"t_ms":ms,"kind":"hook"|"ring"|"polarity"|"vmwi","on":bool}, ...]
 //	GET  /state  → {"hook":"on"|"off","ringing":bool,"cas_acks":n}
 //
 // Errors are plain text naming the problem: 400 for a malformed request,
@@ -25,7 +25,9 @@
 // (handset lifted, or the make after a break). This is the inverse of
 // board.HookEdge.OffHook. Every loop change is an event, pulses included.
 // For "ring", on is true while ringing voltage is applied; for "polarity",
-// on is true while the line is reversed. t_ms is board time in ms since the
+// on is true while the line is reversed; "vmwi" is the message-waiting
+// lamp state the port sent (the port tells the board, fxs.VMWIIndicator:
+// the virtual phone decodes no FSK, though GET /listen carries the burst). t_ms is board time in ms since the
 // port's Run started; seq starts at 1; the last 10000 events are kept.
 //
 // # The virtual handset

@@ -18,6 +18,21 @@ import (
 // printed. It fails t when minimodem is missing or finds none.
 func MDMF(t testing.TB, audio []int16, v23 bool) callerid.Info {
 	t.Helper()
+	out := decode(t, audio, v23)
+	for i := range out {
+		if out[i] == callerid.TypeMDMF {
+			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
+				return info
+			}
+		}
+	}
+	t.Fatalf("minimodem found no valid MDMF message in %q", out)
+	return callerid.Info{}
+}
+
+// decode runs minimodem over audio and returns the bytes it printed.
+func decode(t testing.TB, audio []int16, v23 bool) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("minimodem"); err != nil {
 		t.Fatal("install minimodem: apt-get install minimodem")
 	}
@@ -33,13 +48,25 @@ func MDMF(t testing.TB, audio []int16, v23 bool) callerid.Info {
 	if err != nil {
 		t.Fatalf("minimodem: %v", err)
 	}
-	for i := range out {
-		if out[i] == callerid.TypeMDMF {
-			if info, err := callerid.ParseMDMF(out[i:]); err == nil {
-				return info
+	return out
+}
+
+// VMWI decodes 8 kHz audio like MDMF and returns the lamp state of the
+// first valid VMWI message (MDMF 0x82 or SDMF 0x06) in what minimodem
+// printed. It fails t when minimodem is missing or finds none.
+func VMWI(t testing.TB, audio []int16, v23 bool) bool {
+	t.Helper()
+	out := decode(t, audio, v23)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] != callerid.TypeMDMFMWI && out[i] != callerid.TypeSDMFMWI {
+			continue
+		}
+		if n := 3 + int(out[i+1]); i+n <= len(out) {
+			if on, err := callerid.ParseVMWI(out[i : i+n]); err == nil {
+				return on
 			}
 		}
 	}
-	t.Fatalf("minimodem found no valid MDMF message in %q", out)
-	return callerid.Info{}
+	t.Fatalf("minimodem found no valid VMWI message in %q", out)
+	return false
 }
