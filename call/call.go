@@ -140,6 +140,10 @@ type Leg interface {
 	Remote() Party
 	// Events reports the leg's progress; it is closed after Ended.
 	Events() <-chan Event
+	// Alert tells the caller of an incoming leg that we ring (SIP 180):
+	// the phone rings or a call waits. A leg refused, redirected or
+	// forwarded is never alerted, so its caller never hears ringback.
+	Alert() error
 	// Answer accepts an incoming leg.
 	Answer() error
 	// Reject refuses an incoming leg not yet answered, with a cause (Busy,

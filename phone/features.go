@@ -98,6 +98,10 @@ func (ph *Phone) forwardDialed(d fwdDial) {
 // forwardEvent follows the two legs of a bridged forward.
 func (ph *Phone) forwardEvent(f *forward, s *slot, ev call.Event) {
 	switch ev.Kind {
+	case call.Progress, call.EarlyMedia:
+		if s == f.out {
+			ph.alert(f.in) // the caller hears ringback while the target rings
+		}
 	case call.Answered:
 		if s.answered.IsZero() {
 			s.answered = ph.opts.Now()

@@ -780,9 +780,21 @@ func callerInfo(p call.Party, now time.Time) *callerid.Info {
 }
 
 func (ph *Phone) ring(s *slot, st State, why string) {
+	ph.alert(s)
 	ph.port.Ring(callerInfo(s.party(), ph.opts.Now()))
 	ph.startRingTimer()
 	ph.to(st, why)
+}
+
+// alert tells an incoming caller we ring (a recall's held leg is
+// answered already: nothing to tell).
+func (ph *Phone) alert(s *slot) {
+	if s.up() || s.leg.Outgoing() {
+		return
+	}
+	if err := s.leg.Alert(); err != nil {
+		ph.log.Warn("phone: alert", "leg", s.leg.ID(), "err", err)
+	}
 }
 
 // startRingTimer times a call that rings or waits; its end is an input
@@ -797,6 +809,7 @@ func (ph *Phone) startRingTimer() {
 // where the port and the setting have it, else the call-waiting tone (which
 // repeats by its own cadence).
 func (ph *Phone) callWaiting(s *slot) {
+	ph.alert(s) // the caller hears ringback
 	ph.startRingTimer()
 	if ph.opts.CallWaitingCallerID && ph.port.CallWaitingIDSupported() {
 		ph.port.CallWaitingID(callerInfo(s.party(), ph.opts.Now()))

@@ -201,7 +201,9 @@ func TestDNDRefusesWithoutRingingAndStutters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, func(o *Opts) { o.DND, o.DNDCause = true, call.Declined })
 		l := r.incoming("900")
-		hasOps(t, l, "reject:declined")
+		if ops := l.Ops(); len(ops) != 1 || ops[0] != "reject:declined" {
+			t.Fatalf("a call during DND got %v, want only reject:declined (no 180)", ops)
+		}
 		if got := r.port.took(); strings.Contains(got, "ring") {
 			t.Fatalf("port did %q: a call rang during do not disturb", got)
 		}
@@ -218,8 +220,8 @@ func TestAnonymousRejected(t *testing.T) {
 		r := newRig(t, func(o *Opts) { o.RejectAnonymous = true })
 		hasOps(t, r.incoming("anonymous"), "reject:anonymous")
 		l := r.incoming("900")
-		if ops := l.Ops(); len(ops) != 0 {
-			t.Fatalf("a caller with a number got %v", ops)
+		if ops := l.Ops(); len(ops) != 1 || ops[0] != "alert" {
+			t.Fatalf("a caller with a number got %v, want it alerted (180)", ops)
 		}
 		r.is(Ringing, One)
 	})
@@ -228,7 +230,9 @@ func TestAnonymousRejected(t *testing.T) {
 func TestForwardAlwaysAndBusyRedirect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, func(o *Opts) { o.ForwardAlways = "800" })
-		hasOps(t, r.incoming("900"), "redirect:800")
+		if ops := r.incoming("900").Ops(); len(ops) != 1 || ops[0] != "redirect:800" {
+			t.Fatalf("a forwarded call got %v, want only redirect:800 (no 180)", ops)
+		}
 		r.is(Idle, NoCalls)
 		entries, _, _ := r.log.Read(0, 10)
 		if len(entries) != 1 || entries[0].ForwardedTo != "800" || entries[0].Cause != "redirected" {

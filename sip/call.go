@@ -51,7 +51,8 @@ type Call struct {
 	final     chan struct{} // closed once the INVITE has its final response
 	finalOnce sync.Once
 	answered  atomic.Bool
-	replaces  *Call // the call an INVITE with Replaces takes over
+	alerted   atomic.Bool // 180 sent
+	replaces  *Call       // the call an INVITE with Replaces takes over
 
 	contact siplib.ContactHeader
 	// Session timer (RFC 4028): offered is the interval an incoming
@@ -417,11 +418,6 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 	}
 	c.uas = uas
 	l.add(c)
-	if err := uas.Respond(180, "Ringing", nil); err != nil {
-		c.closeMedia()
-		l.remove(c)
-		return nil, err
-	}
 	l.log.Info("sip: incoming call", "from", number, "name", name, "call", c.callID, "replaces", replaced != nil)
 	// The caller gives up (CANCEL) or the transaction dies before an answer.
 	go func() {
@@ -438,6 +434,26 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 func (c *Call) waitFinal() { <-c.final }
 
 func (c *Call) finish() { c.finalOnce.Do(func() { close(c.final) }) }
+
+// Alert sends 180 Ringing for an incoming call not yet answered (once):
+// call control alerts a call it rings or lets wait, never one it refuses
+// or forwards.
+func (c *Call) Alert() error {
+	if c.outgoing || c.uas == nil {
+		return fmt.Errorf("sip: alert: not an incoming call")
+	}
+	if c.answered.Load() || c.ended.Load() {
+		return fmt.Errorf("sip: alert: call already answered or ended")
+	}
+	if c.alerted.Swap(true) {
+		return nil
+	}
+	// Sent here, not on a goroutine: a quick answer must not overtake it.
+	if err := c.uas.Respond(180, "Ringing", nil); err != nil {
+		return fmt.Errorf("sip: 180: %w", err)
+	}
+	return nil
+}
 
 // Answer accepts an incoming call: 200 OK with our SDP answer. It returns
 // at once; Answered follows as the 200 OK leaves.

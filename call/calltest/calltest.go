@@ -97,6 +97,7 @@ func (l *Leg) InBandDTMF() bool             { return l.Inband }
 func (l *Leg) Replaces() call.Leg           { return l.ReplacesL }
 func (l *Leg) Report() call.MediaReport     { return call.MediaReport{Codec: "PCMU"} }
 func (l *Leg) Hold() error                  { l.record("hold"); return l.Err }
+func (l *Leg) Alert() error                 { l.record("alert"); return l.Err }
 func (l *Leg) Resume() error                { l.record("resume"); return l.Err }
 func (l *Leg) Transfer(target string) error { l.record("transfer:" + target); return l.Err }
 

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openata/ata/internal/baresiptest"
+)
+
+// neverRang checks the port never rang (sim events).
+func (r *multiRig) neverRang() {
+	r.t.Helper()
+	evs, err := r.f.phone.Events(r.ctx(), 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Kind == "ring" && e.On {
+			r.t.Fatalf("the phone rang (%+v)", e)
+		}
+	}
+}
+
+// TestDNDRefusesCallsWithoutRinging: with do not disturb on, a caller
+// gets 486 and the phone never rings; the dial tone stutters.
+func TestDNDRefusesCallsWithoutRinging(t *testing.T) {
+	r := newMultiRig(t, "dnd = true")
+	a := r.far["2000"]
+	r.callATA("2000")
+	ev := a.WaitEvent(baresiptest.Closed, 10*time.Second)
+	if !strings.Contains(ev.Param, "486") {
+		t.Errorf("the caller's call ended with %q, want 486", ev.Param)
+	}
+	time.Sleep(200 * time.Millisecond)
+	r.neverRang()
+	r.hook("off")
+	ear := r.listen(1500 * time.Millisecond)
+	// US stutter dial tone: 350+440 Hz, 100 ms on / 100 ms off.
+	if rr := runs(ear, 350); len(rr) < 4 {
+		t.Errorf("dial tone during DND: 350 Hz runs %v, want the stutter cadence", rr)
+	}
+}
+
+// TestForwardAlwaysByBridge: every call goes on to 3000 through the ATA,
+// which joins the two legs: the caller and the target hear each other and
+// the phone never rings.
+func TestForwardAlwaysByBridge(t *testing.T) {
+	r := newMultiRig(t, "forward_always = \"3000\"\nforward_method = \"bridge\"")
+	r.callATA("2000")
+	r.far["3000"].WaitEvent(baresiptest.Established, 10*time.Second)
+	r.far["2000"].WaitEvent(baresiptest.Established, 10*time.Second)
+	r.f.waitLog(t, "phone: forward joined", 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	from := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	r.farHears("forwarded", "2000", 600, from, time.Now(), true)
+	r.farHears("forwarded", "3000", 1000, from, time.Now(), true)
+	r.neverRang()
+	r.far["2000"].Hangup()
+	r.far["3000"].WaitEvent(baresiptest.Closed, 5*time.Second)
+}
+
+// TestForwardOnNoAnswer: a call not answered within
+// forward_no_answer_after rings, then goes on to the target.
+func TestForwardOnNoAnswer(t *testing.T) {
+	r := newMultiRig(t, "forward_no_answer = \"3000\"\nforward_no_answer_after = \"2s\"\nforward_method = \"bridge\"")
+	start := time.Now()
+	r.callATA("2000")
+	r.f.waitLog(t, "to=ringing", 5*time.Second)
+	r.far["3000"].WaitEvent(baresiptest.Established, 10*time.Second)
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("forwarded after %v, before the 2 s", took)
+	}
+	r.f.waitLog(t, "phone: forward joined", 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	from := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	r.farHears("forwarded on no answer", "2000", 600, from, time.Now(), true)
+	if st, err := r.f.phone.State(r.ctx()); err != nil || st.Ringing {
+		t.Errorf("still ringing after the forward: %+v %v", st, err)
+	}
+}
+
+// TestForwardAlwaysByRedirect: every call is answered 302 with the target
+// as Contact; the caller (baresip, through Kamailio) calls the target
+// itself and the phone never rings.
+func TestForwardAlwaysByRedirect(t *testing.T) {
+	r := newMultiRig(t, "forward_always = \"3000\"")
+	r.callATA("2000")
+	r.far["3000"].WaitEvent(baresiptest.Established, 10*time.Second)
+	r.f.waitLog(t, "to=3000", 5*time.Second)
+	r.neverRang()
+}
+
+// TestAnonymousCallRejected: with reject_anonymous, a caller without a
+// number gets 433 and the phone never rings; a caller with one rings.
+func TestAnonymousCallRejected(t *testing.T) {
+	r := newMultiRig(t, "reject_anonymous = true")
+	ata := r.f.sipAddr(t)
+	done := sipp(t, freeUDPPort(t), "uac_refused.xml", map[string]string{"caller": "anonymous", "name": "Anonymous", "status": "433"}, "-s", "1001", ata)
+	waitSipp(t, done, 15*time.Second)
+	r.neverRang()
+	r.callATA("2000")
+	r.f.waitLog(t, "to=ringing", 5*time.Second)
+}
