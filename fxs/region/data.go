@@ -229,10 +229,20 @@ var rows = []row{
 		}},
 }
 
+// confirmTone is the feature-code confirmation where a region defines
+// none: three 100 ms beeps of 600 Hz (Cisco SPA's confirm tone), then the
+// region's dial tone, so the person can go on dialling.
+func confirmTone(dial string) string {
+	return "!600/100,!0/100,!600/100,!0/100,!600/100,!0/100," + dial
+}
+
 var regions = func() map[string]*Region {
 	m := make(map[string]*Region, len(rows))
 	for _, r := range rows {
 		reg := &Region{Code: r.code, Name: r.name, RingHz: r.ringHz, CallerID: r.callerID}
+		if r.tones[Confirm] == "" {
+			r.tones[Confirm] = confirmTone(r.tones[Dial])
+		}
 		for k, spec := range r.tones {
 			t, err := tone.Parse(spec)
 			if err != nil {

@@ -16,11 +16,12 @@ const (
 	CallWaiting                 // a second call waits (played over the call)
 	StutterDial                 // message-waiting / special dial tone
 	ReceiverOffHook             // howler: the handset was left off hook
+	Confirm                     // a feature code was taken: three short beeps, then dial tone
 	NumKinds                    // number of kinds, for arrays indexed by Kind
 )
 
 var kindNames = [NumKinds]string{
-	"dial", "ringback", "busy", "congestion", "call-waiting", "stutter-dial", "receiver-off-hook",
+	"dial", "ringback", "busy", "congestion", "call-waiting", "stutter-dial", "receiver-off-hook", "confirm",
 }
 
 // String returns the kind's config name, e.g. "call-waiting".
