@@ -134,7 +134,7 @@ func (st *Stack) lineRouter() *router {
 		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))
 		st.Handle(siplib.UPDATE, r.inCall((*Line).handleUpdate))
 		st.Handle(siplib.REFER, r.inCall((*Line).handleRefer))
-		st.Handle(siplib.NOTIFY, r.inCall((*Line).handleNotify))
+		st.Handle(siplib.NOTIFY, st.routeNotify(r)) // calls, then message waiting (mwi.go)
 		st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
 			// sipgo's INVITE server transaction answers the CANCEL and sends
 			// 487; a CANCEL matching no transaction is answered here.
