@@ -183,6 +183,8 @@ type Phone struct {
 	// WarmlineAfter without a digit (a warm line).
 	Hotline       string   `toml:"hotline"`
 	WarmlineAfter Duration `toml:"warmline_after"`
+	// FeatureCodes are the star codes dialled from the handset.
+	FeatureCodes FeatureCodes `toml:"feature_codes"`
 	// CallWaiting: a second call during a call is announced by the
 	// call-waiting tone (a hook flash takes it) instead of getting busy.
 	CallWaiting bool `toml:"call_waiting"`
@@ -195,6 +197,47 @@ type Phone struct {
 	// TransferOnHangup: hanging up with a held and a second call (or in a
 	// conference) joins the two other parties and leaves; off, it ends them.
 	TransferOnHangup bool `toml:"transfer_on_hangup"`
+}
+
+// FeatureCodes are the codes a person dials to change a feature, as on a
+// Cisco SPA112 by default. A code with a number (forward on) takes the
+// number after a second dial tone, or straight after the code. "" turns a
+// code off.
+type FeatureCodes struct {
+	ForwardAlwaysOn    string `toml:"forward_always_on"`
+	ForwardAlwaysOff   string `toml:"forward_always_off"`
+	ForwardBusyOn      string `toml:"forward_busy_on"`
+	ForwardBusyOff     string `toml:"forward_busy_off"`
+	ForwardNoAnswerOn  string `toml:"forward_no_answer_on"`
+	ForwardNoAnswerOff string `toml:"forward_no_answer_off"`
+	DNDOn              string `toml:"dnd_on"`
+	DNDOff             string `toml:"dnd_off"`
+	RejectAnonymousOn  string `toml:"reject_anonymous_on"`
+	RejectAnonymousOff string `toml:"reject_anonymous_off"`
+	CallWaitingOffNext string `toml:"call_waiting_off_next"`
+	CallWaitingOn      string `toml:"call_waiting_on"`
+	CallWaitingOff     string `toml:"call_waiting_off"`
+}
+
+// DefaultFeatureCodes are Cisco SPA112's.
+var DefaultFeatureCodes = FeatureCodes{
+	ForwardAlwaysOn: "*72", ForwardAlwaysOff: "*73", ForwardBusyOn: "*90", ForwardBusyOff: "*91",
+	ForwardNoAnswerOn: "*92", ForwardNoAnswerOff: "*93", DNDOn: "*78", DNDOff: "*79",
+	RejectAnonymousOn: "*77", RejectAnonymousOff: "*87",
+	CallWaitingOffNext: "*70", CallWaitingOn: "*56", CallWaitingOff: "*57",
+}
+
+// All lists the codes with their keys.
+func (f FeatureCodes) All() []struct{ Key, Code string } {
+	return []struct{ Key, Code string }{
+		{"forward_always_on", f.ForwardAlwaysOn}, {"forward_always_off", f.ForwardAlwaysOff},
+		{"forward_busy_on", f.ForwardBusyOn}, {"forward_busy_off", f.ForwardBusyOff},
+		{"forward_no_answer_on", f.ForwardNoAnswerOn}, {"forward_no_answer_off", f.ForwardNoAnswerOff},
+		{"dnd_on", f.DNDOn}, {"dnd_off", f.DNDOff},
+		{"reject_anonymous_on", f.RejectAnonymousOn}, {"reject_anonymous_off", f.RejectAnonymousOff},
+		{"call_waiting_off_next", f.CallWaitingOffNext}, {"call_waiting_on", f.CallWaitingOn},
+		{"call_waiting_off", f.CallWaitingOff},
+	}
 }
 
 // KeyError is a problem with one key's value. Key is the dotted TOML key
@@ -354,6 +397,7 @@ func builtin() *Config {
 			DNDStatus:            486,
 			ForwardNoAnswerAfter: Duration(20 * time.Second),
 			ForwardMethod:        "redirect",
+			FeatureCodes:         DefaultFeatureCodes,
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},
@@ -588,6 +632,20 @@ func (c *Config) check() error {
 	}
 	if d := p.WarmlineAfter; d < 0 || d > Duration(time.Minute) {
 		return keyErr("phone.warmline_after", "want 0s (a hotline: dial at once) to 1m, got %v", d)
+	}
+	seen := map[string]string{}
+	for _, fc := range p.FeatureCodes.All() {
+		if fc.Code == "" {
+			continue
+		}
+		key := "phone.feature_codes." + fc.Key
+		if len(fc.Code) < 2 || len(fc.Code) > 4 || fc.Code[0] != '*' || strings.Trim(fc.Code[1:], "0123456789") != "" {
+			return keyErr(key, "%q: want * and 1 to 3 digits, e.g. \"*72\" (or \"\" for none)", fc.Code)
+		}
+		if other, dup := seen[fc.Code]; dup {
+			return keyErr(key, "%q is already %s", fc.Code, other)
+		}
+		seen[fc.Code] = key
 	}
 	return nil
 }

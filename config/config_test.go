@@ -172,3 +172,22 @@ func TestForwardDNDHotlineKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestFeatureCodes(t *testing.T) {
+	if c := Default().Phone.FeatureCodes; c != DefaultFeatureCodes || c.ForwardAlwaysOn != "*72" {
+		t.Fatalf("default codes %+v", c)
+	}
+	c, err := Parse("ata.toml", []byte("[phone.feature_codes]\ndnd_on = \"*55\"\ndnd_off = \"\"\n"))
+	if err != nil || c.Phone.FeatureCodes.DNDOn != "*55" || c.Phone.FeatureCodes.DNDOff != "" || c.Phone.FeatureCodes.ForwardAlwaysOn != "*72" {
+		t.Fatalf("codes %+v %v", c.Phone.FeatureCodes, err)
+	}
+	for _, bad := range []struct{ toml, key string }{
+		{"[phone.feature_codes]\ndnd_on = \"78\"\n", "phone.feature_codes.dnd_on"},
+		{"[phone.feature_codes]\ndnd_on = \"*7x\"\n", "phone.feature_codes.dnd_on"},
+		{"[phone.feature_codes]\ndnd_off = \"*78\"\n", "phone.feature_codes.dnd_off"},
+	} {
+		if _, err := Parse("ata.toml", []byte(bad.toml)); err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%q: %v, want an error naming %s", bad.toml, err, bad.key)
+		}
+	}
+}
