@@ -22,7 +22,8 @@ type MWIState struct {
 	// New and Old count voice messages; UrgentNew and UrgentOld the
 	// urgent ones among them.
 	New, Old, UrgentNew, UrgentOld int
-	Account                        string // Message-Account, if given
+
+	Account string // Message-Account, if given
 	// Subscribed: the provider accepted our SUBSCRIBE and it is current.
 	Subscribed bool
 	// Expires is when the subscription runs out unless refreshed.

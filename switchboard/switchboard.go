@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openata/ata/call"
@@ -37,6 +38,7 @@ type Switchboard struct {
 	port    Port
 	idle    func() bool // the port has no call
 	changed func()      // a registration's status changed
+	mwi     atomic.Pointer[func(number string, st sip.MWIState)]
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -56,7 +58,7 @@ func New(port Port, idle func() bool, changed func(), log *slog.Logger) *Switchb
 // Build makes the SIP side from s without starting it (sockets bound,
 // nothing sent): a bad setting fails here, before anything runs.
 func (sb *Switchboard) Build(s Settings) error {
-	l, err := startLines(s, sb.log)
+	l, err := startLines(s, sb.log, sb.messageWaiting)
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func (sb *Switchboard) restartLocked() {
 	s := *sb.pending
 	sb.pending = nil
 	sb.cur.stop()
-	l, err := startLines(s, sb.log)
+	l, err := startLines(s, sb.log, sb.messageWaiting)
 	if err != nil {
 		sb.log.Error("ata: new SIP settings failed; no line now", "err", err)
 		l = &lines{log: sb.log}
@@ -130,6 +132,32 @@ func (sb *Switchboard) Stop(drain time.Duration) {
 	sb.mu.Unlock()
 	l.drain(drain)
 	l.stop()
+}
+
+// OnMessageWaiting sets the function told each change of a line's
+// message-waiting state (its voicemail's message summary, and whether
+// the subscription stands), e.g. to light the phone's lamp. It runs on a
+// SIP goroutine and must not block.
+func (sb *Switchboard) OnMessageWaiting(f func(number string, st sip.MWIState)) {
+	sb.mwi.Store(&f)
+}
+
+func (sb *Switchboard) messageWaiting(number string, st sip.MWIState) {
+	if f := sb.mwi.Load(); f != nil && *f != nil {
+		(*f)(number, st)
+	}
+}
+
+// MessageWaiting is the message-waiting state of the line with number.
+func (sb *Switchboard) MessageWaiting(number string) (sip.MWIState, bool) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for _, l := range sb.cur.lines {
+		if l.number == number {
+			return l.mwi.State(), true
+		}
+	}
+	return sip.MWIState{}, false
 }
 
 // Registration is the registration of the line with number, or nil.
@@ -167,11 +195,13 @@ type line struct {
 	number string
 	reg    *sip.Registration
 	line   *sip.Line
+	mwi    *sip.MWI
 }
 
 // startLines builds the SIP side for the active accounts; with none there
-// is no SIP at all (numbers dialled get reorder).
-func startLines(s Settings, log *slog.Logger) (*lines, error) {
+// is no SIP at all (numbers dialled get reorder). Each line subscribes to
+// its message summary; mwi hears the changes.
+func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWIState)) (*lines, error) {
 	ls := &lines{log: log}
 	for _, acct := range s.Accounts {
 		if acct.Inactive {
@@ -194,7 +224,14 @@ func startLines(s Settings, log *slog.Logger) (*lines, error) {
 			ls.stack.Close()
 			return nil, err
 		}
-		ls.lines = append(ls.lines, line{acct.Number, reg, l})
+		number := acct.Number
+		m, err := sip.NewMWI(ls.stack, acct, sip.MWIOptions{Logger: log, PublicAddr: reg.PublicAddr,
+			OnChange: func(st sip.MWIState) { mwi(number, st) }})
+		if err != nil {
+			ls.stack.Close()
+			return nil, err
+		}
+		ls.lines = append(ls.lines, line{acct.Number, reg, l, m})
 		log.Info("ata: SIP line", "number", acct.Number, "domain", acct.ServiceDomain, "listen", ls.stack.LocalAddr())
 	}
 	if len(ls.lines) == 0 {
@@ -218,7 +255,8 @@ func (ls *lines) route(p Port) {
 	}
 }
 
-// start runs the registrations; changed is called on each status change.
+// start runs the registrations and message-waiting subscriptions;
+// changed is called on each registration status change.
 func (ls *lines) start(changed func()) {
 	ls.regDone = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -239,6 +277,13 @@ func (ls *lines) start(changed func()) {
 				ls.log.Warn("ata: registration stopped", "err", err)
 			}
 		}(l.reg)
+		wg.Add(1)
+		go func(m *sip.MWI) { // unsubscribes before the socket closes (stop)
+			defer wg.Done()
+			if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				ls.log.Warn("ata: message-waiting subscription stopped", "err", err)
+			}
+		}(l.mwi)
 	}
 	go func() { wg.Wait(); close(ls.regDone) }()
 }
