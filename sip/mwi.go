@@ -253,6 +253,11 @@ func (m *MWI) round(ctx context.Context) time.Duration {
 		return 0
 	case res.IsSuccess():
 		return m.subscribed(res)
+	case code == siplib.StatusNotFound || code == siplib.StatusMethodNotAllowed || code == 489 || code == siplib.StatusNotImplemented:
+		// The provider has no message summary for us (many answer 489 Bad
+		// Event): ask again only after the longest back-off, quietly;
+		// unsolicited NOTIFYs still count.
+		return m.fail(fmt.Errorf("SUBSCRIBE: %d %s", code, res.Reason), FailOther, max(retryAfter(res), m.opt.Backoff.Cap))
 	default:
 		return m.fail(fmt.Errorf("SUBSCRIBE: %d %s", code, res.Reason), refusal(code), retryAfter(res))
 	}

@@ -331,3 +331,13 @@ func TestMWIUnsolicitedNotifyOnlyFromProxy(t *testing.T) {
 		t.Fatalf("state %+v", s)
 	}
 }
+
+// A provider without message summaries (489 Bad Event) is asked again
+// only after the longest back-off.
+func TestMWIProviderWithoutMessageSummaryWaitsLong(t *testing.T) {
+	f := startMWI(t, reply(489, "Bad Event"), nil)
+	f.vm.next(t)
+	if p := f.clock.waitTimers(t, 1); len(p) != 1 || p[0] < DefaultBackoff.Cap {
+		t.Fatalf("pending %v, want at least %v", p, DefaultBackoff.Cap)
+	}
+}
