@@ -27,7 +27,11 @@ func (ph *Phone) screen(l call.Leg) bool {
 	f := ph.opts.Features
 	switch {
 	case f.DND:
-		ph.refuse(l, f.DNDCause, "do not disturb")
+		c := f.DNDCause
+		if c == call.Normal {
+			c = call.Busy // the zero value: busy, as 486 is the default
+		}
+		ph.refuse(l, c, "do not disturb")
 	case f.RejectAnonymous && l.Remote().Anonymous():
 		ph.refuse(l, call.Anonymous, "anonymous call rejected")
 	case f.ForwardAlways != "":

@@ -109,6 +109,10 @@ type Opts struct {
 	Line call.Dialer
 	// Mixer joins the handset to the calls; required.
 	Mixer Mixer
+	// OnFeatures is told the features after a feature code changed them
+	// (to save them); it runs on call control's goroutine and must not
+	// block on it.
+	OnFeatures func(Features)
 	// NewRelay joins two legs' media with no port (a forward by bridge)
 	// until stop is called; nil: forwards are redirects.
 	NewRelay func(a, b media.Endpoint) (stop func())
@@ -156,6 +160,8 @@ type Features struct {
 	// WarmlineAfter without a digit.
 	Hotline       string
 	WarmlineAfter time.Duration
+	// Codes are the feature codes dialled from the handset, by code.
+	Codes map[string]Action
 }
 
 // DefaultOpts has the features on as a Cisco SPA112 has them by default.
@@ -229,7 +235,11 @@ type Phone struct {
 	dialGen   int
 	dialing   Entry // the number being dialled, until its leg exists
 	keyDown   byte  // the DTMF key pressed during the call, until released
-	muted     bool  // DTMF muting as last set on the port
+	// pendingCode is a feature code waiting for its number; cwOffNext
+	// turns call waiting off until the port is idle again (*70).
+	pendingCode Action
+	cwOffNext   bool
+	muted       bool // DTMF muting as last set on the port
 
 	snapMu sync.Mutex
 	snap   Snapshot
@@ -836,6 +846,9 @@ func (ph *Phone) to(s State, why string) {
 		ph.toneTimer.Stop()
 	}
 	ph.state = s
+	if s == Idle {
+		ph.pendingCode, ph.cwOffNext = 0, false
+	}
 	ph.syncMedia()
 	ph.publish()
 	if ph.changed != nil {

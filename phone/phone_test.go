@@ -306,3 +306,65 @@ func TestWarmlineWaitsForADigit(t *testing.T) {
 		r.is(Collecting, NoCalls) // a digit came: the warm line stays quiet
 	})
 }
+
+var spaCodes = map[string]Action{"*72": ForwardAlwaysOn, "*73": ForwardAlwaysOff, "*78": DNDOn, "*79": DNDOff, "*70": CallWaitingOffNext}
+
+func TestFeatureCodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var saved []Features
+		r := newRig(t, func(o *Opts) {
+			o.Codes = spaCodes
+			o.OnFeatures = func(f Features) { saved = append(saved, f) }
+		})
+		r.offHook()
+		r.dial("*72") // the number after a second dial tone
+		r.is(DialTone, NoCalls)
+		r.port.took()
+		r.dial("5551234")
+		if got := r.port.took(); !strings.Contains(got, "tone:confirm") {
+			t.Fatalf("port did %q, want the confirmation tone", got)
+		}
+		if len(saved) != 1 || saved[0].ForwardAlways != "5551234" {
+			t.Fatalf("saved %+v, want forward always to 5551234", saved)
+		}
+		r.dial("*73")
+		r.dial("*725550000") // code and number at once
+		r.dial("*78")
+		if len(saved) != 4 || saved[1].ForwardAlways != "" || saved[2].ForwardAlways != "5550000" || !saved[3].DND {
+			t.Fatalf("saved %+v", saved)
+		}
+		if r.dialer.last() != nil {
+			t.Fatalf("a feature code placed a call: %+v", r.dialer.last())
+		}
+		r.onHook()
+		if ops := r.incoming("900").Ops(); len(ops) != 1 || ops[0] != "reject:busy" {
+			t.Fatalf("a call after *78 got %v, want busy (DND)", ops)
+		}
+		r.offHook()
+		r.dial("*72" + strings.Repeat("1", 33))
+		r.is(Reorder, NoCalls)
+		r.onHook()
+		r.offHook()
+		r.dial("*55") // not a code: dialled as a number
+		r.is(Calling, One)
+		if n := r.lastOut().Party.Number; n != "*55" {
+			t.Fatalf("dialled %q", n)
+		}
+	})
+}
+
+func TestCallWaitingOffForTheNextCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.Codes = spaCodes })
+		r.offHook()
+		r.dial("*70")
+		r.dial("200")
+		r.emit(r.lastOut(), call.Event{Kind: call.Answered})
+		hasOps(t, r.incoming("900"), "reject:busy")
+		r.onHook()
+		reach(r, Talking, One) // a new call: call waiting is back
+		if ops := r.incoming("901").Ops(); len(ops) != 1 || ops[0] != "alert" {
+			t.Fatalf("the call after the next got %v, want call waiting (alert)", ops)
+		}
+	})
+}

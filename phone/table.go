@@ -353,7 +353,12 @@ func (ph *Phone) recallGaveUp(event) {
 	ph.to(Idle, "held party hung up")
 }
 
-func (ph *Phone) dialedFirst(e event) { ph.placeCall(e.port.Number, false) }
+func (ph *Phone) dialedFirst(e event) {
+	if ph.featureCode(e.port.Number) {
+		return
+	}
+	ph.placeCall(e.port.Number, false)
+}
 
 func (ph *Phone) dialedSecond(e event) { ph.placeCall(e.port.Number, true) }
 
@@ -483,7 +488,7 @@ func (ph *Phone) waitIncoming(e event) {
 		ph.takeOver(ph.cur, e.leg)
 		return
 	}
-	if !ph.opts.CallWaiting {
+	if !ph.opts.CallWaiting || ph.cwOffNext {
 		ph.refuseIncoming(e)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,7 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 		calls: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl")), stop: func() {}}
 	popts := phoneOpts(cfg.Phone)
 	popts.Logger, popts.Log, popts.Mixer = log, a.calls, phone.BridgeMixer{Mixer: &bridge.Mixer{}}
+	popts.OnFeatures = a.saveFeatures
 	a.phone = phone.New(port, popts)
 	a.sip = switchboard.New(a.phone, a.phoneIdle, a.poke, log)
 	if err := a.sip.Build(sipSettings(cfg)); err != nil {
@@ -202,8 +204,67 @@ func phoneOpts(c config.Phone) phone.Opts {
 		ForwardAlways: c.ForwardAlways, ForwardBusy: c.ForwardBusy, ForwardNoAnswer: c.ForwardNoAnswer,
 		ForwardNoAnswerAfter: c.ForwardNoAnswerAfter.D(), ForwardBridge: c.ForwardMethod == "bridge",
 		Hotline: c.Hotline, WarmlineAfter: c.WarmlineAfter.D()}
+	o.Codes = featureCodes(c.FeatureCodes)
 	o.NewRelay = startRelay
 	return o
+}
+
+// withFeatureCodes puts the feature codes ahead of the dial plan, each
+// dialled at once (S0), so a code is taken whatever the plan allows.
+func withFeatureCodes(plan string, c config.FeatureCodes) string {
+	var alts []string
+	for _, fc := range c.All() {
+		if fc.Code != "" {
+			alts = append(alts, fc.Code+"S0")
+		}
+	}
+	if len(alts) == 0 {
+		return plan
+	}
+	inner := strings.TrimSpace(plan)
+	if strings.HasPrefix(inner, "(") && strings.HasSuffix(inner, ")") {
+		inner = inner[1 : len(inner)-1]
+	}
+	return "(" + strings.Join(alts, "|") + "|" + inner + ")"
+}
+
+// featureCodes maps [phone.feature_codes] to call control's table.
+func featureCodes(c config.FeatureCodes) map[string]phone.Action {
+	m := map[string]phone.Action{}
+	for code, a := range map[string]phone.Action{
+		c.ForwardAlwaysOn: phone.ForwardAlwaysOn, c.ForwardAlwaysOff: phone.ForwardAlwaysOff,
+		c.ForwardBusyOn: phone.ForwardBusyOn, c.ForwardBusyOff: phone.ForwardBusyOff,
+		c.ForwardNoAnswerOn: phone.ForwardNoAnswerOn, c.ForwardNoAnswerOff: phone.ForwardNoAnswerOff,
+		c.DNDOn: phone.DNDOn, c.DNDOff: phone.DNDOff,
+		c.RejectAnonymousOn: phone.RejectAnonymousOn, c.RejectAnonymousOff: phone.RejectAnonymousOff,
+		c.CallWaitingOffNext: phone.CallWaitingOffNext, c.CallWaitingOn: phone.CallWaitingOn,
+		c.CallWaitingOff: phone.CallWaitingOff,
+	} {
+		if code != "" {
+			m[code] = a
+		}
+	}
+	return m
+}
+
+// saveFeatures saves what a feature code changed, as a web UI save would
+// (atomic, applied, survives a restart). It runs on its own goroutine:
+// Apply hands the features back to call control, which is waiting here.
+func (a *app) saveFeatures(f phone.Features) {
+	go func() {
+		a.mu.Lock()
+		cfg := *a.cfg
+		a.mu.Unlock()
+		cfg.Lines = append([]config.Line(nil), cfg.Lines...)
+		p := &cfg.Phone
+		p.DND, p.RejectAnonymous, p.CallWaiting = f.DND, f.RejectAnonymous, f.CallWaiting
+		p.ForwardAlways, p.ForwardBusy, p.ForwardNoAnswer = f.ForwardAlways, f.ForwardBusy, f.ForwardNoAnswer
+		if err := a.Apply(a.ctxOrBackground(), &cfg); err != nil {
+			a.log.Error("ata: feature code not saved", "err", err)
+			return
+		}
+		a.log.Info("ata: feature code saved", "dnd", f.DND, "forward_always", f.ForwardAlways)
+	}()
 }
 
 // dndCause is the end cause for [phone] dnd_status (validated: 486, 480, 603).
@@ -252,7 +313,7 @@ func (a *app) Config() *config.Config {
 // setting is a *config.KeyError naming its key.
 func portOptions(c config.Phone, log *slog.Logger) (fxs.Options, error) {
 	o, err := fxs.BuildOptions(fxs.Settings{Region: c.Region, CallerID: c.CallerID, RingCadence: c.RingCadence,
-		FlashMin: c.FlashMin.D(), FlashMax: c.FlashMax.D(), DialPlan: c.DialPlan,
+		FlashMin: c.FlashMin.D(), FlashMax: c.FlashMax.D(), DialPlan: withFeatureCodes(c.DialPlan, c.FeatureCodes),
 		InterDigitTimeout: c.InterDigitTimeout.D(), FirstDigitTimeout: c.FirstDigitTimeout.D()}, log)
 	var se *fxs.SettingError
 	if errors.As(err, &se) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,39 @@ func TestAnonymousCallRejected(t *testing.T) {
 	r.neverRang()
 	r.callATA("2000")
 	r.f.waitLog(t, "to=ringing", 5*time.Second)
+}
+
+// TestForwardByFeatureCode: *72 and a number from the handset (confirmed
+// by three beeps) forward the next call, which rings nothing here; the
+// setting is saved in the config file; *73 cancels it.
+func TestForwardByFeatureCode(t *testing.T) {
+	r := newMultiRig(t, "")
+	r.hook("off")
+	r.dial("*72")
+	r.f.waitLog(t, "enter the number", 5*time.Second)
+	r.dial("3000")
+	ear := r.listen(600 * time.Millisecond)
+	if rr := runs(ear, 600); len(rr) < 2 {
+		t.Errorf("no confirmation beeps after *72: 600 Hz runs %v", rr)
+	}
+	r.f.waitLog(t, "ata: feature code saved", 5*time.Second)
+	r.hook("on")
+	time.Sleep(time.Second) // a hang-up is a break longer than flash_max
+	saved, err := os.ReadFile(r.f.config)
+	if err != nil || !strings.Contains(string(saved), `forward_always = '3000'`) {
+		t.Fatalf("the config file after *72 (%v):\n%s", err, saved)
+	}
+	r.callATA("2000")
+	r.far["3000"].WaitEvent(baresiptest.Established, 10*time.Second)
+	r.neverRang()
+	r.far["2000"].Hangup()
+	r.far["3000"].WaitEvent(baresiptest.Closed, 5*time.Second)
+
+	r.hook("off")
+	r.dial("*73")
+	r.f.waitLog(t, `forward_always=""`, 5*time.Second)
+	r.hook("on")
+	time.Sleep(time.Second) // a hang-up is a break longer than flash_max
+	r.callATA("4000")
+	r.f.waitLog(t, `why="incoming call from 4000"`, 5*time.Second)
 }

@@ -61,6 +61,7 @@ func freeUDPPort(t testing.TB) string {
 type firmware struct {
 	cmd    *exec.Cmd
 	stderr *syncbuf.Buffer // read by the test while exec's goroutine writes it
+	config string          // the config file it runs on (saves go there)
 	phone  *sim.Client
 	done   chan error
 }
@@ -83,7 +84,7 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	f := &firmware{stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	f := &firmware{stderr: &syncbuf.Buffer{}, done: make(chan error, 1), config: cfg}
 	args := append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)
 	f.cmd = exec.Command(args[0], args[1:]...)
 	f.cmd.Stderr = f.stderr
