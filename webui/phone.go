@@ -55,39 +55,7 @@ func phoneValuesFromConfig(cfg *config.Config) url.Values {
 	v.Set("inter_digit_timeout", trimSeconds(p.InterDigitTimeout.D()))
 	v.Set("first_digit_timeout", trimSeconds(p.FirstDigitTimeout.D()))
 	v.Set("ring_cadence", p.RingCadence)
-	for id, on := range phoneFeatures(&cfg.Phone) {
-		if *on {
-			v.Set(id, "on")
-		}
-	}
-	v.Set("ring_timeout", trimSeconds(p.RingTimeout.D()))
 	return v
-}
-
-// phoneFeatures maps the calling-feature checkboxes to their settings.
-func phoneFeatures(p *config.Phone) map[string]*bool {
-	return map[string]*bool{
-		"call_waiting":           &p.CallWaiting,
-		"call_waiting_caller_id": &p.CallWaitingCallerID,
-		"three_way":              &p.ThreeWay,
-		"transfer_on_hangup":     &p.TransferOnHangup,
-	}
-}
-
-// parseRingTimeout reads whole seconds, 0 (ring until the caller gives up)
-// or 1 to 3600. A value the page showed unchanged is kept even when it is
-// not whole (a file may say "90.5s"), so an untouched page always saves.
-func parseRingTimeout(errs *formErrors, id, v string, cur time.Duration) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == trimSeconds(cur) {
-		return cur, true
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 3600 {
-		errs.add(id, "Enter a whole number of seconds from 1 to 3600, or 0 to ring until the caller hangs up.")
-		return 0, false
-	}
-	return time.Duration(n) * time.Second, true
 }
 
 func phoneFormToConfig(cur *config.Config, f url.Values) (*config.Config, *formErrors) {
@@ -127,13 +95,6 @@ func phoneFormToConfig(cur *config.Config, f url.Values) (*config.Config, *formE
 			errs.add("ring_cadence", sentence(strings.TrimPrefix(err.Error(), "region: ")))
 		}
 	}
-	// The form always posts the features: an unticked box is absent.
-	for id, on := range phoneFeatures(p) {
-		*on = f.Get(id) == "on"
-	}
-	if d, ok := parseRingTimeout(errs, "ring_timeout", f.Get("ring_timeout"), cur.Phone.RingTimeout.D()); ok {
-		p.RingTimeout = config.Duration(d)
-	}
 	return cfg, errs
 }
 
@@ -143,8 +104,7 @@ func phoneKeyMapper(key, msg string) string {
 		return ""
 	}
 	switch name {
-	case "region", "caller_id", "flash_min", "flash_max", "dial_plan", "inter_digit_timeout", "first_digit_timeout", "ring_cadence",
-		"ring_timeout", "call_waiting", "call_waiting_caller_id", "three_way", "transfer_on_hangup":
+	case "region", "caller_id", "flash_min", "flash_max", "dial_plan", "inter_digit_timeout", "first_digit_timeout", "ring_cadence":
 		return name
 	}
 	return ""
@@ -171,12 +131,6 @@ func phoneView(v url.Values, errs map[string]string) phoneData {
 	cadence := field{ID: "ring_cadence", Label: "Ring Cadence", Kind: "text", Value: v.Get("ring_cadence"), Err: errs["ring_cadence"],
 		Placeholder: "the region's", AutoComp: "off",
 		Help: "Ring on and off times in seconds, e.g. 2,4 (US) or 0.4,0.2,0.4,2 (UK). Leave empty for the region's cadence."}
-	check := func(id, label, needs, help string) field {
-		return field{ID: id, Label: label, Kind: "checkbox", Checked: v.Get(id) == "on", Needs: needs, Help: help, Err: errs[id]}
-	}
-	ringTimeout := num("ring_timeout", "Ring timeout (seconds, 0 = until the caller hangs up)", "",
-		"An incoming call nobody answers (ringing, waiting, or ringing back) is refused after this long, so a caller who never gives up cannot hold the line.",
-		"0", "3600", "1")
 	return phoneData{Sections: []section{
 		{ID: "region", Legend: "Region", Rows: []row{{reg}, {cid}, {cadence}}},
 		{ID: "hook", Legend: "Hook flash", Intro: "A short press of the hook switch (or the FLASH key) is a hook flash; a longer one hangs up.",
@@ -188,17 +142,5 @@ func phoneView(v url.Values, errs map[string]string) phoneData {
 			num("inter_digit_timeout", "Inter-digit Timeout", "s", "After the last digit, wait this long before dialling a number the plan allows to grow.", "1", "30", "0.5"),
 			num("first_digit_timeout", "First-digit Timeout", "s", "Dial tone with no digit this long gives the off-hook warning tone.", "1", "300", "1"),
 		}}},
-		{ID: "features", Legend: "Calling features", Intro: "What a hook flash and hanging up do when more than one call is involved.",
-			Rows: []row{
-				{check("call_waiting", "Call waiting", "",
-					"A second call during a call plays the call-waiting tone; a hook flash answers it and holds the first. Off: the second caller hears busy.")},
-				{check("call_waiting_caller_id", "Caller ID for a waiting call", "call_waiting",
-					"Show the waiting caller's number and name on the phone's display during the call (where the caller-ID type is FSK).")},
-				{check("three_way", "Three-way calling", "",
-					"A hook flash during a call holds it and gives dial tone for a second call; another flash joins all three.")},
-				{check("transfer_on_hangup", "Transfer on hang-up", "three_way",
-					"Hanging up with a call held and a second one connected, or in a three-way call, joins the other two and leaves. Off: the held call rings back; a three-way call ends.")},
-				{ringTimeout},
-			}},
 	}}
 }

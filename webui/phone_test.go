@@ -58,11 +58,11 @@ func featureValues(p config.Phone) map[string]bool {
 		"three_way": p.ThreeWay, "transfer_on_hangup": p.TransferOnHangup}
 }
 
-// The Phone page shows the calling features as they are, saves each box
+// The Features page shows the calling features as they are, saves each box
 // ticked and unticked, and the ring timeout in whole seconds.
-func TestPhoneCallingFeatures(t *testing.T) {
+func TestFeaturesCallWaitingGroup(t *testing.T) {
 	e, c := ready(t)
-	f := pageForm(c.get("/phone").Body.String())
+	f := pageForm(c.get("/features").Body.String())
 	for _, id := range features {
 		if f.Get(id) != "on" {
 			t.Errorf("%s is on by default but the page shows it unticked", id)
@@ -73,32 +73,32 @@ func TestPhoneCallingFeatures(t *testing.T) {
 	}
 	// The page posted as shown changes nothing.
 	before := e.b.Config().Phone
-	wantRedirect(t, c.postPage("/phone", "/phone", f), "/phone", "unchanged save")
+	wantRedirect(t, c.postPage("/features", "/features", f), "/features", "unchanged save")
 	if after := e.b.Config().Phone; !reflect.DeepEqual(after, before) {
 		t.Fatalf("saving the page as shown changed the phone settings:\n got %+v\nwant %+v", after, before)
 	}
 
 	for _, id := range features {
-		f := pageForm(c.get("/phone").Body.String())
+		f := pageForm(c.get("/features").Body.String())
 		f.Del(id) // unticked: the browser leaves it out
-		wantRedirect(t, c.postPage("/phone", "/phone", f), "/phone", "untick "+id)
+		wantRedirect(t, c.postPage("/features", "/features", f), "/features", "untick "+id)
 		for k, on := range featureValues(e.b.Config().Phone) {
 			if on != (k != id) {
 				t.Errorf("after unticking %s: %s = %v", id, k, on)
 			}
 		}
-		g := pageForm(c.get("/phone").Body.String())
+		g := pageForm(c.get("/features").Body.String())
 		if g.Has(id) {
 			t.Errorf("after unticking %s the page shows it ticked", id)
 		}
 		g.Set(id, "on")
-		wantRedirect(t, c.postPage("/phone", "/phone", g), "/phone", "tick "+id)
+		wantRedirect(t, c.postPage("/features", "/features", g), "/features", "tick "+id)
 		for k, on := range featureValues(e.b.Config().Phone) {
 			if !on {
 				t.Errorf("after ticking %s again: %s is off", id, k)
 			}
 		}
-		if pageForm(c.get("/phone").Body.String()).Get(id) != "on" {
+		if pageForm(c.get("/features").Body.String()).Get(id) != "on" {
 			t.Errorf("after ticking %s the page shows it unticked", id)
 		}
 	}
@@ -107,13 +107,13 @@ func TestPhoneCallingFeatures(t *testing.T) {
 		in   string
 		want time.Duration
 	}{{"30", 30 * time.Second}, {"0", 0}, {" 3600 ", time.Hour}, {"1", time.Second}} {
-		f := pageForm(c.get("/phone").Body.String())
+		f := pageForm(c.get("/features").Body.String())
 		f.Set("ring_timeout", tc.in)
-		wantRedirect(t, c.postPage("/phone", "/phone", f), "/phone", "ring_timeout "+tc.in)
+		wantRedirect(t, c.postPage("/features", "/features", f), "/features", "ring_timeout "+tc.in)
 		if got := e.b.Config().Phone.RingTimeout.D(); got != tc.want {
 			t.Errorf("ring_timeout %q saved as %v, want %v", tc.in, got, tc.want)
 		}
-		if shown := pageForm(c.get("/phone").Body.String()).Get("ring_timeout"); shown != strings.TrimSpace(tc.in) {
+		if shown := pageForm(c.get("/features").Body.String()).Get("ring_timeout"); shown != strings.TrimSpace(tc.in) {
 			t.Errorf("ring_timeout %q shown as %q", tc.in, shown)
 		}
 	}
@@ -121,15 +121,15 @@ func TestPhoneCallingFeatures(t *testing.T) {
 
 // A bad ring timeout is refused next to its field; nothing of the page is
 // saved, and the page keeps what was entered.
-func TestPhoneRingTimeoutRefused(t *testing.T) {
+func TestFeaturesRingTimeoutRefused(t *testing.T) {
 	e, c := ready(t)
 	for _, bad := range []string{"-1", "3601", "1.5", "30s", "abc", ""} {
 		before, applies := e.b.Config(), e.b.Applies
-		f := pageForm(c.get("/phone").Body.String())
+		f := pageForm(c.get("/features").Body.String())
 		f.Set("ring_timeout", bad)
 		f.Del("call_waiting")
-		f.Set("region", "de")
-		w := c.postPage("/phone", "/phone", f)
+		f.Set("forward_busy", "5550000")
+		w := c.postPage("/features", "/features", f)
 		wantCode(t, w, http.StatusUnprocessableEntity, "ring_timeout "+bad)
 		body := w.Body.String()
 		if msg := fieldErrors(body)["ring_timeout"]; !strings.Contains(msg, "0 to ring until the caller hangs up") || !strings.Contains(msg, "3600") {
@@ -139,7 +139,7 @@ func TestPhoneRingTimeoutRefused(t *testing.T) {
 			t.Errorf("ring_timeout %q: no summary", bad)
 		}
 		shown := pageForm(body)
-		if shown.Get("ring_timeout") != bad || shown.Has("call_waiting") || shown.Get("region") != "de" {
+		if shown.Get("ring_timeout") != bad || shown.Has("call_waiting") || shown.Get("forward_busy") != "5550000" {
 			t.Errorf("ring_timeout %q: the page lost what was entered: %v", bad, shown)
 		}
 		if e.b.Applies != applies || !reflect.DeepEqual(e.b.Config(), before) {
@@ -150,23 +150,23 @@ func TestPhoneRingTimeoutRefused(t *testing.T) {
 
 // A ring timeout that is not whole seconds (possible in the file) survives
 // saving the page untouched.
-func TestPhoneRingTimeoutFractionKept(t *testing.T) {
+func TestFeaturesRingTimeoutFractionKept(t *testing.T) {
 	e, c := ready(t)
 	cfg := *e.b.Config()
 	cfg.Phone.RingTimeout = config.Duration(90500 * time.Millisecond)
 	if err := e.b.Apply(context.Background(), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	f := pageForm(c.get("/phone").Body.String())
+	f := pageForm(c.get("/features").Body.String())
 	if f.Get("ring_timeout") != "90.5" {
 		t.Fatalf("shown as %q", f.Get("ring_timeout"))
 	}
-	wantRedirect(t, c.postPage("/phone", "/phone", f), "/phone", "untouched")
+	wantRedirect(t, c.postPage("/features", "/features", f), "/features", "untouched")
 	if d := e.b.Config().Phone.RingTimeout.D(); d != 90500*time.Millisecond {
 		t.Fatalf("ring_timeout became %v", d)
 	}
 	f.Set("ring_timeout", "91.5")
-	wantCode(t, c.postPage("/phone", "/phone", f), http.StatusUnprocessableEntity, "a new fraction")
+	wantCode(t, c.postPage("/features", "/features", f), http.StatusUnprocessableEntity, "a new fraction")
 }
 
 // The SIP page edits the shared dial plan but leaves the calling features

@@ -117,7 +117,7 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-var pageNames = []string{"setup", "login", "status", "sip", "phone", "calls", "maintenance", "error"}
+var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}

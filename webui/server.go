@@ -117,6 +117,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /sip", s.page(s.sipPost))
 	mux.HandleFunc("GET /phone", s.page(s.phonePage))
 	mux.HandleFunc("POST /phone", s.page(s.phonePost))
+	mux.HandleFunc("GET /features", s.page(s.featuresPage))
+	mux.HandleFunc("POST /features", s.page(s.featuresPost))
 	mux.HandleFunc("GET /calls", s.page(s.callsPage))
 	mux.HandleFunc("GET /maintenance", s.page(s.maintenancePage))
 	mux.HandleFunc("POST /maintenance/password", s.page(s.passwordPost))

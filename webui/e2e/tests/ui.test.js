@@ -244,7 +244,7 @@ describe("several calls: status page, call log, API, metrics", () => {
   });
 });
 
-describe("Phone page: calling features", () => {
+describe("Features page: call waiting and three-way", () => {
   let srv, ctx, page, problems;
   before(async () => {
     srv = await startServer();
@@ -254,7 +254,7 @@ describe("Phone page: calling features", () => {
   after(async () => { await ctx?.close(); srv?.stop(); });
 
   test("untick call waiting, ring timeout 30: saved, and kept after a reload", async () => {
-    await page.goto(srv.url + "/phone");
+    await page.goto(srv.url + "/features");
     const cw = page.getByLabel("Call waiting", { exact: true });
     const ring = page.getByLabel("Ring timeout (seconds, 0 = until the caller hangs up)");
     assert.equal(await cw.isChecked(), true);
@@ -280,7 +280,7 @@ describe("Phone page: calling features", () => {
   });
 
   test("three-way off greys out transfer on hang-up", async () => {
-    await page.goto(srv.url + "/phone");
+    await page.goto(srv.url + "/features");
     const transfer = page.locator('[data-needs="f-three_way"]');
     assert.equal(await transfer.evaluate((e) => e.classList.contains("dim")), false);
     await page.getByLabel("Three-way calling").uncheck();
@@ -293,7 +293,7 @@ describe("Phone page: calling features", () => {
 
   test("a ring timeout over an hour is refused next to the field; nothing is saved", async () => {
     const before = await (await page.request.get(srv.url + "/api/config")).json();
-    await page.goto(srv.url + "/phone");
+    await page.goto(srv.url + "/features");
     await page.getByLabel("Three-way calling").uncheck();
     await page.getByLabel("Ring timeout (seconds, 0 = until the caller hangs up)").fill("5000");
     await page.getByRole("button", { name: "Save and apply" }).click();
@@ -305,6 +305,66 @@ describe("Phone page: calling features", () => {
     assert.equal(await page.getByLabel("Three-way calling").isChecked(), false);
     await page.getByText("Nothing was saved").waitFor();
     await shot(page, "phone-features-error");
+    assert.deepEqual(await (await page.request.get(srv.url + "/api/config")).json(), before);
+    assert.deepEqual(problems, []);
+  });
+});
+
+describe("Features page: do not disturb and forwarding", () => {
+  let srv, ctx, page, problems;
+  before(async () => {
+    srv = await startServer();
+    ({ ctx, page, problems } = await newPage());
+    await setPassword(page, srv.url);
+  });
+  after(async () => { await ctx?.close(); srv?.stop(); });
+
+  test("DND on and forward always: saved, and the summary shows both after a reload", async () => {
+    await page.getByRole("link", { name: "Features" }).click();
+    await page.waitForURL(/\/features$/);
+    assert.equal(await page.locator("#state-dnd").textContent(), "Do not disturb is off.");
+    // The answer given is greyed out while DND is off.
+    const status = page.locator('[data-needs="f-dnd"]');
+    assert.equal(await status.evaluate((e) => e.classList.contains("dim")), true);
+    await page.getByLabel("Do not disturb", { exact: true }).check();
+    assert.equal(await status.evaluate((e) => e.classList.contains("dim")), false);
+    await page.getByLabel("Answer given to callers").selectOption("603");
+    await page.getByLabel("Forward all calls to").fill("5551234");
+    await page.getByLabel("Method").selectOption("bridge");
+    await page.getByRole("button", { name: "Save and apply" }).click();
+    await page.getByText("Saved and applied").waitFor();
+    await page.reload();
+    assert.match(await page.locator("#state-dnd").textContent(), /^Do not disturb is ON.*declined \(603\)/);
+    assert.equal(await page.locator("#state-forward_always").textContent(), "Calls are forwarded to 5551234 (by the ATA).");
+    assert.equal(await page.getByLabel("Do not disturb", { exact: true }).isChecked(), true);
+    assert.equal(await page.getByLabel("Forward all calls to").inputValue(), "5551234");
+    const cfg = await (await page.request.get(srv.url + "/api/config")).json();
+    assert.equal(cfg.phone.dnd, true);
+    assert.equal(cfg.phone.dnd_status, 603);
+    assert.equal(cfg.phone.forward_always, "5551234");
+    assert.equal(cfg.phone.forward_method, "bridge");
+    await shot(page, "features-dnd-forward");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "phone-features-dnd-forward");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("a number with a space is refused next to the field; nothing is saved", async () => {
+    const before = await (await page.request.get(srv.url + "/api/config")).json();
+    await page.goto(srv.url + "/features");
+    await page.getByLabel("Forward when busy to").fill("555 0001");
+    await page.getByLabel("Refuse anonymous calls").check();
+    await page.getByRole("button", { name: "Save and apply" }).click();
+    const err = page.locator("#e-forward_busy");
+    await err.waitFor();
+    assert.match(await err.textContent(), /without spaces/);
+    assert.equal(await page.locator("#f-forward_busy").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator("#f-forward_busy").inputValue(), "555 0001");
+    assert.equal(await page.getByLabel("Refuse anonymous calls").isChecked(), true);
+    await page.getByText("Nothing was saved").waitFor();
+    // The summary still tells what is in force.
+    assert.equal(await page.locator("#state-reject_anonymous").count(), 0);
+    await shot(page, "features-bad-number");
     assert.deepEqual(await (await page.request.get(srv.url + "/api/config")).json(), before);
     assert.deepEqual(problems, []);
   });
@@ -324,7 +384,7 @@ describe("screenshots of every page", () => {
     test(device, async () => {
       const { ctx, page, problems } = await newPage(viewport);
       await login(page, srv.url, "admin", PASSWORD);
-      for (const [name, p] of [["status", "/"], ["sip", "/sip"], ["phone", "/phone"], ["calls", "/calls"], ["maintenance", "/maintenance"]]) {
+      for (const [name, p] of [["status", "/"], ["sip", "/sip"], ["phone", "/phone"], ["features", "/features"], ["calls", "/calls"], ["maintenance", "/maintenance"]]) {
         await page.goto(srv.url + p);
         if (name === "status") await page.locator("#live.on").waitFor();
         await shot(page, `${device}-${name}`);
