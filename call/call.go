@@ -185,7 +185,14 @@ type Leg interface {
 type Dialer interface {
 	// Dial starts a call to number. It returns once the call is on its
 	// way; the leg's Events tell the rest.
-	Dial(ctx context.Context, number string) (Leg, error)
+	Dial(ctx context.Context, number string, o DialOptions) (Leg, error)
+}
+
+// DialOptions shape one outgoing call.
+type DialOptions struct {
+	// Anonymous withholds our identity from the called party (caller-ID
+	// blocking): SIP sends From anonymous with Privacy: id.
+	Anonymous bool
 }
 
 // TransferRequest is a far end's request that we call someone in its

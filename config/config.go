@@ -168,6 +168,8 @@ type Phone struct {
 	// never ring; the dial tone stutters while it is on.
 	DND       bool `toml:"dnd"`
 	DNDStatus int  `toml:"dnd_status"` // 486 (busy, default), 480 or 603
+	// CLIR withholds our number on every call (caller-ID blocking).
+	CLIR bool `toml:"clir"`
 	// RejectAnonymous refuses calls without a number (433).
 	RejectAnonymous bool `toml:"reject_anonymous"`
 	// Forwarding targets (numbers dialled through the line); "" is off.
@@ -217,6 +219,8 @@ type FeatureCodes struct {
 	CallWaitingOffNext string `toml:"call_waiting_off_next"`
 	CallWaitingOn      string `toml:"call_waiting_on"`
 	CallWaitingOff     string `toml:"call_waiting_off"`
+	ClirOnce           string `toml:"clir_once"` // this call without our number
+	ClidOnce           string `toml:"clid_once"` // this call with it
 }
 
 // DefaultFeatureCodes are Cisco SPA112's.
@@ -225,6 +229,7 @@ var DefaultFeatureCodes = FeatureCodes{
 	ForwardNoAnswerOn: "*92", ForwardNoAnswerOff: "*93", DNDOn: "*78", DNDOff: "*79",
 	RejectAnonymousOn: "*77", RejectAnonymousOff: "*87",
 	CallWaitingOffNext: "*70", CallWaitingOn: "*56", CallWaitingOff: "*57",
+	ClirOnce: "*67", ClidOnce: "*82",
 }
 
 // All lists the codes with their keys.
@@ -237,6 +242,7 @@ func (f FeatureCodes) All() []struct{ Key, Code string } {
 		{"reject_anonymous_on", f.RejectAnonymousOn}, {"reject_anonymous_off", f.RejectAnonymousOff},
 		{"call_waiting_off_next", f.CallWaitingOffNext}, {"call_waiting_on", f.CallWaitingOn},
 		{"call_waiting_off", f.CallWaitingOff},
+		{"clir_once", f.ClirOnce}, {"clid_once", f.ClidOnce},
 	}
 }
 

@@ -1,6 +1,7 @@
 package phone
 
 import (
+	"github.com/openata/ata/call"
 	"github.com/openata/ata/fxs/region"
 )
 
@@ -29,12 +30,17 @@ const (
 	CallWaitingOffNext
 	CallWaitingOn
 	CallWaitingOff
+	ClirOnce // this call without our number
+	ClidOnce // this call with our number (when it is withheld always)
 )
 
 // takesNumber reports whether the action needs a number after the code.
 func (a Action) takesNumber() bool {
-	return a == ForwardAlwaysOn || a == ForwardBusyOn || a == ForwardNoAnswerOn
+	return a == ForwardAlwaysOn || a == ForwardBusyOn || a == ForwardNoAnswerOn || a.places()
 }
+
+// places reports whether the action places a call (with its number).
+func (a Action) places() bool { return a == ClirOnce || a == ClidOnce }
 
 // featureCode handles a dialled number that is a feature code (or the
 // number a code waited for) and reports whether it was one.
@@ -76,8 +82,13 @@ func (ph *Phone) featureCode(number string) bool {
 	return false
 }
 
-// applyCode changes the feature, confirms it and has it saved.
+// applyCode changes the feature, confirms it and has it saved; a code
+// that places a call places it.
 func (ph *Phone) applyCode(a Action, number string) {
+	if a.places() {
+		ph.placeCallWith(number, false, call.DialOptions{Anonymous: a == ClirOnce})
+		return
+	}
 	f := &ph.opts.Features
 	persist := true
 	switch a {

@@ -98,7 +98,7 @@ type gateDialer struct {
 	count int
 }
 
-func (d *gateDialer) Dial(ctx context.Context, number string) (call.Leg, error) {
+func (d *gateDialer) Dial(ctx context.Context, number string, o call.DialOptions) (call.Leg, error) {
 	d.mu.Lock()
 	hold, gate, err := d.hold, d.gate, d.err
 	d.count++

@@ -70,7 +70,7 @@ func (ph *Phone) forwardCall(s *slot, target, why string) {
 	ph.fwds[s] = f
 	line, ctx := ph.opts.Line, ph.ctx
 	go func() {
-		l, err := line.Dial(ctx, target)
+		l, err := line.Dial(ctx, target, call.DialOptions{})
 		ph.fwdDialed <- fwdDial{f, l, err}
 	}()
 }

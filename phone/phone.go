@@ -160,6 +160,8 @@ type Features struct {
 	// WarmlineAfter without a digit.
 	Hotline       string
 	WarmlineAfter time.Duration
+	// CLIR withholds our number on every call (caller-ID blocking).
+	CLIR bool
 	// Codes are the feature codes dialled from the handset, by code.
 	Codes map[string]Action
 }
@@ -578,6 +580,11 @@ func (ph *Phone) newSlot(l call.Leg, dir string) *slot {
 // goroutine (DNS and the first transaction may take a while) and the
 // result comes back through ph.dialed.
 func (ph *Phone) placeCall(number string, consult bool) {
+	ph.placeCallWith(number, consult, call.DialOptions{Anonymous: ph.opts.CLIR})
+}
+
+// placeCallWith places a call with options (caller-ID blocking per call).
+func (ph *Phone) placeCallWith(number string, consult bool, o call.DialOptions) {
 	if ph.opts.Line == nil {
 		ph.log.Info("phone: number dialled but no line is configured", "number", number)
 		ph.toneState(Reorder, region.Congestion, "no line")
@@ -589,7 +596,7 @@ func (ph *Phone) placeCall(number string, consult bool) {
 	ph.to(Calling, "dialled "+number)
 	line, ctx := ph.opts.Line, ph.ctx
 	go func() {
-		l, err := line.Dial(ctx, number)
+		l, err := line.Dial(ctx, number, o)
 		ph.dialed <- dialResult{gen: gen, leg: l, err: err, consult: consult}
 	}()
 }

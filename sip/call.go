@@ -152,8 +152,12 @@ func (c *Call) end(cause call.Cause, detail string, remote bool) {
 // Dial places a call to number (the user part of sip:number@service_domain,
 // or a whole sip: URI). It returns once the INVITE is on its way; the
 // call's Events tell the rest. ctx bounds only the start (DNS).
-func (l *Line) Dial(ctx context.Context, number string) (call.Leg, error) {
-	c, err := l.DialCall(ctx, number)
+func (l *Line) Dial(ctx context.Context, number string, o call.DialOptions) (call.Leg, error) {
+	uri, err := l.targetURI(number)
+	if err != nil {
+		return nil, fmt.Errorf("sip: dial %q: %w", number, err)
+	}
+	c, err := l.dial(ctx, dialSpec{uri: uri, anonymous: o.Anonymous}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +203,10 @@ type dialSpec struct {
 	uri        siplib.Uri
 	replaces   string
 	referredBy string
+	// anonymous withholds our identity (RFC 3323/3325): From anonymous,
+	// Privacy: id, and who we are only in P-Preferred-Identity for the
+	// provider.
+	anonymous bool
 }
 
 func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call.Event)) (*Call, error) {
@@ -234,8 +242,16 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	if route != nil {
 		req.AppendHeader(&siplib.RouteHeader{Address: *route})
 	}
-	req.AppendHeader(&siplib.FromHeader{DisplayName: l.acct.DisplayName, Address: l.aor,
-		Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(16)}}})
+	from := siplib.FromHeader{DisplayName: l.acct.DisplayName, Address: l.aor,
+		Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(16)}}}
+	if spec.anonymous {
+		from.DisplayName = "Anonymous"
+		from.Address = siplib.Uri{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"}
+		ppi := siplib.Uri{Scheme: "sip", User: l.aor.User, Host: l.aor.Host, Port: l.aor.Port}
+		req.AppendHeader(siplib.NewHeader("P-Preferred-Identity", "<"+ppi.String()+">"))
+		req.AppendHeader(siplib.NewHeader("Privacy", "id"))
+	}
+	req.AppendHeader(&from)
 	req.AppendHeader(&siplib.ToHeader{Address: ruri})
 	c.callID = siplib.GenerateTagN(24)
 	cid := siplib.CallIDHeader(c.callID)

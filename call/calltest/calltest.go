@@ -155,7 +155,7 @@ type Dialer struct {
 // NewDialer makes a fake dialer.
 func NewDialer() *Dialer { return &Dialer{dialed: make(chan *Leg, 16)} }
 
-func (d *Dialer) Dial(ctx context.Context, number string) (call.Leg, error) {
+func (d *Dialer) Dial(ctx context.Context, number string, o call.DialOptions) (call.Leg, error) {
 	if d.Err != nil {
 		return nil, d.Err
 	}

@@ -203,7 +203,7 @@ func phoneOpts(c config.Phone) phone.Opts {
 		DND: c.DND, DNDCause: dndCause(c.DNDStatus), RejectAnonymous: c.RejectAnonymous,
 		ForwardAlways: c.ForwardAlways, ForwardBusy: c.ForwardBusy, ForwardNoAnswer: c.ForwardNoAnswer,
 		ForwardNoAnswerAfter: c.ForwardNoAnswerAfter.D(), ForwardBridge: c.ForwardMethod == "bridge",
-		Hotline: c.Hotline, WarmlineAfter: c.WarmlineAfter.D()}
+		Hotline: c.Hotline, WarmlineAfter: c.WarmlineAfter.D(), CLIR: c.CLIR}
 	o.Codes = featureCodes(c.FeatureCodes)
 	o.NewRelay = startRelay
 	return o
@@ -238,7 +238,7 @@ func featureCodes(c config.FeatureCodes) map[string]phone.Action {
 		c.DNDOn: phone.DNDOn, c.DNDOff: phone.DNDOff,
 		c.RejectAnonymousOn: phone.RejectAnonymousOn, c.RejectAnonymousOff: phone.RejectAnonymousOff,
 		c.CallWaitingOffNext: phone.CallWaitingOffNext, c.CallWaitingOn: phone.CallWaitingOn,
-		c.CallWaitingOff: phone.CallWaitingOff,
+		c.CallWaitingOff: phone.CallWaitingOff, c.ClirOnce: phone.ClirOnce, c.ClidOnce: phone.ClidOnce,
 	} {
 		if code != "" {
 			m[code] = a

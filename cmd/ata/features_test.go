@@ -140,3 +140,28 @@ func TestForwardByFeatureCode(t *testing.T) {
 	r.callATA("4000")
 	r.f.waitLog(t, `why="incoming call from 4000"`, 5*time.Second)
 }
+
+// TestCallerIDBlockedForOneCall: *67 and a number place the call without
+// our number (From anonymous, Privacy: id); the next call shows it again.
+func TestCallerIDBlockedForOneCall(t *testing.T) {
+	r := newMultiRig(t, "")
+	b := r.far["2000"]
+	r.hook("off")
+	r.dial("*67")
+	r.f.waitLog(t, "enter the number", 5*time.Second)
+	r.dial("2000")
+	ev := b.WaitEvent(baresiptest.Incoming, 10*time.Second)
+	if !strings.Contains(ev.PeerURI, "anonymous") || strings.Contains(ev.PeerURI, "1001") {
+		t.Errorf("the far end saw the call from %q, want anonymous", ev.PeerURI)
+	}
+	b.WaitEvent(baresiptest.Established, 5*time.Second)
+	r.hook("on")
+	b.WaitEvent(baresiptest.Closed, 5*time.Second)
+	time.Sleep(time.Second) // a hang-up is a break longer than flash_max
+	r.hook("off")
+	r.dial("2000")
+	ev = b.WaitEvent(baresiptest.Incoming, 10*time.Second)
+	if !strings.Contains(ev.PeerURI, "1001") {
+		t.Errorf("the next call came from %q, want 1001", ev.PeerURI)
+	}
+}
