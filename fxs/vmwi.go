@@ -65,9 +65,14 @@ type vmwiState struct {
 // DT-AS and V.23 FSK with MDMF 0x82 — and resends it every
 // Options.VMWIRefresh while on hook. Off hook the state waits for the
 // hang-up; a ring interrupts and postpones it. dtmf and none send nothing.
-// Call control gets no event. Safe from any goroutine.
+// Setting the state it already has does nothing. Call control gets no
+// event. Safe from any goroutine.
 func (p *Port) SetMessageWaiting(on bool) {
 	p.mu.Lock()
+	if p.want.vmwi != nil && p.want.vmwi.on == on {
+		p.mu.Unlock()
+		return // unchanged: the refresh repeats it
+	}
 	req := p.renderVMWI(p.latest, on)
 	p.mu.Unlock()
 	p.mwi.Store(on)

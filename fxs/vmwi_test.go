@@ -151,6 +151,12 @@ func TestVMWIRefresh(t *testing.T) {
 		t.Fatal("refresh decoded off, want on")
 	}
 
+	r.p.SetMessageWaiting(true) // unchanged: nothing new to send
+	r.run(5 * time.Second)
+	if len(hw.lamp) != 2 {
+		t.Fatalf("setting the same state again sent it: %v", hw.lamp)
+	}
+
 	once, hw1 := newLampRig(t, "us", 0, nil)
 	once.p.SetMessageWaiting(true)
 	once.run(5 * time.Minute)
