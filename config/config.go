@@ -185,6 +185,9 @@ type Phone struct {
 	// WarmlineAfter without a digit (a warm line).
 	Hotline       string   `toml:"hotline"`
 	WarmlineAfter Duration `toml:"warmline_after"`
+	// VMWIRefresh resends the message-waiting lamp's state this often while
+	// on hook ("0s": only when it changes).
+	VMWIRefresh Duration `toml:"vmwi_refresh"`
 	// FeatureCodes are the star codes dialled from the handset.
 	FeatureCodes FeatureCodes `toml:"feature_codes"`
 	// CallWaiting: a second call during a call is announced by the
@@ -404,6 +407,7 @@ func builtin() *Config {
 			ForwardNoAnswerAfter: Duration(20 * time.Second),
 			ForwardMethod:        "redirect",
 			FeatureCodes:         DefaultFeatureCodes,
+			VMWIRefresh:          Duration(15 * time.Minute),
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},
@@ -638,6 +642,9 @@ func (c *Config) check() error {
 	}
 	if d := p.WarmlineAfter; d < 0 || d > Duration(time.Minute) {
 		return keyErr("phone.warmline_after", "want 0s (a hotline: dial at once) to 1m, got %v", d)
+	}
+	if d := p.VMWIRefresh; d != 0 && (d < Duration(time.Minute) || d > Duration(24*time.Hour)) {
+		return keyErr("phone.vmwi_refresh", "want 0s (only on changes) or 1m to 24h, got %v", d)
 	}
 	seen := map[string]string{}
 	for _, fc := range p.FeatureCodes.All() {

@@ -173,6 +173,15 @@ func TestForwardDNDHotlineKeys(t *testing.T) {
 	}
 }
 
+func TestVMWIRefresh(t *testing.T) {
+	if d := Default().Phone.VMWIRefresh.D(); d != 15*time.Minute {
+		t.Fatalf("vmwi_refresh default %v", d)
+	}
+	if _, err := Parse("ata.toml", []byte("[phone]\nvmwi_refresh = \"10s\"\n")); err == nil || !strings.Contains(err.Error(), "phone.vmwi_refresh") {
+		t.Fatalf("vmwi_refresh 10s: %v", err)
+	}
+}
+
 func TestFeatureCodes(t *testing.T) {
 	if c := Default().Phone.FeatureCodes; c != DefaultFeatureCodes || c.ForwardAlwaysOn != "*72" {
 		t.Fatalf("default codes %+v", c)

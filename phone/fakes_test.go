@@ -26,6 +26,7 @@ type fakePort struct {
 	events chan fxs.Event
 	ops    []string
 	cwID   bool
+	mwi    bool
 }
 
 func newFakePort() *fakePort { return &fakePort{events: make(chan fxs.Event, 16), cwID: true} }
@@ -50,6 +51,11 @@ func (p *fakePort) StopRing()                    { p.rec("stop-ring") }
 func (p *fakePort) Connect(fxs.Audio)            {}
 func (p *fakePort) MuteDTMF(on bool)             { p.rec(fmt.Sprintf("mute:%v", on)) }
 func (p *fakePort) CallWaitingIDSupported() bool { return p.cwID }
+func (p *fakePort) MessageWaiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mwi
+}
 func (p *fakePort) Ring(info *callerid.Info) {
 	n := ""
 	if info != nil {

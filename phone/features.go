@@ -152,9 +152,10 @@ func (ph *Phone) startRelay(f *forward) {
 	ph.log.Info("phone: forward joined", "from", f.in.party().Number, "to", f.out.party().Number)
 }
 
-// dialToneKind is the dial tone: stuttered while do not disturb is on.
+// dialToneKind is the dial tone: stuttered while do not disturb is on or
+// a message waits.
 func (ph *Phone) dialToneKind() region.Kind {
-	if ph.opts.DND {
+	if ph.opts.DND || ph.port.MessageWaiting() {
 		return region.StutterDial
 	}
 	return region.Dial

@@ -77,6 +77,9 @@ type Port interface {
 	// caller-ID standard has it.
 	CallWaitingID(*callerid.Info)
 	CallWaitingIDSupported() bool
+	// MessageWaiting reports whether a voice message waits (the port's
+	// lamp is lit): the dial tone stutters then.
+	MessageWaiting() bool
 }
 
 // Mode is how a call's media takes part in the mix.

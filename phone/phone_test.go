@@ -368,3 +368,22 @@ func TestCallWaitingOffForTheNextCall(t *testing.T) {
 		}
 	})
 }
+
+func TestMessageWaitingStuttersDialTone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.offHook()
+		if got := r.port.took(); !strings.Contains(got, "tone:dial ") {
+			t.Fatalf("dial tone without messages: %q", got)
+		}
+		r.onHook()
+		r.port.mu.Lock()
+		r.port.mwi = true
+		r.port.mu.Unlock()
+		r.port.took()
+		r.offHook()
+		if got := r.port.took(); !strings.Contains(got, "tone:stutter-dial") {
+			t.Fatalf("dial tone with a message waiting: %q, want the stutter tone", got)
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/openata/ata/media"
 	"github.com/openata/ata/media/bridge"
 	"github.com/openata/ata/phone"
+	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/capture"
 	"github.com/openata/ata/sip/sipconfig"
 	"github.com/openata/ata/switchboard"
@@ -48,6 +49,9 @@ type app struct {
 	watch   watchers
 	logs    *logRing // recent log lines, nil if not kept
 	calls   *phone.CallLog
+
+	mwiMu sync.Mutex
+	mwi   map[string]bool // message waiting, by line number
 
 	capMu sync.Mutex
 	cap   *capture.Capture
@@ -86,6 +90,7 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	popts.OnFeatures = a.saveFeatures
 	a.phone = phone.New(port, popts)
 	a.sip = switchboard.New(a.phone, a.phoneIdle, a.poke, log)
+	a.sip.OnMessageWaiting(a.messageWaiting)
 	if err := a.sip.Build(sipSettings(cfg)); err != nil {
 		b.Close()
 		return nil, err
@@ -190,6 +195,24 @@ func (a *app) ctxOrBackground() context.Context {
 		return a.ctx
 	}
 	return context.Background()
+}
+
+// messageWaiting lights the phone's lamp (VMWI) and stutters its dial tone
+// while any line has a message waiting.
+func (a *app) messageWaiting(number string, st sip.MWIState) {
+	a.mwiMu.Lock()
+	if a.mwi == nil {
+		a.mwi = map[string]bool{}
+	}
+	a.mwi[number] = st.Waiting
+	on := false
+	for _, w := range a.mwi {
+		on = on || w
+	}
+	a.mwiMu.Unlock()
+	a.log.Info("ata: message waiting", "line", number, "waiting", st.Waiting, "new", st.New, "old", st.Old)
+	a.port.SetMessageWaiting(on)
+	a.poke()
 }
 
 // phoneIdle reports whether the port has no call (SIP settings wait for it).
@@ -315,6 +338,7 @@ func portOptions(c config.Phone, log *slog.Logger) (fxs.Options, error) {
 	o, err := fxs.BuildOptions(fxs.Settings{Region: c.Region, CallerID: c.CallerID, RingCadence: c.RingCadence,
 		FlashMin: c.FlashMin.D(), FlashMax: c.FlashMax.D(), DialPlan: withFeatureCodes(c.DialPlan, c.FeatureCodes),
 		InterDigitTimeout: c.InterDigitTimeout.D(), FirstDigitTimeout: c.FirstDigitTimeout.D()}, log)
+	o.VMWIRefresh = c.VMWIRefresh.D()
 	var se *fxs.SettingError
 	if errors.As(err, &se) {
 		return o, &config.KeyError{Key: se.Key, Msg: se.Msg}
