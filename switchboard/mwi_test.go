@@ -7,17 +7,22 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	siplib "github.com/emiago/sipgo/sip"
 
 	"github.com/openata/ata/sip"
 )
 
-// rawProvider is a UDP socket standing for the provider: it reads what
-// the line sends and sends what the test writes.
+// rawProvider is a UDP socket standing for the provider: it grants every
+// REGISTER, reads what the line sends and sends what the test writes.
 type rawProvider struct {
-	conn *net.UDPConn
-	in   chan string
+	conn    *net.UDPConn
+	in      chan string
+	granted atomic.Bool // a REGISTER was answered
+	early   atomic.Bool // a SUBSCRIBE came before that
 }
 
 func newRawProvider(t *testing.T) *rawProvider {
@@ -30,11 +35,25 @@ func newRawProvider(t *testing.T) *rawProvider {
 	go func() {
 		buf := make([]byte, 65535)
 		for {
-			n, err := c.Read(buf)
+			n, from, err := c.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
-			p.in <- string(buf[:n])
+			text := string(buf[:n])
+			if strings.HasPrefix(text, "REGISTER ") {
+				if req, err := siplib.ParseMessage(buf[:n]); err == nil {
+					res := siplib.NewResponseFromRequest(req.(*siplib.Request), 200, "OK", nil)
+					res.AppendHeader(siplib.NewHeader("Expires", "3600"))
+					time.AfterFunc(300*time.Millisecond, func() { // a registrar taking its time
+						p.granted.Store(true)
+						c.WriteToUDP([]byte(res.String()), from)
+					})
+				}
+			}
+			if strings.HasPrefix(text, "SUBSCRIBE ") && !p.granted.Load() {
+				p.early.Store(true)
+			}
+			p.in <- text
 		}
 	}()
 	return p
@@ -57,8 +76,8 @@ func (p *rawProvider) waitRequest(t *testing.T, method string) string {
 	}
 }
 
-// The switchboard subscribes each line to its message summary and tells
-// OnMessageWaiting what the provider's NOTIFY says; stopping unsubscribes.
+// The switchboard subscribes each line to its message summary once it is
+// registered and tells OnMessageWaiting what the provider's NOTIFY says.
 func TestMessageWaitingPerLine(t *testing.T) {
 	prov := newRawProvider(t)
 	s := settings("1001")
@@ -74,7 +93,11 @@ func TestMessageWaitingPerLine(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sb.Start(ctx)
+	prov.waitRequest(t, "REGISTER")
 	sub := prov.waitRequest(t, "SUBSCRIBE")
+	if prov.early.Load() {
+		t.Fatal("SUBSCRIBE sent before the line was registered")
+	}
 	if !strings.Contains(sub, "Event: message-summary") {
 		t.Fatalf("SUBSCRIBE without the message-summary event:\n%s", sub)
 	}

@@ -278,14 +278,33 @@ func (ls *lines) start(changed func()) {
 			}
 		}(l.reg)
 		wg.Add(1)
-		go func(m *sip.MWI) { // unsubscribes before the socket closes (stop)
+		go func(reg *sip.Registration, m *sip.MWI) { // unsubscribes before the socket closes (stop)
 			defer wg.Done()
+			// Subscribe once registered: a proxy routes a SUBSCRIBE for our
+			// number like a call, to our binding or wherever unknown users go.
+			if !registered(ctx, reg) {
+				return
+			}
 			if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				ls.log.Warn("ata: message-waiting subscription stopped", "err", err)
 			}
-		}(l.mwi)
+		}(l.reg, l.mwi)
 	}
 	go func() { wg.Wait(); close(ls.regDone) }()
+}
+
+// registered waits until reg is registered (true) or ctx ends (false).
+func registered(ctx context.Context, reg *sip.Registration) bool {
+	ch, stop := reg.Subscribe()
+	defer stop()
+	for reg.Status().State != sip.StateRegistered {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+	return true
 }
 
 // drain waits a little for calls to finish their BYE/CANCEL.
