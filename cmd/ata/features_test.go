@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+
+	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,38 @@ func TestCallerIDBlockedForOneCall(t *testing.T) {
 	ev = b.WaitEvent(baresiptest.Incoming, 10*time.Second)
 	if !strings.Contains(ev.PeerURI, "1001") {
 		t.Errorf("the next call came from %q, want 1001", ev.PeerURI)
+	}
+}
+
+// TestMessageWaitingLampAndStutterTone: an unsolicited message-summary
+// NOTIFY from the provider's address (sipp) lights the phone's lamp (VMWI
+// burst on hook, decoded by minimodem) and turns the dial tone into the
+// stutter tone; "no" turns the lamp off and brings dial tone back.
+func TestMessageWaitingLampAndStutterTone(t *testing.T) {
+	r := newMultiRig(t, "")
+	ata := r.f.sipAddr(t)
+	notify := func(waiting, n string) []int16 {
+		t.Helper()
+		done := sipp(t, freeUDPPort(t), "notify_mwi.xml", map[string]string{"waiting": waiting, "new": n, "old": "1"}, "-s", "1001", ata)
+		ear := r.listen(3 * time.Second) // the burst follows 1 s on hook
+		waitSipp(t, done, 10*time.Second)
+		return ear
+	}
+	if on := minimodemtest.VMWI(t, notify("yes", "2"), false); !on {
+		t.Fatal("the lamp burst says off after Messages-Waiting: yes")
+	}
+	r.hook("off")
+	if rr := runs(r.listen(1500*time.Millisecond), 350); len(rr) < 4 {
+		t.Errorf("dial tone with a message waiting: 350 Hz runs %v, want the stutter cadence", rr)
+	}
+	r.hook("on")
+	time.Sleep(time.Second)
+	if on := minimodemtest.VMWI(t, notify("no", "0"), false); on {
+		t.Fatal("the lamp burst says on after Messages-Waiting: no")
+	}
+	r.hook("off")
+	ear := r.listen(1500 * time.Millisecond)
+	if rr := runs(ear, 350); len(rr) > 1 || level(ear, 350) < -20 {
+		t.Errorf("dial tone after the messages were read: 350 Hz runs %v, level %.1f, want steady", rr, level(ear, 350))
 	}
 }
