@@ -80,6 +80,9 @@ type Line struct {
 	Number string `toml:"number"`
 	// DisplayName is shown to the called party.
 	DisplayName string `toml:"display_name"`
+	// VoicemailNumber is the provider's voicemail, dialled by the
+	// voicemail feature code (*98).
+	VoicemailNumber string `toml:"voicemail_number"`
 	// ServiceDomain is the domain of the address of record.
 	ServiceDomain string `toml:"service_domain"`
 	// AuthUser is the digest user name; empty: the number.
@@ -224,6 +227,7 @@ type FeatureCodes struct {
 	CallWaitingOff     string `toml:"call_waiting_off"`
 	ClirOnce           string `toml:"clir_once"` // this call without our number
 	ClidOnce           string `toml:"clid_once"` // this call with it
+	Voicemail          string `toml:"voicemail"` // call the line's voicemail_number
 }
 
 // DefaultFeatureCodes are Cisco SPA112's.
@@ -232,7 +236,7 @@ var DefaultFeatureCodes = FeatureCodes{
 	ForwardNoAnswerOn: "*92", ForwardNoAnswerOff: "*93", DNDOn: "*78", DNDOff: "*79",
 	RejectAnonymousOn: "*77", RejectAnonymousOff: "*87",
 	CallWaitingOffNext: "*70", CallWaitingOn: "*56", CallWaitingOff: "*57",
-	ClirOnce: "*67", ClidOnce: "*82",
+	ClirOnce: "*67", ClidOnce: "*82", Voicemail: "*98",
 }
 
 // All lists the codes with their keys.
@@ -245,7 +249,7 @@ func (f FeatureCodes) All() []struct{ Key, Code string } {
 		{"reject_anonymous_on", f.RejectAnonymousOn}, {"reject_anonymous_off", f.RejectAnonymousOff},
 		{"call_waiting_off_next", f.CallWaitingOffNext}, {"call_waiting_on", f.CallWaitingOn},
 		{"call_waiting_off", f.CallWaitingOff},
-		{"clir_once", f.ClirOnce}, {"clid_once", f.ClidOnce},
+		{"clir_once", f.ClirOnce}, {"clid_once", f.ClidOnce}, {"voicemail", f.Voicemail},
 	}
 }
 
@@ -462,6 +466,9 @@ func (c *Config) checkLines() (int, error) {
 			if err := checkHostPort(hp.v); err != nil {
 				return i, &KeyError{Key: key + "." + hp.name, Msg: err.Error()}
 			}
+		}
+		if err := checkDialNumber(l.VoicemailNumber); err != nil {
+			return i, keyErr(key+".voicemail_number", "%v", err)
 		}
 		if l.RegisterExpires < Duration(time.Minute) || l.RegisterExpires > Duration(24*time.Hour) {
 			return i, keyErr(key+".register_expires", "want 1m to 24h, got %v", l.RegisterExpires)

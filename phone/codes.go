@@ -30,8 +30,9 @@ const (
 	CallWaitingOffNext
 	CallWaitingOn
 	CallWaitingOff
-	ClirOnce // this call without our number
-	ClidOnce // this call with our number (when it is withheld always)
+	ClirOnce  // this call without our number
+	ClidOnce  // this call with our number (when it is withheld always)
+	Voicemail // call the line's voicemail
 )
 
 // takesNumber reports whether the action needs a number after the code.
@@ -85,6 +86,14 @@ func (ph *Phone) featureCode(number string) bool {
 // applyCode changes the feature, confirms it and has it saved; a code
 // that places a call places it.
 func (ph *Phone) applyCode(a Action, number string) {
+	if a == Voicemail {
+		if ph.opts.VoicemailNumber == "" {
+			ph.toneState(Reorder, region.Congestion, "no voicemail number")
+			return
+		}
+		ph.placeCall(ph.opts.VoicemailNumber, false)
+		return
+	}
 	if a.places() {
 		ph.placeCallWith(number, false, call.DialOptions{Anonymous: a == ClirOnce})
 		return

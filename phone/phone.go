@@ -165,6 +165,8 @@ type Features struct {
 	WarmlineAfter time.Duration
 	// CLIR withholds our number on every call (caller-ID blocking).
 	CLIR bool
+	// VoicemailNumber is dialled by the voicemail code.
+	VoicemailNumber string
 	// Codes are the feature codes dialled from the handset, by code.
 	Codes map[string]Action
 }

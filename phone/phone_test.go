@@ -387,3 +387,21 @@ func TestMessageWaitingStuttersDialTone(t *testing.T) {
 		}
 	})
 }
+
+func TestVoicemailCode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.Codes = map[string]Action{"*98": Voicemail}; o.VoicemailNumber = "8000" })
+		r.offHook()
+		r.dial("*98")
+		r.is(Calling, One)
+		if n := r.lastOut().Party.Number; n != "8000" {
+			t.Fatalf("*98 dialled %q, want the voicemail number 8000", n)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(o *Opts) { o.Codes = map[string]Action{"*98": Voicemail} })
+		r.offHook()
+		r.dial("*98")
+		r.is(Reorder, NoCalls) // no voicemail number configured
+	})
+}

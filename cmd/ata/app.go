@@ -85,7 +85,7 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	}
 	a := &app{log: log, path: path, started: time.Now(), board: b, port: port, cfg: cfg,
 		calls: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl")), stop: func() {}}
-	popts := phoneOpts(cfg.Phone)
+	popts := phoneOpts(cfg)
 	popts.Logger, popts.Log, popts.Mixer = log, a.calls, phone.BridgeMixer{Mixer: &bridge.Mixer{}}
 	popts.OnFeatures = a.saveFeatures
 	a.phone = phone.New(port, popts)
@@ -178,7 +178,9 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 		if err := a.port.SetOptions(portOpts); err != nil {
 			return err
 		}
-		go a.phone.SetFeatures(a.ctxOrBackground(), phoneOpts(cfg.Phone).Features)
+	}
+	if !reflect.DeepEqual(old.Phone, cfg.Phone) || !reflect.DeepEqual(old.Lines, cfg.Lines) {
+		go a.phone.SetFeatures(a.ctxOrBackground(), phoneOpts(cfg).Features)
 	}
 	if !reflect.DeepEqual(old.Board, cfg.Board) || old.Web != cfg.Web || old.System != cfg.System {
 		a.log.Warn("ata: board, web and system settings apply after a restart")
@@ -219,7 +221,8 @@ func (a *app) messageWaiting(number string, st sip.MWIState) {
 func (a *app) phoneIdle() bool { return a.phone.Snapshot().State == phone.Idle }
 
 // phoneOpts are call control's feature settings from [phone].
-func phoneOpts(c config.Phone) phone.Opts {
+func phoneOpts(cfg *config.Config) phone.Opts {
+	c := cfg.Phone
 	o := phone.DefaultOpts()
 	o.Features = phone.Features{CallWaiting: c.CallWaiting, CallWaitingCallerID: c.CallWaitingCallerID,
 		ThreeWay: c.ThreeWay, TransferOnHangup: c.TransferOnHangup, RingTimeout: c.RingTimeout.D(),
@@ -227,6 +230,12 @@ func phoneOpts(c config.Phone) phone.Opts {
 		ForwardAlways: c.ForwardAlways, ForwardBusy: c.ForwardBusy, ForwardNoAnswer: c.ForwardNoAnswer,
 		ForwardNoAnswerAfter: c.ForwardNoAnswerAfter.D(), ForwardBridge: c.ForwardMethod == "bridge",
 		Hotline: c.Hotline, WarmlineAfter: c.WarmlineAfter.D(), CLIR: c.CLIR}
+	for _, l := range cfg.Lines {
+		if l.IsActive() {
+			o.VoicemailNumber = l.VoicemailNumber // calls go out on the first active line
+			break
+		}
+	}
 	o.Codes = featureCodes(c.FeatureCodes)
 	o.NewRelay = startRelay
 	return o
@@ -262,6 +271,7 @@ func featureCodes(c config.FeatureCodes) map[string]phone.Action {
 		c.RejectAnonymousOn: phone.RejectAnonymousOn, c.RejectAnonymousOff: phone.RejectAnonymousOff,
 		c.CallWaitingOffNext: phone.CallWaitingOffNext, c.CallWaitingOn: phone.CallWaitingOn,
 		c.CallWaitingOff: phone.CallWaitingOff, c.ClirOnce: phone.ClirOnce, c.ClidOnce: phone.ClidOnce,
+		c.Voicemail: phone.Voicemail,
 	} {
 		if code != "" {
 			m[code] = a
