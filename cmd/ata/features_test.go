@@ -133,6 +133,24 @@ func TestForwardByFeatureCode(t *testing.T) {
 	r.neverRang()
 	r.far["2000"].Hangup()
 	r.far["3000"].WaitEvent(baresiptest.Closed, 5*time.Second)
+	// It survives a restart.
+	r.f.restart(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(r.f.log(), "to=registered") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("not registered again after the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	since := time.Now()
+	r.callATA("2000")
+	r.far["3000"].WaitEventAfter(baresiptest.Established, since, 10*time.Second) // 2000 followed the 302
+	if n := strings.Count(r.f.log(), `msg="phone: forwarding" from=2000 to=3000`); n != 2 {
+		t.Fatalf("%d forwarded calls in the log, want 2 (one after the restart)", n)
+	}
+	r.neverRang()
+	r.far["2000"].Hangup()
+	r.far["3000"].WaitEventAfter(baresiptest.Closed, since, 5*time.Second)
 
 	r.hook("off")
 	r.dial("*73")

@@ -62,6 +62,7 @@ type firmware struct {
 	cmd    *exec.Cmd
 	stderr *syncbuf.Buffer // read by the test while exec's goroutine writes it
 	config string          // the config file it runs on (saves go there)
+	args   []string        // the command line
 	phone  *sim.Client
 	done   chan error
 }
@@ -84,14 +85,9 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	f := &firmware{stderr: &syncbuf.Buffer{}, done: make(chan error, 1), config: cfg}
-	args := append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)
-	f.cmd = exec.Command(args[0], args[1:]...)
-	f.cmd.Stderr = f.stderr
-	if err := f.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() { f.done <- f.cmd.Wait() }()
+	f := &firmware{stderr: &syncbuf.Buffer{}, config: cfg,
+		args: append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)}
+	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
 	tb.Cleanup(func() {
 		f.cmd.Process.Kill()
 		<-f.done
@@ -99,11 +95,24 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 			tb.Logf("firmware log:\n%s", f.log())
 		}
 	})
-	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
+	f.start(tb)
+	return f
+}
+
+// start runs the firmware process and waits for its sim API.
+func (f *firmware) start(tb testing.TB) {
+	tb.Helper()
+	f.done = make(chan error, 1)
+	f.cmd = exec.Command(f.args[0], f.args[1:]...)
+	f.cmd.Stderr = f.stderr
+	if err := f.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(f.cmd, f.done)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := f.phone.State(context.Background()); err == nil {
-			return f
+			return
 		}
 		select {
 		case err := <-f.done:
@@ -114,6 +123,20 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 			tb.Fatalf("sim API did not come up\n%s", f.log())
 		}
 	}
+}
+
+// restart stops the firmware (SIGTERM: it unregisters, as a reboot from
+// the web UI does) and starts it again on the same config file (and so
+// the same sim API address).
+func (f *firmware) restart(tb testing.TB) {
+	tb.Helper()
+	f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the firmware did not stop on SIGTERM")
+	}
+	f.start(tb)
 }
 
 // log is what the firmware has logged so far.
