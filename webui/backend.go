@@ -91,6 +91,14 @@ type LineStatus struct {
 	// "flow_recovered", "binding_gone", "network", "nat").
 	KeepAliveMisses, FlowFailures uint64
 	ReRegistrations               map[string]uint64
+	// Message waiting (RFC 3842) as the line's voicemail reports it:
+	// MessagesWaiting, the new and old voice messages; MWISubscribed: the
+	// provider accepted the subscription and it is current; MWIError: why
+	// the last SUBSCRIBE failed ("" after a success).
+	MessagesWaiting          bool
+	NewMessages, OldMessages int
+	MWISubscribed            bool
+	MWIError                 string
 }
 
 // CallStatus is the call in progress.

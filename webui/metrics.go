@@ -19,6 +19,9 @@ import (
 //	ata_line_keepalive_misses_total{number,domain}         counter
 //	ata_line_flow_failures_total{number,domain}            counter: provider stopped answering
 //	ata_line_reregistrations_total{number,domain,cause}    counter
+//	ata_line_messages_waiting{line}      1 while the line's voicemail has messages
+//	ata_line_new_messages{line}          gauge: new voice messages
+//	ata_line_mwi_subscribed{line}        1 while the message-waiting subscription is current
 //	ata_hook_off                         1 while the handset is lifted
 //	ata_calls_total                      counter: calls ended since start
 //	ata_call_active                      1 during a call
@@ -78,6 +81,18 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		for _, cause := range causes {
 			fmt.Fprintf(&b, "ata_line_reregistrations_total{number=\"%s\",domain=\"%s\",cause=\"%s\"} %d\n", labelValue(l.Number), labelValue(l.Domain), labelValue(cause), l.ReRegistrations[cause])
 		}
+	}
+	metric("ata_line_messages_waiting", "gauge", "1 while the SIP line's voicemail has messages waiting.")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_messages_waiting{line=\"%s\"} %d\n", labelValue(l.Number), bool01(l.MessagesWaiting))
+	}
+	metric("ata_line_new_messages", "gauge", "New voice messages on the SIP line's voicemail.")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_new_messages{line=\"%s\"} %d\n", labelValue(l.Number), l.NewMessages)
+	}
+	metric("ata_line_mwi_subscribed", "gauge", "1 while the SIP line's message-waiting subscription is current.")
+	for _, l := range st.Lines {
+		fmt.Fprintf(&b, "ata_line_mwi_subscribed{line=\"%s\"} %d\n", labelValue(l.Number), bool01(l.MWISubscribed))
 	}
 	metric("ata_hook_off", "gauge", "1 while the handset is off hook.")
 	fmt.Fprintf(&b, "ata_hook_off %d\n", bool01(st.Hook == "off"))

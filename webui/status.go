@@ -42,6 +42,18 @@ type LineStatusJSON struct {
 	LastKeepAliveAnswer *time.Time `json:"last_keepalive_answer,omitempty"`
 	LastKeepAliveAgoS   int64      `json:"last_keepalive_answer_ago_s,omitempty"`
 	notAnsweringForS    int64
+	// Message waiting: the voicemail has messages (new_messages and
+	// old_messages count them); mwi_subscribed: the subscription is
+	// current; mwi_error: why the last SUBSCRIBE failed. Messages says the
+	// counts in words ("2 new voice messages", "No messages"); Voicemail
+	// the subscription ("voicemail: subscribed", "voicemail: 404 Not Found").
+	MessagesWaiting bool   `json:"messages_waiting"`
+	NewMessages     int    `json:"new_messages"`
+	OldMessages     int    `json:"old_messages"`
+	MWISubscribed   bool   `json:"mwi_subscribed"`
+	MWIError        string `json:"mwi_error,omitempty"`
+	Messages        string `json:"messages,omitempty"` // "" while nothing is known (not subscribed, no NOTIFY)
+	Voicemail       string `json:"voicemail,omitempty"`
 	// Label is the state in a word ("Registered", "Failing"); Detail says
 	// why and when next ("403 Forbidden, next try in 16:57"); Text joins them.
 	Label  string `json:"label"`
@@ -80,7 +92,9 @@ func (s *Server) statusJSON() StatusJSON {
 		out.Addresses = []string{}
 	}
 	for _, l := range st.Lines {
-		j := LineStatusJSON{Number: l.Number, Domain: l.Domain, State: l.State, LastError: l.LastError}
+		j := LineStatusJSON{Number: l.Number, Domain: l.Domain, State: l.State, LastError: l.LastError,
+			MessagesWaiting: l.MessagesWaiting, NewMessages: l.NewMessages, OldMessages: l.OldMessages,
+			MWISubscribed: l.MWISubscribed, MWIError: l.MWIError}
 		if !l.NextRetry.IsZero() {
 			t := l.NextRetry.UTC()
 			j.NextRetry, j.RetryInS = &t, max(0, int64(l.NextRetry.Sub(now).Round(time.Second)/time.Second))
@@ -174,11 +188,37 @@ func lineText(l *LineStatusJSON) {
 	if l.LastKeepAliveAnswer != nil {
 		detail = append(detail, "keep-alive answered "+secs(l.LastKeepAliveAgoS)+" ago")
 	}
+	if l.MWISubscribed || l.MessagesWaiting || l.NewMessages > 0 {
+		l.Messages = messagesText(l.MessagesWaiting, l.NewMessages)
+	}
+	switch {
+	case l.MWIError != "":
+		l.Voicemail = "voicemail: " + l.MWIError
+	case l.MWISubscribed:
+		l.Voicemail = "voicemail: subscribed"
+	}
+	if l.Voicemail != "" {
+		detail = append(detail, l.Voicemail)
+	}
 	l.Detail = strings.Join(detail, ", ")
 	l.Text = l.Label
 	if l.Detail != "" {
 		l.Text += ": " + l.Detail
 	}
+}
+
+// messagesText puts a line's message waiting in words: the new voice
+// messages, or that some wait when the voicemail gives no count.
+func messagesText(waiting bool, n int) string {
+	switch {
+	case n == 1:
+		return "1 new voice message"
+	case n > 1:
+		return fmt.Sprintf("%d new voice messages", n)
+	case waiting:
+		return "New voice messages"
+	}
+	return "No messages"
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, ss *session) {

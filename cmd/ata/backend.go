@@ -85,6 +85,10 @@ func (a *app) Status() webui.Status {
 				ls.ReRegistrations[string(cause)] = rc.ReRegistrations[cause]
 			}
 		}
+		if mwi, ok := a.sip.MessageWaiting(l.Number); ok && l.IsActive() {
+			ls.MessagesWaiting, ls.NewMessages, ls.OldMessages = mwi.Waiting, mwi.New, mwi.Old
+			ls.MWISubscribed, ls.MWIError = mwi.Subscribed, mwi.LastError
+		}
 		st.Lines = append(st.Lines, ls)
 	}
 	for _, c := range snap.Calls {

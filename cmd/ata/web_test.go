@@ -153,3 +153,38 @@ func TestWebUIConfiguresLineOnRealKamailio(t *testing.T) {
 		t.Fatalf("the phone's state after the save: %+v %v", st, err)
 	}
 }
+
+// TestWebStatusMessageWaiting: a message-summary NOTIFY (sipp, from the
+// provider's address) shows in the web UI's status and /metrics.
+func TestWebStatusMessageWaiting(t *testing.T) {
+	r := newMultiRig(t, "")
+	done := sipp(t, freeUDPPort(t), "notify_mwi.xml", map[string]string{"waiting": "yes", "new": "2", "old": "1"}, "-s", "1001", r.f.sipAddr(t))
+	waitSipp(t, done, 10*time.Second)
+	type line struct {
+		Number          string `json:"number"`
+		MessagesWaiting bool   `json:"messages_waiting"`
+		New             int    `json:"new_messages"`
+		Old             int    `json:"old_messages"`
+		Messages        string `json:"messages"`
+	}
+	var st struct {
+		Lines []line `json:"lines"`
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r.webAPI("/api/status", &st)
+		if len(st.Lines) > 0 && st.Lines[0].New == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status lines after the NOTIFY: %+v", st.Lines)
+		}
+	}
+	if l := st.Lines[0]; l.Number != "1001" || !l.MessagesWaiting || l.Old != 1 || l.Messages != "2 new voice messages" {
+		t.Errorf("line after the NOTIFY: %+v", l)
+	}
+	res, data := r.w.api("GET", "/metrics", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(data), `ata_line_messages_waiting{line="1001"} 1`) ||
+		!strings.Contains(string(data), `ata_line_new_messages{line="1001"} 2`) {
+		t.Errorf("metrics after the NOTIFY: %d\n%s", res.StatusCode, data)
+	}
+}

@@ -82,6 +82,7 @@
       tr.append(el("td", "aor", l.number + "@" + l.domain));
       var td = el("td");
       td.append(el("span", "badge " + l.state, l.label));
+      if (l.messages) td.append(el("span", "badge mwi" + (l.messages_waiting || l.new_messages > 0 ? " waiting" : ""), l.messages));
       if (l.detail) td.append(el("span", "detail", l.detail));
       tr.append(td);
       body.append(tr);

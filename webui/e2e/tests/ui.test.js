@@ -179,6 +179,8 @@ describe("several calls: status page, call log, API, metrics", () => {
     assert.match(m, /^ata_calls_active 2$/m);
     assert.match(m, /^ata_call_active 1$/m);
     assert.match(m, /^ata_calls\{role="held"\} 1$/m);
+    assert.equal(st.lines[0].new_messages, 2);
+    assert.match(m, /^ata_line_new_messages\{line="4930123456"\} 2$/m);
     await ctx.close();
   });
 
@@ -205,6 +207,10 @@ describe("several calls: status page, call log, API, metrics", () => {
     assert.deepEqual(await calls.nth(1).locator(".badge.far-held").allTextContents(), ["Far end holds"]);
     assert.equal(await calls.nth(0).locator(".badge.far-held").count(), 0);
     assert.match(await calls.nth(2).locator(".call-number").textContent(), /Dr\. Weber/);
+    // Message waiting: the first line's badge, drawn again from the events.
+    assert.deepEqual(await page.locator("#lines .badge.mwi").allTextContents(), ["2 new voice messages"]);
+    assert.equal(await page.locator("#lines .badge.mwi.waiting").isVisible(), true);
+    assert.match(await page.locator("#lines tr").first().locator(".detail").textContent(), /voicemail: subscribed/);
     assert.equal(await page.evaluate(() => window.__noReload), true, "the page reloaded");
     // No event comes now; the durations count on by themselves (a loaded
     // machine may delay the ticks, so wait for two of them).

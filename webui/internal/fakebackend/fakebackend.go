@@ -344,7 +344,8 @@ func (b *Backend) WritePcap(w io.Writer) error {
 	return err
 }
 
-// Demo fills the fake with a registered line, two calls (one active, one
+// Demo fills the fake with a registered line (2 new voice messages), a
+// failing one, two calls (one active, one
 // on hold) and a call log, for screenshots.
 func (b *Backend) Demo() {
 	t := true
@@ -356,6 +357,7 @@ func (b *Backend) Demo() {
 	b.mu.Lock()
 	b.cfg = cfg
 	b.lines = b.lineStates(cfg, webui.LineRegistered)
+	b.lines[0].MessagesWaiting, b.lines[0].NewMessages, b.lines[0].OldMessages, b.lines[0].MWISubscribed = true, 2, 5, true
 	b.lines = append(b.lines, webui.LineStatus{Number: "1002", Domain: "voip.example.org", State: webui.LineFailing,
 		LastError: "403 Forbidden", NextRetry: b.Clock().Add(17 * time.Minute)})
 	b.mu.Unlock()
