@@ -78,6 +78,20 @@ func TestSIPAccountSave(t *testing.T) {
 	}
 }
 
+// The voicemail number (dialled by *98) is saved with the line and shown.
+func TestSIPVoicemailNumber(t *testing.T) {
+	e, c := ready(t)
+	f := sipForm()
+	f.Set("voicemail_number", "*8000")
+	wantRedirect(t, c.postPage("/sip", "/sip", f), "/sip?line=0", "save")
+	if got := e.b.Config().Lines[0].VoicemailNumber; got != "*8000" {
+		t.Fatalf("voicemail_number %q, want *8000", got)
+	}
+	if page := c.get("/sip?line=0").Body.String(); !strings.Contains(page, `value="*8000"`) {
+		t.Fatal("the page does not show the saved voicemail number")
+	}
+}
+
 var errorRE = regexp.MustCompile(`<p class="error" id="e-([a-z_0-9]+)">([^<]*)</p>`)
 
 // fieldErrors extracts field id → message from a rendered form.
@@ -141,6 +155,7 @@ func TestSIPConfigErrorsMapToFields(t *testing.T) {
 		{"ptime", "30", "ptime", "10 or 20"},
 		{"transport", "tcp", "transport", "Only UDP"},
 		{"register_host", "other.example.net", "register_host", "one server"},
+		{"voicemail_number", "80 00", "voicemail_number", "want digits"},
 	} {
 		f := sipForm()
 		f.Set(tc.field, tc.value)

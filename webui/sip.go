@@ -98,6 +98,7 @@ func sipValuesFromConfig(cfg *config.Config, i int) url.Values {
 	}
 	v.Set("number", l.Number)
 	v.Set("display_name", l.DisplayName)
+	v.Set("voicemail_number", l.VoicemailNumber)
 	_, lport := splitHostPort(cfg.SIP.Listen)
 	v.Set("local_port", lport)
 	h, p := splitHostPort(l.Registrar)
@@ -145,6 +146,7 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 	l.Active = &active
 	l.Number = get("number")
 	l.DisplayName = get("display_name")
+	l.VoicemailNumber = get("voicemail_number")
 	l.ServiceDomain = get("service_domain")
 	l.AuthUser = get("auth_user")
 	switch {
@@ -258,7 +260,7 @@ func sipKeyMapper(i int) keyMapper {
 			return "expires"
 		case "codecs":
 			return "codec1"
-		case "number", "display_name", "service_domain", "auth_user", "password", "dtmf_mode", "ptime", "active":
+		case "number", "display_name", "voicemail_number", "service_domain", "auth_user", "password", "dtmf_mode", "ptime", "active":
 			return name
 		}
 		return ""
@@ -313,7 +315,8 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	rows := []row{{check("active", "Active", "Use this account: it registers and makes and takes calls. Turn it off to keep the settings without using them.")},
 		{number},
 		{text("display_name", "Display Name", "The name people you call see (if their phone and your provider show it). May be empty.")},
-		{auth}, {pw}}
+		{auth}, {pw},
+		{text("voicemail_number", "Voicemail Number", "Your provider's voicemail number, dialled when you press *98. May be empty.")}}
 	if passwordSet {
 		rows = append(rows, row{check("clear_password", "Remove the stored password", "For accounts that need none.")})
 	}
