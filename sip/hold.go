@@ -8,7 +8,6 @@ import (
 	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/openata/ata/call"
 	"github.com/openata/ata/media/sdp"
@@ -152,28 +151,12 @@ func (c *Call) sendReinvite(ctx context.Context, extra []siplib.Header) (*siplib
 
 // authorize answers a 401/407 challenge to a request in the dialog.
 func (c *Call) authorize(res *siplib.Response, method siplib.RequestMethod) (siplib.Header, error) {
-	chName, crName := "WWW-Authenticate", "Authorization"
-	if res.StatusCode == 407 {
-		chName, crName = "Proxy-Authenticate", "Proxy-Authorization"
-	}
-	h := res.GetHeader(chName)
-	if h == nil {
-		return nil, fmt.Errorf("%d without %s", res.StatusCode, chName)
-	}
-	chal, err := digest.ParseChallenge(h.Value())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", chName, err)
-	}
-	chal.Algorithm = asciiUpper(chal.Algorithm)
 	target := c.remoteTarget()
-	cred, err := digest.Digest(chal, digest.Options{
-		Method: string(method), URI: target.Addr(),
-		Username: c.line.acct.AuthName(), Password: c.line.acct.Password, Count: 1,
-	})
+	name, cred, _, err := digestAnswer(res, method, target.Addr(), &c.line.acct)
 	if err != nil {
-		return nil, fmt.Errorf("digest: %w", err)
+		return nil, err
 	}
-	return siplib.NewHeader(crName, cred.String()), nil
+	return siplib.NewHeader(name, cred), nil
 }
 
 // handleOffer answers the far end's re-INVITE or UPDATE with SDP: a new

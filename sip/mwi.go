@@ -13,7 +13,6 @@ import (
 	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 )
 
 // MWIState is a line's message-waiting state as its voicemail reports it.
@@ -409,33 +408,14 @@ func (m *MWI) subscribe(ctx context.Context, expires time.Duration) (*siplib.Res
 		if code != siplib.StatusUnauthorized && code != siplib.StatusProxyAuthRequired {
 			return res, nil
 		}
-		chName, crName := "WWW-Authenticate", "Authorization"
-		if code == siplib.StatusProxyAuthRequired {
-			chName, crName = "Proxy-Authenticate", "Proxy-Authorization"
-		}
-		h := res.GetHeader(chName)
-		if h == nil {
-			return res, fmt.Errorf("SUBSCRIBE: %d %s without %s", code, res.Reason, chName)
-		}
-		chal, err := digest.ParseChallenge(h.Value())
+		crName, cred, stale, err := digestAnswer(res, siplib.SUBSCRIBE, req.Recipient.Addr(), &m.acct)
 		if err != nil {
-			return res, fmt.Errorf("SUBSCRIBE: %d %s: %w", code, res.Reason, err)
+			return res, fmt.Errorf("SUBSCRIBE: %w", err)
 		}
-		if _, answered := auth[crName]; (answered && !chal.Stale) || round >= 4 {
+		if _, answered := auth[crName]; (answered && !stale) || round >= 4 {
 			return res, fmt.Errorf("SUBSCRIBE: %d %s: %w (auth user %q)", code, res.Reason, errRejected, m.acct.AuthName())
 		}
-		chal.Algorithm = asciiUpper(chal.Algorithm)
-		cred, err := digest.Digest(chal, digest.Options{
-			Method:   string(siplib.SUBSCRIBE),
-			URI:      req.Recipient.Addr(),
-			Username: m.acct.AuthName(),
-			Password: m.acct.Password,
-			Count:    1,
-		})
-		if err != nil {
-			return res, fmt.Errorf("SUBSCRIBE: digest: %w", err)
-		}
-		auth[crName] = cred.String()
+		auth[crName] = cred
 	}
 }
 

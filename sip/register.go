@@ -12,7 +12,6 @@ import (
 	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 )
 
 // RegState is a line's registration state as the status page shows it.
@@ -970,33 +969,14 @@ func (r *Registration) register(ctx context.Context, target netip.AddrPort, expi
 		if expires > 0 {
 			r.learnFromChallenge(res)
 		}
-		chName, crName := "WWW-Authenticate", "Authorization"
-		if code == siplib.StatusProxyAuthRequired {
-			chName, crName = "Proxy-Authenticate", "Proxy-Authorization"
-		}
-		h := res.GetHeader(chName)
-		if h == nil {
-			return res, fmt.Errorf("REGISTER: %d %s without %s", code, res.Reason, chName)
-		}
-		chal, err := digest.ParseChallenge(h.Value())
+		crName, cred, stale, err := digestAnswer(res, siplib.REGISTER, req.Recipient.Addr(), &r.line)
 		if err != nil {
-			return res, fmt.Errorf("REGISTER: %d %s: %w", code, res.Reason, err)
+			return res, fmt.Errorf("REGISTER: %w", err)
 		}
-		if _, answered := auth[crName]; (answered && !chal.Stale) || round >= 4 {
+		if _, answered := auth[crName]; (answered && !stale) || round >= 4 {
 			return res, fmt.Errorf("REGISTER: %d %s: %w (auth user %q)", code, res.Reason, errRejected, r.line.AuthName())
 		}
-		chal.Algorithm = asciiUpper(chal.Algorithm)
-		cred, err := digest.Digest(chal, digest.Options{
-			Method:   string(siplib.REGISTER),
-			URI:      req.Recipient.Addr(),
-			Username: r.line.AuthName(),
-			Password: r.line.Password,
-			Count:    1,
-		})
-		if err != nil {
-			return res, fmt.Errorf("REGISTER: digest: %w", err)
-		}
-		auth[crName] = cred.String()
+		auth[crName] = cred
 	}
 }
 
