@@ -294,12 +294,10 @@ func Load(path string) (*Config, error) {
 // Parse decodes data (named name in errors) over the built-in defaults and
 // checks it. Keys the file leaves out keep their defaults.
 func Parse(name string, data []byte) (*Config, error) {
-	c := builtin()
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return nil, describe(name, err)
+	c, err := Decode(name, data)
+	if err != nil {
+		return nil, err
 	}
-	c.lineDefaults()
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", name, err)
 	}
@@ -308,6 +306,22 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+// Decode reads data over the built-in defaults without checking what the
+// values mean: a file that decodes can be made usable (MakeUsable) even
+// when some setting in it is wrong.
+func Decode(name string, data []byte) (*Config, error) {
+	c := builtin()
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, describe(name, err)
+	}
+	c.lineDefaults()
+	return c, nil
+}
+
+// Builtin is what every key a file leaves out falls back to.
+func Builtin() *Config { return builtin() }
 
 // Validate checks a configuration built in memory (a web form) the way
 // Parse checks a file; errors are *KeyError naming the key.
