@@ -31,6 +31,10 @@ missing=()
 for cmd in "${!need[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing+=("${need[$cmd]}")
 done
+# Libraries (no command to look for): the echo canceller's benchmark builds a
+# small C program against speexdsp's echo canceller to compare with.
+[ -f /usr/include/speex/speex_echo.h ] || missing+=(libspeexdsp-dev)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "test dependencies: all present"
 	exit 0
