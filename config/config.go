@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -466,6 +467,9 @@ func (c *Config) checkLines() (int, error) {
 	for i := range c.Lines {
 		l := &c.Lines[i]
 		key := fmt.Sprintf("line[%d]", i)
+		if err := c.checkLineText(i); err != nil {
+			return i, err
+		}
 		switch {
 		case strings.TrimSpace(l.Number) == "":
 			return i, keyErr(key+".number", "missing (the SIP number your provider gave you)")
@@ -533,6 +537,9 @@ func checkHostPort(v string) error {
 	} else if strings.Count(v, ":") == 1 {
 		return fmt.Errorf("%q: %w", v, err)
 	}
+	if len(host) > MaxHost {
+		return fmt.Errorf("the host name has %d characters, at most %d", len(host), MaxHost)
+	}
 	if host == "" || strings.ContainsAny(host, " /\t@;<>\"") {
 		return fmt.Errorf("%q: not a host name or address", v)
 	}
@@ -584,6 +591,10 @@ func describe(name string, err error) error {
 }
 
 func (c *Config) check() error {
+	// Text first: later messages quote values, which are then short.
+	if err := checkTexts(reflect.ValueOf(c).Elem(), "", ""); err != nil {
+		return err
+	}
 	known := false
 	for _, b := range Boards {
 		known = known || c.Board.Name == b
