@@ -37,7 +37,13 @@ type Options struct {
 	FlashBreak time.Duration
 	// RingHz is the ring signal frequency (the region's).
 	RingHz float64
-	Logger *slog.Logger
+	// SimEchoERL, SimEchoModel and SimEchoDelay give the sim board's line
+	// an echo path (sim.Opts EchoERL, EchoModel, EchoDelay): return loss
+	// in dB (0: none), G.168 echo path model 1..8, bulk delay 0..60 ms.
+	SimEchoERL   float64
+	SimEchoModel int
+	SimEchoDelay time.Duration
+	Logger       *slog.Logger
 }
 
 // Open opens the board. Errors name the setting at fault.
@@ -49,11 +55,15 @@ func Open(o Options) (board.Board, error) {
 	case "rpi-ag1171", "rpi-ks0835":
 		return openPi(o)
 	case "sim":
-		b, err := sim.New(sim.Opts{Listen: o.SimListen, FlashBreak: o.FlashBreak, Logger: o.Logger})
+		b, err := sim.New(sim.Opts{Listen: o.SimListen, FlashBreak: o.FlashBreak, Logger: o.Logger,
+			EchoERL: o.SimEchoERL, EchoModel: o.SimEchoModel, EchoDelay: o.SimEchoDelay})
 		if err != nil {
 			return nil, fmt.Errorf("board sim: %w", err)
 		}
 		o.Logger.Info("ata: sim board control API", "url", "http://"+b.Addr())
+		if o.SimEchoERL > 0 {
+			o.Logger.Info("ata: sim board line echo", "erl_db", o.SimEchoERL, "model", o.SimEchoModel, "delay", o.SimEchoDelay)
+		}
 		return b, nil
 	}
 	return nil, fmt.Errorf("board %q: unknown (known: %v)", o.Name, Names)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/board"
+	"github.com/openata/ata/fxs/echo/echopath"
 )
 
 // Event kinds reported by Phone.Events and GET /events.
@@ -118,6 +119,11 @@ type Port struct {
 	ackTone    []int16 // the CAS acknowledgement; nil when the phone does not send it
 	ackPos     int     // samples of ackTone sent; len(ackTone) when idle
 	casAcks    int
+	// hybrid, when set, returns the earpiece into the mouthpiece (the
+	// line's echo); lastEar is the earpiece frame it plays next. Both
+	// belong to the frame step.
+	hybrid  *echopath.Hybrid
+	lastEar []int16
 }
 
 func newPort(frameSamples int, clock Clock, log *slog.Logger, casAck bool) *Port {
@@ -238,6 +244,7 @@ func (p *Port) step(h board.Handler, at time.Duration) {
 	p.mu.Lock()
 	p.runJobsLocked(p.mic, at-p.frameDur)
 	p.overlayAckLocked(p.mic)
+	loopOpen := !p.loopClosed
 	n := 0
 	for n < len(p.pending) && p.pending[n].At < at {
 		n++
@@ -248,11 +255,15 @@ func (p *Port) step(h board.Handler, at time.Duration) {
 	p.inFrame, p.frameAt = true, at
 	p.mu.Unlock()
 
+	p.addEcho(loopOpen)
 	for _, e := range p.due {
 		h.HookEdge(e)
 	}
 	clear(p.ear)
 	h.Frame(at, p.mic, p.ear)
+	if p.lastEar != nil {
+		copy(p.lastEar, p.ear)
+	}
 
 	p.mu.Lock()
 	p.inFrame = false

@@ -80,6 +80,18 @@ type Opts struct {
 	// firmware's configured flash window's middle (DefaultFlashBreak when
 	// zero, the middle of the default 100–900 ms).
 	FlashBreak time.Duration
+	// EchoERL, when above 0, gives the line a hybrid: the mouthpiece
+	// signal carries the echo of what the earpiece played, this many dB
+	// down, as a SLIC's 2-wire/4-wire hybrid returns it (echopath.Hybrid).
+	// 0 means no echo path.
+	EchoERL float64
+	// EchoModel is the ITU-T G.168 Annex D echo path model, 1..8 (0: 1).
+	EchoModel int
+	// EchoDelay is the bulk delay in front of the echo path (a sound
+	// card's buffering), 0..echopath.MaxDelay, on top of the one frame
+	// that separates what the port writes from what the mouthpiece
+	// captures while it plays.
+	EchoDelay time.Duration
 }
 
 // Board is the simulated board: one port with a virtual phone on it.
@@ -114,6 +126,9 @@ func New(opts Opts) (*Board, error) {
 		opts.Logger = slog.Default()
 	}
 	p := newPort(opts.FrameSamples, opts.Clock, opts.Logger, !opts.NoCASAck)
+	if err := p.setHybrid(opts.EchoERL, opts.EchoModel, opts.EchoDelay); err != nil {
+		return nil, err
+	}
 	flash := opts.FlashBreak
 	if flash <= 0 {
 		flash = DefaultFlashBreak
