@@ -300,10 +300,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
-		return nil, fmt.Errorf("config: %s: %w", name, err)
+		line := 0
+		if ke := (*KeyError)(nil); errors.As(err, &ke) {
+			line = keyLine(data, ke.Key)
+		}
+		return nil, &FileError{Name: name, Line: line, Err: err}
 	}
 	if i, err := c.checkLines(); err != nil {
-		return nil, fmt.Errorf("config: %s:%d: %w", name, tableLine(data, "line", i), err)
+		return nil, &FileError{Name: name, Line: tableLine(data, "line", i), Err: err}
 	}
 	return c, nil
 }
@@ -315,7 +319,7 @@ func Decode(name string, data []byte) (*Config, error) {
 	c := builtin()
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return nil, describe(name, err)
+		return nil, describe(name, data, err)
 	}
 	c.lineDefaults()
 	return c, nil
@@ -567,8 +571,10 @@ func tableLine(data []byte, name string, n int) int {
 	return 0
 }
 
-// describe turns a TOML decoding error into one that names file:line and key.
-func describe(name string, err error) error {
+// describe turns a TOML decoding error into one that names file:line and
+// key, in words for a person: "line[0].ptime: must be a whole number such
+// as 20, not text in quotes".
+func describe(name string, data []byte, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
 		msgs := make([]string, 0, len(strict.Errors))
@@ -581,13 +587,12 @@ func describe(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("config: %s:%d: key %q: %s", name, row, key, de.Error())
+		if ke := decodeKeyError(data, de); ke != nil {
+			return &FileError{Name: name, Line: row, Err: ke}
 		}
-		return fmt.Errorf("config: %s:%d: %s", name, row, de.Error())
+		return &FileError{Name: name, Line: row, Err: errors.New(strings.TrimPrefix(de.Error(), "toml: "))}
 	}
-	return fmt.Errorf("config: %s: %w", name, err)
+	return &FileError{Name: name, Err: err}
 }
 
 func (c *Config) check() error {
@@ -717,7 +722,8 @@ type Duration time.Duration
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("want a duration such as \"4s\" or \"900ms\": %w", err)
+		// time's own message quotes Go; this one is read by a person.
+		return fmt.Errorf("%q is not a duration: want a number and a unit such as \"4s\" or \"900ms\"", b)
 	}
 	*d = Duration(v)
 	return nil

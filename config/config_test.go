@@ -33,7 +33,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"line without number", "[sip]\nlisten = \"0.0.0.0:5060\"\n\n[[line]]\nservice_domain = \"voip.example.net\"\n", []string{"ata.toml:4", "line[0].number", "missing"}},
 		{"second line without domain", "[[line]]\nnumber = \"1001\"\nservice_domain = \"a.example\"\n[[line]]\nnumber = \"1002\"\n", []string{"ata.toml:4", "line[1].service_domain"}},
 		{"line bad port", "[[line]]\nnumber = \"1001\"\nservice_domain = \"a.example\"\nregistrar = \"a.example:70000\"\n", []string{"ata.toml:1", "line[0].registrar", "70000"}},
-		{"line wrong type", "[[line]]\nnumber = 1001\n", []string{"ata.toml:2", "line.number"}},
+		{"line wrong type", "[[line]]\nnumber = 1001\n", []string{"ata.toml:2", "line[0].number", "must be text in quotes, not a whole number"}},
 		{"line unknown key", "[[line]]\nnumber = \"1001\"\npasword = \"x\"\n", []string{"ata.toml:3", "pasword"}},
 		{"line codec", "[[line]]\nnumber = \"1\"\nservice_domain = \"a\"\ncodecs = [\"G729\"]\n", []string{"line[0].codecs", "G729", "PCMU"}},
 		{"integer duration", "[sip]\nkeepalive = 30\n", []string{"sip.keepalive", "30ns"}},
