@@ -36,17 +36,18 @@ type adminFile struct {
 // state: nothing but the set-password page is reachable.
 type adminStore struct {
 	path string
-	// hashing bounds concurrent argon2 runs (19 MiB each): a burst of
-	// logins must not exhaust a small board's memory.
-	hashing chan struct{}
+	// verify checks a password against an encoded hash (verifyPassword;
+	// tests slow it down to line up parallel guesses).
+	verify func(encoded, pw string) (bool, error)
 
 	mu     sync.Mutex
 	hash   string
 	secret []byte
+	setAt  time.Time
 }
 
 func openAdminStore(dir string) (*adminStore, error) {
-	a := &adminStore{path: filepath.Join(dir, AdminFile), hashing: make(chan struct{}, 2)}
+	a := &adminStore{path: filepath.Join(dir, AdminFile), verify: verifyPassword}
 	data, err := os.ReadFile(a.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		a.secret = randomBytes(32)
@@ -68,7 +69,7 @@ func openAdminStore(dir string) (*adminStore, error) {
 	if _, err := parseHash(f.Hash); err != nil {
 		return nil, fmt.Errorf("webui: admin file %s: %w (remove it to set a new password)", a.path, err)
 	}
-	a.hash, a.secret = f.Hash, secret
+	a.hash, a.secret, a.setAt = f.Hash, secret, f.SetAt
 	return a, nil
 }
 
@@ -85,18 +86,42 @@ func (a *adminStore) key() []byte {
 	return a.secret
 }
 
-// check verifies pw against the stored hash.
-func (a *adminStore) check(pw string) bool {
+// check verifies pw against the stored hash; the caller holds a slot of
+// the hash gate. A right password whose hash has older parameters is
+// hashed again with today's (in the same slot) and saved: upgraded says
+// so, err says why that failed (the password was right all the same).
+func (a *adminStore) check(pw string) (ok, upgraded bool, err error) {
 	a.mu.Lock()
 	hash := a.hash
 	a.mu.Unlock()
 	if hash == "" {
-		return false
+		return false, false, nil
 	}
-	a.hashing <- struct{}{}
-	defer func() { <-a.hashing }()
-	ok, err := verifyPassword(hash, pw)
-	return err == nil && ok
+	if ok, err := a.verify(hash, pw); err != nil || !ok {
+		return false, false, nil
+	}
+	if h, err := parseHash(hash); err == nil && !h.current() {
+		if err := a.rehash(hash, pw); err != nil {
+			return true, false, err
+		}
+		return true, true, nil
+	}
+	return true, false, nil
+}
+
+// rehash replaces old (if still the stored hash: a password change in
+// between wins) with a hash of pw made with today's parameters.
+func (a *adminStore) rehash(old, pw string) error {
+	hash, err := hashPassword(pw)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hash != old {
+		return nil
+	}
+	return a.storeLocked(hash, a.setAt)
 }
 
 var errAlreadySet = errors.New("webui: the admin password is already set")
@@ -104,10 +129,13 @@ var errAlreadySet = errors.New("webui: the admin password is already set")
 // set hashes pw and saves it atomically (temp file, fsync, rename, fsync
 // the directory) before the running state changes. With first, it fails
 // with errAlreadySet if a password exists (two first-boot forms racing).
+// It waits its turn at the hash gate (errHashBusy if none comes).
 func (a *adminStore) set(pw string, now time.Time, first bool) error {
-	a.hashing <- struct{}{}
+	if err := hashes.acquire(hashWait); err != nil {
+		return err
+	}
 	hash, err := hashPassword(pw)
-	<-a.hashing
+	hashes.release()
 	if err != nil {
 		return err
 	}
@@ -116,7 +144,12 @@ func (a *adminStore) set(pw string, now time.Time, first bool) error {
 	if first && a.hash != "" {
 		return errAlreadySet
 	}
-	data, err := json.MarshalIndent(adminFile{Hash: hash, Secret: base64.StdEncoding.EncodeToString(a.secret), SetAt: now.UTC()}, "", "  ")
+	return a.storeLocked(hash, now.UTC())
+}
+
+// storeLocked writes hash to the admin file, then makes it the running one.
+func (a *adminStore) storeLocked(hash string, setAt time.Time) error {
+	data, err := json.MarshalIndent(adminFile{Hash: hash, Secret: base64.StdEncoding.EncodeToString(a.secret), SetAt: setAt}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("webui: admin file: %w", err)
 	}
@@ -126,7 +159,7 @@ func (a *adminStore) set(pw string, now time.Time, first bool) error {
 	if err := config.WriteFileAtomic(a.path, data, 0o600); err != nil {
 		return fmt.Errorf("webui: admin file: %w", err)
 	}
-	a.hash = hash
+	a.hash, a.setAt = hash, setAt
 	return nil
 }
 
@@ -252,6 +285,11 @@ func (s *sessionStore) takeFlash(ss *session) string {
 // attempt is refused for ThrottleBase·2^(failures-ThrottleFailures), at most
 // ThrottleMax, without even checking the password. A correct password
 // (outside a lockout) clears the count. IPv6 clients are counted per /64.
+//
+// An attempt is counted as a failure when it is let through to the hash,
+// before its password is checked (reserve), and forgiven if it proves
+// right: guesses sent in parallel each see the ones before them, so no
+// more than ThrottleFailures of them reach the hash before the lockout.
 const (
 	ThrottleFailures = 5
 	ThrottleBase     = 30 * time.Second
@@ -303,11 +341,17 @@ func (t *throttle) wait(key netip.Prefix, now time.Time) time.Duration {
 	return a.until.Sub(now)
 }
 
-// fail counts a wrong password and returns the lockout it starts (0 if none).
-func (t *throttle) fail(key netip.Prefix, now time.Time) time.Duration {
+// reserve lets one attempt through to the password check, or returns how
+// long the client must wait (refused). A let-through attempt already
+// counts as a wrong password; lock is the lockout that starts if it is
+// one (0 if none). A right password then calls succeed.
+func (t *throttle) reserve(key netip.Prefix, now time.Time) (wait, lock time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := t.m[key]
+	if a != nil && now.Before(a.until) {
+		return a.until.Sub(now), 0
+	}
 	if a == nil {
 		t.evict(now)
 		a = &attempts{}
@@ -319,12 +363,12 @@ func (t *throttle) fail(key netip.Prefix, now time.Time) time.Duration {
 	a.fails++
 	a.last = now
 	if a.fails < ThrottleFailures {
-		return 0
+		return 0, 0
 	}
 	d := ThrottleBase << min(a.fails-ThrottleFailures, 20)
 	d = min(d, ThrottleMax)
 	a.until = now.Add(d)
-	return d
+	return 0, d
 }
 
 func (t *throttle) succeed(key netip.Prefix) {

@@ -87,7 +87,7 @@ func TestFirstBootFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(string(data), testPassword) {
+	if !strings.Contains(string(data), "$argon2id$v=19$m=7168,t=5,p=1$") || strings.Contains(string(data), testPassword) {
 		t.Fatalf("admin file should hold an argon2id hash and not the password: %s", data)
 	}
 	if fi, _ := os.Stat(filepath.Join(e.dir, webui.AdminFile)); fi.Mode().Perm() != 0o600 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // AdminUser is the one account's user name. The login form asks for it so
@@ -48,6 +49,11 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	if err := s.admin.set(pw, s.now(), true); err != nil {
 		if err == errAlreadySet {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if err == errHashBusy {
+			w.Header().Set("Retry-After", retryAfter(busyRetry))
+			s.renderError(w, http.StatusTooManyRequests, "The adapter is busy checking passwords. Try again in a few seconds.")
 			return
 		}
 		s.log.Error("webui: set admin password", "err", err)
@@ -109,24 +115,52 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 // checkPassword checks the admin password under the login throttle (the
 // re-entered password of a password change or factory reset counts too).
 // On failure it returns the message to show and, when the client is locked
-// out, sets Retry-After.
+// out or the adapter is too busy hashing other attempts, sets Retry-After
+// (the callers answer 429 then).
+//
+// The order matters: a locked-out client is refused before it queues for
+// the hash gate; the attempt is reserved (counted as wrong) only once a
+// hash slot is held, so guesses sent in parallel cannot all pass the
+// throttle before the first of them is counted.
 func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, pw string, userOK bool) (bool, string) {
 	key := clientKey(r.RemoteAddr)
 	if wait := s.throttle.wait(key, s.now()); wait > 0 {
-		w.Header().Set("Retry-After", retryAfter(wait))
-		return false, fmt.Sprintf("Too many wrong passwords from your address. Try again in %s.", retryText(wait))
+		return false, s.lockedOut(w, wait)
 	}
-	if s.admin.check(pw) && userOK {
+	if err := hashes.acquire(hashWait); err != nil {
+		w.Header().Set("Retry-After", retryAfter(busyRetry))
+		s.logf(r, "login refused: busy checking other passwords")
+		return false, fmt.Sprintf("The adapter is busy checking other passwords. Try again in %s.", retryText(busyRetry))
+	}
+	defer hashes.release()
+	wait, lock := s.throttle.reserve(key, s.now())
+	if wait > 0 {
+		return false, s.lockedOut(w, wait)
+	}
+	ok, upgraded, err := s.admin.check(pw)
+	if ok && userOK {
 		s.throttle.succeed(key)
+		if err != nil {
+			s.log.Warn("webui: admin password hash not upgraded to the new parameters", "err", err)
+		} else if upgraded {
+			s.logf(r, "admin password hash upgraded to the new parameters")
+		}
 		return true, ""
 	}
-	lock := s.throttle.fail(key, s.now())
 	s.logf(r, "wrong password", "lockout", lock)
 	if lock > 0 {
 		w.Header().Set("Retry-After", retryAfter(lock))
 		return false, fmt.Sprintf("Wrong user name or password. Too many wrong passwords: try again in %s.", retryText(lock))
 	}
 	return false, "Wrong user name or password."
+}
+
+// busyRetry is the Retry-After of a login turned away by the hash gate.
+const busyRetry = 2 * time.Second
+
+func (s *Server) lockedOut(w http.ResponseWriter, wait time.Duration) string {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	return fmt.Sprintf("Too many wrong passwords from your address. Try again in %s.", retryText(wait))
 }
 
 func retryText(d interface{ Seconds() float64 }) string {

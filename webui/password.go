@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -21,15 +23,95 @@ const (
 	maxPasswordLen = 1024 // bytes: bounds the hashing work a request can ask for
 )
 
-// Argon2id parameters: the OWASP minimum (19 MiB, 2 passes, 1 lane), about
-// 0.1 s on this class of machine and affordable in a Pi's RAM.
+// Argon2id parameters for new hashes: OWASP's m=7 MiB, t=5, p=1, one of
+// its equal-strength set (19 MiB/t=2, 12 MiB/t=3, 7 MiB/t=5...). Of those
+// it needs the least memory per hash for about the same CPU work (35 MiB
+// of memory passes against 36-38), and memory is what a login flood
+// exhausts on a small board: each concurrent hash holds m. About 30 ms
+// on a desktop core. Hashes made with other parameters (the PHC string
+// carries them) still verify and are redone with these at the next login.
 const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024 // KiB
+	argonTime    = 5
+	argonMemory  = 7 * 1024 // KiB
 	argonThreads = 1
 	argonKeyLen  = 32
 	argonSaltLen = 16
 )
+
+// At most maxHashes password hashes run at once in the process (each
+// holds argonMemory); a request waits up to hashWait for a turn, and at
+// most maxHashWaiters wait, so a login flood from many addresses costs
+// neither memory nor an unbounded queue. Those turned away are told to
+// come back in a moment (429 with Retry-After).
+const (
+	maxHashes      = 2
+	maxHashWaiters = 16
+)
+
+// hashWait is how long a request waits for a hashing slot (a variable for
+// the tests).
+var hashWait = 2 * time.Second
+
+// hashes is the process-wide gate: every Server (there may briefly be two
+// while the web address changes) shares it.
+var hashes = newHashGate(maxHashes, maxHashWaiters)
+
+// errHashBusy: no hashing slot came free in time.
+var errHashBusy = errors.New("webui: busy checking other passwords")
+
+// hashGate is a counting semaphore with a bounded, deadline-limited wait.
+type hashGate struct {
+	slots    chan struct{}
+	waiting  atomic.Int32
+	maxWait  int32
+	inflight atomic.Int32 // hashes running now (tests read the peak)
+	peak     atomic.Int32
+}
+
+func newHashGate(n, waiters int) *hashGate {
+	return &hashGate{slots: make(chan struct{}, n), maxWait: int32(waiters)}
+}
+
+// acquire takes a slot, waiting at most wait; it returns errHashBusy when
+// none came free or too many are waiting already.
+func (g *hashGate) acquire(wait time.Duration) error {
+	select {
+	case g.slots <- struct{}{}:
+		g.enter()
+		return nil
+	default:
+	}
+	if g.waiting.Add(1) > g.maxWait {
+		g.waiting.Add(-1)
+		return errHashBusy
+	}
+	defer g.waiting.Add(-1)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		g.enter()
+		return nil
+	case <-t.C:
+		return errHashBusy
+	}
+}
+
+func (g *hashGate) enter() {
+	n := g.inflight.Add(1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// release gives back a slot taken by acquire.
+func (g *hashGate) release() {
+	g.inflight.Add(-1)
+	<-g.slots
+}
 
 //go:embed common-passwords.txt
 var commonPasswordsText string
@@ -88,14 +170,20 @@ func trivial(pw string) bool {
 // hashPassword returns an encoded argon2id hash with a random salt, in the
 // PHC string format ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
 func hashPassword(pw string) (string, error) {
+	return hashPasswordWith(pw, argonTime, argonMemory)
+}
+
+// hashPasswordWith is hashPassword with other time and memory costs (the
+// hashes of earlier releases, in tests).
+func hashPasswordWith(pw string, time, memory uint32) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("webui: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(pw), salt, time, memory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, memory, time, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 var errBadHash = errors.New("webui: malformed password hash")
@@ -130,6 +218,13 @@ func parseHash(encoded string) (argonHash, error) {
 		return h, errBadHash
 	}
 	return h, nil
+}
+
+// current reports whether h was made with today's parameters (else a
+// successful login hashes the password again with them).
+func (h argonHash) current() bool {
+	return h.time == argonTime && h.memory == argonMemory && h.threads == argonThreads &&
+		len(h.salt) == argonSaltLen && len(h.key) == argonKeyLen
 }
 
 // verifyPassword checks pw against an encoded hash in constant time.
