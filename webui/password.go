@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -107,8 +108,14 @@ func (g *hashGate) enter() {
 	}
 }
 
-// release gives back a slot taken by acquire.
+// release gives back a slot taken by acquire. It first collects the
+// garbage the hash left (argonMemory of it): the runtime would otherwise
+// let the heap grow to twice what was live at the last collection, which
+// during a flood includes the other slot's hash, so each hash would take
+// fresh pages instead of reusing the last one's. A collection of a few
+// MB of live heap is cheap next to the hash itself.
 func (g *hashGate) release() {
+	runtime.GC()
 	g.inflight.Add(-1)
 	<-g.slots
 }
