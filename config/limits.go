@@ -89,27 +89,37 @@ func init() {
 // key added without a rule is still bounded (the tests insist on a rule).
 var defaultTextRule = TextRule{Max: 256}
 
-// checkText checks one value against its rule; "" is fine. What the
-// value contains is named before its length: a pasted header is refused
-// for its line break, whatever its length.
+// checkText checks one value against its rule; "" is fine.
 func checkText(key, v string, rule TextRule) error {
+	if msg := TextProblem(v, rule.Max); msg != "" {
+		return &KeyError{Key: key, Msg: msg}
+	}
+	return nil
+}
+
+// TextProblem says what is wrong with v as a text value of at most max
+// characters ("contains a line break", "10240 characters, at most 64"),
+// or "". What the value contains is named before its length: a pasted
+// header is refused for its line break, whatever its length. Forms use
+// it for fields that are not one key.
+func TextProblem(v string, max int) string {
 	if !utf8.ValidString(v) {
-		return keyErr(key, "not valid UTF-8 text")
+		return "not valid UTF-8 text"
 	}
 	for _, r := range v {
 		switch {
 		case r == '\r' || r == '\n':
-			return keyErr(key, "contains a line break")
+			return "contains a line break"
 		case r == '\t':
-			return keyErr(key, "contains a tab")
+			return "contains a tab"
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return keyErr(key, "contains the control character U+%04X", r)
+			return fmt.Sprintf("contains the control character U+%04X", r)
 		}
 	}
-	if n := utf8.RuneCountInString(v); n > rule.Max {
-		return keyErr(key, "%d characters, at most %d", n, rule.Max)
+	if n := utf8.RuneCountInString(v); n > max {
+		return fmt.Sprintf("%d characters, at most %d", n, max)
 	}
-	return nil
+	return ""
 }
 
 // checkTexts checks every text key of v (a struct of the configuration)

@@ -104,10 +104,10 @@ func addConfigError(errs *formErrors, err error, mapKey keyMapper) {
 
 func fileKey(errs *formErrors, key, msg string, mapKey keyMapper) {
 	if id := mapKey(key, msg); id != "" {
-		errs.add(id, sentence(msg))
+		errs.add(id, sentence(lineWords(msg)))
 		return
 	}
-	errs.general = append(errs.general, sentence(fmt.Sprintf("%s: %s", key, msg)))
+	errs.general = append(errs.general, sentence(lineWords(fmt.Sprintf("%s: %s", key, msg))))
 }
 
 // keyRE finds a dotted config key in an error message from config.Parse
@@ -176,6 +176,9 @@ func hostPort(errs *formErrors, hostID, portID, host, port string) string {
 		return ""
 	case host == "":
 		errs.add(hostID, "Enter the address this port belongs to.")
+		return ""
+	case config.TextProblem(host, config.MaxHost) != "":
+		errs.add(hostID, sentence(config.TextProblem(host, config.MaxHost)))
 		return ""
 	case strings.ContainsAny(host, " /\t@;<>\"'") || (strings.Contains(host, ":") && net.ParseIP(host) == nil):
 		errs.add(hostID, "Enter a host name or an IP address only (the port goes in its own field).")

@@ -3,10 +3,9 @@ package webui
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
+	"maps"
 	"net/http"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,17 +46,19 @@ func (s *Server) callsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 const LogViewLines = 200
 
 type maintenanceData struct {
-	Capture    CaptureStatus
-	Log        []string
-	MinLen     int
-	Errs       map[string]string // field id → message
-	UploadErr  string
-	PasswordOK bool
+	Capture   CaptureStatus
+	Log       []string
+	MinLen    int
+	Errs      map[string]string // field id → message
+	UploadErr string
+	// UploadLimit is MaxConfigUpload in words ("1 MB").
+	UploadLimit string
+	PasswordOK  bool
 }
 
 func (s *Server) maintenanceView(errs map[string]string, uploadErr string) maintenanceData {
 	return maintenanceData{Capture: s.b.CaptureStatus(), Log: s.b.LogLines(LogViewLines), MinLen: MinPasswordLen,
-		Errs: errs, UploadErr: uploadErr}
+		Errs: errs, UploadErr: uploadErr, UploadLimit: formatMB(MaxConfigUpload)}
 }
 
 func (s *Server) maintenancePage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -125,29 +126,28 @@ func (s *Server) configDownload(w http.ResponseWriter, r *http.Request, ss *sess
 	w.Write(data)
 }
 
-// MaxConfigUpload bounds an uploaded configuration file.
-const MaxConfigUpload = 64 << 10
-
 // configUpload replaces the configuration with an uploaded file after
-// config.Parse accepts it and the backend's Apply validates it.
+// config.Parse accepts it and the backend's Apply validates it. readBody
+// has read the file (or measured one over MaxConfigUpload).
 func (s *Server) configUpload(w http.ResponseWriter, r *http.Request, ss *session) {
-	file, hdr, err := r.FormFile("config")
-	if err != nil {
+	up := uploaded(r, "config")
+	if up == nil || (up.Name == "" && up.Size == 0) {
 		s.maintenanceError(w, ss, http.StatusBadRequest, "Choose a configuration file to upload.", nil, "Choose a file.")
 		return
 	}
-	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, MaxConfigUpload+1))
-	if err != nil || len(data) > MaxConfigUpload {
-		s.maintenanceError(w, ss, http.StatusRequestEntityTooLarge, "Nothing was replaced.", nil,
-			fmt.Sprintf("The file is larger than %d KiB: it is not a configuration file.", MaxConfigUpload>>10))
+	if up.TooBig {
+		s.maintenanceError(w, ss, http.StatusRequestEntityTooLarge, "Nothing was replaced.", nil, tooBigMessage(up.Size))
 		return
 	}
-	if msg := s.replaceConfig(r, filepath.Base(hdr.Filename), data); msg != "" {
+	name := up.Name
+	if name == "" {
+		name = "the file"
+	}
+	if msg := s.replaceConfig(r, name, up.Data); msg != "" {
 		s.maintenanceError(w, ss, http.StatusUnprocessableEntity, "Nothing was replaced: the uploaded configuration is invalid.", nil, msg)
 		return
 	}
-	s.logf(r, "configuration uploaded", "file", hdr.Filename)
+	s.logf(r, "configuration uploaded", "file", up.Name)
 	s.done(w, r, ss, "Configuration uploaded, saved and applied.")
 }
 
@@ -159,14 +159,18 @@ func (s *Server) replaceConfig(r *http.Request, name string, data []byte) string
 	}
 	cfg, err := config.Parse(name, data)
 	if err != nil {
-		return strings.TrimPrefix(err.Error(), "config: ")
+		return uploadMessage(err)
 	}
 	if err := s.b.Apply(r.Context(), cfg); err != nil {
 		var fe *FieldErrors
 		if errors.As(err, &fe) {
-			return strings.TrimPrefix(fe.Error(), "invalid configuration: ")
+			var msgs []string
+			for _, k := range slices.Sorted(maps.Keys(fe.Fields)) {
+				msgs = append(msgs, keyWords(k)+": "+fe.Fields[k])
+			}
+			return sentence(strings.Join(msgs, "; ") + " (" + name + ")")
 		}
-		return err.Error()
+		return uploadMessage(err)
 	}
 	return ""
 }

@@ -314,10 +314,12 @@ func TestConfigUpload(t *testing.T) {
 	tok := c.csrf("/maintenance")
 	before := e.b.Config()
 	for _, tc := range []struct{ name, data, want string }{
-		{"bad.toml", "[phone]\nregion = \"de\"\nflash_min = \"12 parsecs\"\n", "bad.toml:3"},
+		{"bad.toml", "[phone]\nregion = \"de\"\nflash_min = \"12 parsecs\"\n", `[phone] flash_min: &#34;12 parsecs&#34; is not a duration: want a number and a unit such as &#34;4s&#34; or &#34;900ms&#34; (bad.toml, line 3).`},
 		{"unknown.toml", "[phone]\nregoin = \"de\"\n", `unknown key &#34;phone.regoin&#34;`},
-		{"line.toml", "[[line]]\nnumber = \"1\"\nservice_domain = \"x.example\"\nregistrar = \"x.example:0\"\n", "line.toml:1"},
-		{"region.toml", "[phone]\nregion = \"atlantis\"\n", "phone.region"},
+		{"line.toml", "[[line]]\nnumber = \"1\"\nservice_domain = \"x.example\"\nregistrar = \"x.example:0\"\n", "Line 1: registrar: &#34;x.example:0&#34;: port &#34;0&#34; is not a number from 1 to 65535 (line.toml, line 1)."},
+		{"region.toml", "[phone]\nregion = \"atlantis\"\n", "[phone] region: "},
+		{"ptime.toml", "[[line]]\nnumber = \"1\"\nservice_domain = \"x.example\"\nptime = \"20\"\n", "Line 1: ptime must be a whole number such as 20, not text in quotes (ptime.toml, line 4)."},
+		{"crlf.toml", "[[line]]\nnumber = \"1\"\nservice_domain = \"x.example\"\ndisplay_name = \"Bob\\r\\nX-Injected: yes\"\n", "Line 1: display_name: contains a line break (crlf.toml, line 1)."},
 		{"empty.toml", "  \n", "empty"},
 	} {
 		w := upload(c, tc.name, []byte(tc.data), tok)

@@ -207,6 +207,11 @@ func (s *Server) page(h handlerFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
 		}
+		r, tooLarge := readBody(r)
+		if tooLarge != "" {
+			s.renderError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
 		if !s.csrfOK(r, ss) {
 			s.renderError(w, http.StatusForbidden, "This form has expired or did not come from this page. Go back, reload the page and try again.")
 			return

@@ -180,6 +180,8 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 		if l.OutboundProxy == "" {
 			errs.add("proxy_host", "Enter the outbound proxy's address, or turn the proxy off.")
 		}
+	} else if strings.TrimSpace(f.Get("proxy_host")) != "" {
+		hostPort(errs, "proxy_host", "proxy_port", f.Get("proxy_host"), f.Get("proxy_port")) // checked even when off
 	} else {
 		parsePort(errs, "proxy_port", f.Get("proxy_port")) // a bad port is an error even when off
 	}
@@ -191,6 +193,11 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 		errs.add("transport", "Only UDP is available.")
 	}
 	c1, c2 := get("codec1"), get("codec2")
+	for id, c := range map[string]string{"codec1": c1, "codec2": c2} {
+		if c != "" && c != "PCMU" && c != "PCMA" {
+			errs.add(id, "Choose a codec from the list.")
+		}
+	}
 	switch {
 	case c1 == "":
 		errs.add("codec1", "Choose a codec.")

@@ -1,0 +1,195 @@
+package webui_test
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"maps"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// badValues are what a crafted POST puts into a field: a header
+// injection, a NUL, a 10 kB value.
+var badValues = []struct{ name, v string }{
+	{"CRLF", "Bob\r\nX-Injected: yes"},
+	{"NUL", "12\x003"},
+	{"10kB", strings.Repeat("7", 10240)},
+}
+
+// checkboxRE finds the checkboxes of a form: they carry no text (any
+// value but "on" is "off").
+var checkboxRE = regexp.MustCompile(`<input type="checkbox" id="f-[^"]*" name="([^"]+)"`)
+
+// Every text field and select of every settings form refuses a CRLF, a NUL
+// and a 10 kB value with 422, the field marked, and nothing saved.
+func TestFormsRefuseControlCharactersAndHugeValues(t *testing.T) {
+	for _, page := range []string{"/sip?line=0", "/sip?line=1", "/phone", "/features"} {
+		e, c := ready(t)
+		e.b.Apply(t.Context(), withLine(e.b.Config()))
+		body := c.get(page).Body.String()
+		base := pageForm(body)
+		target, _, _ := strings.Cut(page, "?")
+		if strings.HasPrefix(page, "/sip") {
+			base.Set("line", strings.TrimPrefix(page, "/sip?line="))
+			base.Set("password", "")
+			if page == "/sip?line=1" { // a new line: fill what it needs
+				base.Set("number", "2000")
+				base.Set("service_domain", "y.example")
+			}
+		}
+		checkboxes := map[string]bool{}
+		for _, m := range checkboxRE.FindAllStringSubmatch(body, -1) {
+			checkboxes[m[1]] = true
+		}
+		fields := slices.Sorted(maps.Keys(base))
+		if len(fields) < 8 {
+			t.Fatalf("%s: only %d fields found: %v", page, len(fields), fields)
+		}
+		// The form as shown saves: the refusals below are the values'.
+		wantCode(t, c.postPage(page, target, cloneForm(base)), http.StatusSeeOther, page+" unchanged")
+		for _, name := range fields {
+			if checkboxes[name] || name == "line" {
+				continue
+			}
+			for _, bad := range badValues {
+				t.Run(fmt.Sprintf("%s/%s/%s", page, name, bad.name), func(t *testing.T) {
+					before, applies := e.b.Config(), e.b.Applies
+					f := cloneForm(base)
+					f.Set(name, bad.v)
+					w := c.postPage(page, target, f)
+					wantCode(t, w, http.StatusUnprocessableEntity, name)
+					errs := fieldErrors(w.Body.String())
+					if errs[name] == "" {
+						t.Fatalf("no error next to %s: %v", name, errs)
+					}
+					if e.b.Applies != applies || e.b.Config() != before {
+						t.Fatal("the backend's config changed")
+					}
+					if len(w.Body.String()) > 100_000 {
+						t.Fatalf("the page is %d bytes", len(w.Body.String()))
+					}
+				})
+			}
+		}
+	}
+}
+
+func cloneForm(f url.Values) url.Values {
+	n := url.Values{}
+	for k, v := range f {
+		n[k] = slices.Clone(v)
+	}
+	return n
+}
+
+// The messages name the problem in words.
+func TestFormMessages(t *testing.T) {
+	e, c := ready(t)
+	e.b.Apply(t.Context(), withLine(e.b.Config()))
+	f := pageForm(c.get("/sip?line=0").Body.String())
+	f.Set("display_name", "Bob\r\nX-Injected: yes")
+	errs := fieldErrors(c.postPage("/sip", "/sip", f).Body.String())
+	if errs["display_name"] != "Contains a line break." {
+		t.Errorf("display name: %q", errs["display_name"])
+	}
+	f = pageForm(c.get("/sip?line=0").Body.String())
+	f.Set("display_name", strings.Repeat("x", 10240))
+	errs = fieldErrors(c.postPage("/sip", "/sip", f).Body.String())
+	if errs["display_name"] != "10240 characters, at most 64." {
+		t.Errorf("display name: %q", errs["display_name"])
+	}
+}
+
+// A second line with the first line's number is refused at its field.
+func TestSIPDuplicateLineNumber(t *testing.T) {
+	e, c := ready(t)
+	e.b.Apply(t.Context(), withLine(e.b.Config()))
+	f := sipForm()
+	f.Set("line", "1")
+	f.Set("number", "7")
+	w := c.postPage("/sip?line=1", "/sip", f)
+	wantCode(t, w, http.StatusUnprocessableEntity, "duplicate number")
+	if got := fieldErrors(w.Body.String())["number"]; html.UnescapeString(got) != "7 is already line 1's number." {
+		t.Fatalf("number: %q", got)
+	}
+	if n := len(e.b.Config().Lines); n != 1 {
+		t.Fatalf("%d lines", n)
+	}
+}
+
+// A form far over any setting's size is refused as too large, not as an
+// expired form.
+func TestFormTooLarge(t *testing.T) {
+	e, c := ready(t)
+	f := sipForm()
+	f.Set("display_name", strings.Repeat("x", 300<<10))
+	w := c.postPage("/sip", "/sip", f)
+	wantCode(t, w, http.StatusRequestEntityTooLarge, "300 KiB form")
+	body := html.UnescapeString(w.Body.String())
+	if !strings.Contains(body, "larger than 256 KiB") || strings.Contains(body, "expired") {
+		t.Fatalf("body: %.600s", body)
+	}
+	if e.b.Applies != 0 {
+		t.Fatal("saved")
+	}
+}
+
+func uploadBody(tok, name string, data []byte) (*bytes.Buffer, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", tok)
+	fw, _ := mw.CreateFormFile("config", name)
+	fw.Write(data)
+	mw.Close()
+	return &buf, mw.FormDataContentType()
+}
+
+// An upload over 1 MB gets its own message with its size; one within the
+// limit is read; the page states the limit.
+func TestConfigUploadLimit(t *testing.T) {
+	e, c := ready(t)
+	page := c.get("/maintenance").Body.String()
+	if !strings.Contains(page, "at most 1 MB") {
+		t.Fatal("the Maintenance page does not state the upload limit")
+	}
+	tok := c.csrf("/maintenance")
+	before := e.b.Config()
+	for _, tc := range []struct {
+		size int
+		want string
+	}{
+		{1_500_000, "The file is 1.5 MB; the limit is 1 MB."},
+		{5_600_000, "The file is 5.6 MB; the limit is 1 MB."},
+		{1_000_001, "The file is just over 1 MB; the limit is 1 MB."},
+	} {
+		data := bytes.Repeat([]byte("# padding\n"), tc.size/10+1)[:tc.size]
+		w := upload(c, "big.toml", data, tok)
+		wantCode(t, w, http.StatusRequestEntityTooLarge, fmt.Sprint(tc.size))
+		body := html.UnescapeString(w.Body.String())
+		if got := html.UnescapeString(fieldErrors(w.Body.String())["config"]); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%d bytes: %q, want %q", tc.size, got, tc.want)
+		}
+		if strings.Contains(body, "expired") {
+			t.Errorf("%d bytes: 'expired' on the page", tc.size)
+		}
+	}
+	if e.b.Applies != 0 || e.b.Config() != before {
+		t.Fatal("an upload over the limit changed the config")
+	}
+	// Exactly the limit: read and applied.
+	cfg := []byte("[phone]\nregion = \"de\"\n")
+	data := append(cfg, bytes.Repeat([]byte("#"), 1_000_000-len(cfg))...)
+	wantCode(t, upload(c, "full.toml", data, tok), http.StatusSeeOther, "1 MB upload")
+	if e.b.Config().Phone.Region != "de" {
+		t.Fatal("the 1 MB upload was not applied")
+	}
+	// Over the limit with a forged token: still refused as a forgery.
+	big := bytes.Repeat([]byte("#"), 2_000_000)
+	wantCode(t, upload(c, "big.toml", big, "forged"), http.StatusForbidden, "forged big upload")
+}
