@@ -64,6 +64,10 @@ type SIP struct {
 	// RTPTimeout ends a call whose far end sent no RTP for this long (not
 	// while held); 0 turns it off.
 	RTPTimeout Duration `toml:"rtp_timeout"`
+	// RTPPorts is the UDP port range calls use, "A-B" with both ends
+	// included: each call takes an even RTP port and the odd RTCP port
+	// above it (a firewall in front of the box opens this range).
+	RTPPorts string `toml:"rtp_ports"`
 	// AcceptProxyOnly drops requests that do not come from the line's
 	// registrar or outbound proxy addresses (Grandstream's "accept SIP from
 	// proxy only"): SIP scanners never ring the phone.
@@ -440,6 +444,7 @@ func builtin() *Config {
 			KeepAliveMethod: "crlf",
 			KeepAliveMisses: 2,
 			RTPTimeout:      Duration(60 * time.Second),
+			RTPPorts:        "10000-20000",
 			AcceptProxyOnly: true,
 			UserAgent:       "openata",
 		},
@@ -649,6 +654,9 @@ func (c *Config) check() error {
 	if d := c.SIP.RTPTimeout; d < 0 || (d > 0 && d < Duration(5*time.Second)) || d > Duration(time.Hour) {
 		return keyErr("sip.rtp_timeout", "want 0s (off) or 5s to 1h, got %v (durations are strings such as \"60s\")", d)
 	}
+	if _, _, err := c.SIP.RTPPortRange(); err != nil {
+		return keyErr("sip.rtp_ports", "%v", err)
+	}
 	p := c.Phone
 	if p.FlashMin < Duration(10*time.Millisecond) || p.FlashMax > Duration(5*time.Second) || p.FlashMax <= p.FlashMin {
 		return keyErr("phone.flash_min", "want 10ms ≤ flash_min < flash_max ≤ 5s, got %v and %v (durations are strings such as \"100ms\")", p.FlashMin, p.FlashMax)
@@ -737,3 +745,34 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Bounds of sip.rtp_ports: no privileged ports, and room for two calls
+// (a call waiting or a conference needs a second RTP/RTCP pair).
+const (
+	minRTPPort     = 1024
+	maxRTPPort     = 65535
+	minRTPPortSpan = 4
+)
+
+// RTPPortRange parses RTPPorts ("10000-20000") into its first and last
+// port: A even (RTP ports are even, RFC 3550 §11), A < B, both in
+// 1024..65535, and at least 4 ports (two calls' RTP and RTCP).
+func (s SIP) RTPPortRange() (first, last int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s.RTPPorts), "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("want \"first-last\" such as \"10000-20000\", got %q", s.RTPPorts)
+	}
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("want two port numbers \"first-last\" such as \"10000-20000\", got %q", s.RTPPorts)
+	case first < minRTPPort || last > maxRTPPort:
+		return 0, 0, fmt.Errorf("ports %d-%d: want them within %d-%d", first, last, minRTPPort, maxRTPPort)
+	case first%2 != 0:
+		return 0, 0, fmt.Errorf("first port %d is odd: RTP takes even ports (RTCP the odd one above)", first)
+	case last-first+1 < minRTPPortSpan:
+		return 0, 0, fmt.Errorf("%d-%d: want at least %d ports (first < last), room for two calls' RTP and RTCP", first, last, minRTPPortSpan)
+	}
+	return first, last, nil
+}

@@ -62,6 +62,7 @@ var TextRules = map[string]TextRule{
 	"sip.listen":           {Max: MaxHostPort, Wire: true}, // Via and Contact
 	"sip.keepalive_method": MaxWordRule,
 	"sip.user_agent":       {Max: MaxUserAgent, Wire: true},
+	"sip.rtp_ports":        {Max: MaxWord, Wire: true}, // the SDP's media port
 
 	"line.number":           {Max: MaxUserName, Wire: true},
 	"line.display_name":     {Max: MaxDisplayName, Wire: true},

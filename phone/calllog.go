@@ -28,7 +28,10 @@ type Entry struct {
 	Codec       string  `json:"codec,omitempty"`
 	Loss        float64 `json:"loss"`
 	JitterMS    float64 `json:"jitter_ms"`
-	MOS         float64 `json:"mos"`
+	// RTTMS is the round trip from RTCP (RFC 3550 §6.4.1); 0: the far end
+	// never reported on our stream.
+	RTTMS float64 `json:"rtt_ms,omitempty"`
+	MOS   float64 `json:"mos"`
 }
 
 // CallLog appends entries to a JSON-lines file.

@@ -914,6 +914,7 @@ func (ph *Phone) logLeg(s *slot, ev call.Event) {
 	rep := s.leg.Report()
 	e.Codec, e.Loss, e.MOS = rep.Codec, rep.Loss, rep.MOS
 	e.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
+	e.RTTMS = float64(rep.RTT) / float64(time.Millisecond)
 	e.End = ph.opts.Now()
 	if s.up() {
 		e.Duration = e.End.Sub(s.answered).Seconds()

@@ -83,6 +83,8 @@ type Call struct {
 	endCode  int        // the final status that ended an outgoing call
 	xferOut  *transferOut
 	xferIn   *transferIn
+
+	mediaPort int // the RTP port of rtp (RTCP the one above), for the stack's set; 0 before openMedia
 }
 
 // ID is the call's SIP Call-ID.
@@ -831,7 +833,7 @@ func (c *Call) openMedia(ip netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	c.rtp, c.rtcp = rtp, rtcp
+	c.rtp, c.rtcp, c.mediaPort = rtp, rtcp, port
 	c.local = c.line.localSDP(ip, port)
 	c.version = c.local.SessionVersion
 	return nil
@@ -921,15 +923,16 @@ func (c *Call) closeMedia() {
 	c.closedM = true
 	s := c.session
 	c.stream.Store(nil)
-	rtp, rtcp := c.rtp, c.rtcp
+	rtp, rtcp, port := c.rtp, c.rtcp, c.mediaPort
 	c.mu.Unlock()
 	if s != nil {
 		s.Close()
-		return
-	}
-	if rtp != nil {
+	} else if rtp != nil {
 		rtp.Close()
 		rtcp.Close()
+	}
+	if port != 0 {
+		c.line.st.media.release(uint16(port), uint16(port+1))
 	}
 }
 

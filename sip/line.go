@@ -28,8 +28,9 @@ import (
 type LineOptions struct {
 	// Resolver finds the proxy's addresses (default net.DefaultResolver).
 	Resolver Resolver
-	// RTPPortMin and RTPPortMax bound the even RTP ports calls use
-	// (default 10000..20000); RTCP takes the odd port above.
+	// RTPPortMin and RTPPortMax bound the ports calls use, both included:
+	// an even RTP port and the odd RTCP port above it (default the
+	// stack's StackConfig range, else 10000..20000).
 	RTPPortMin, RTPPortMax int
 	// Jitter configures each call's jitter buffer.
 	Jitter jitter.Config
@@ -74,9 +75,12 @@ func NewLine(st *Stack, acct Account, opt LineOptions) (*Line, error) {
 		opt.Resolver = net.DefaultResolver
 	}
 	if opt.RTPPortMin == 0 {
+		opt.RTPPortMin, opt.RTPPortMax = st.cfg.RTPPortMin, st.cfg.RTPPortMax
+	}
+	if opt.RTPPortMin == 0 {
 		opt.RTPPortMin, opt.RTPPortMax = 10000, 20000
 	}
-	if opt.RTPPortMin < 1024 || opt.RTPPortMax > 65534 || opt.RTPPortMax-opt.RTPPortMin < 2 {
+	if opt.RTPPortMin < 1024 || opt.RTPPortMax > 65535 || rtpPairs(opt.RTPPortMin, opt.RTPPortMax) < 1 {
 		return nil, fmt.Errorf("sip: line %s: RTP ports %d..%d", cfg.Number, opt.RTPPortMin, opt.RTPPortMax)
 	}
 	if opt.LocalAddr == nil {
@@ -297,10 +301,11 @@ func (l *Line) localSDP(ip netip.Addr, port int) sdp.Local {
 
 // openRTP binds an even RTP port and the RTCP port above it on ip.
 func (l *Line) openRTP(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err error) {
-	span := (l.opt.RTPPortMax - l.opt.RTPPortMin) / 2
+	span := rtpPairs(l.opt.RTPPortMin, l.opt.RTPPortMax)
+	base := l.opt.RTPPortMin + l.opt.RTPPortMin%2
 	start := int(randUint64() % uint64(span))
 	for i := 0; i < span && i < 64; i++ {
-		p := l.opt.RTPPortMin + 2*((start+i)%span)
+		p := base + 2*((start+i)%span)
 		rtp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p))))
 		if err != nil {
 			continue
@@ -310,9 +315,16 @@ func (l *Line) openRTP(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err err
 			rtp.Close()
 			continue
 		}
+		l.st.media.claim(l.st.cfg.OnMediaPorts, uint16(p), uint16(p+1))
 		return rtp, rtcp, p, nil
 	}
 	return nil, nil, 0, fmt.Errorf("sip: no free RTP port pair in %d..%d: %w", l.opt.RTPPortMin, l.opt.RTPPortMax, err)
+}
+
+// rtpPairs is how many even RTP ports, each with its RTCP port above,
+// fit in first..last (both included).
+func rtpPairs(first, last int) int {
+	return max(last-(first+first%2)+1, 0) / 2
 }
 
 // handleInvite takes a new INVITE (or a re-INVITE of a call in progress).

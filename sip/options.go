@@ -26,6 +26,14 @@ type StackConfig struct {
 	AcceptProxyOnly bool
 	// UserAgent is the User-Agent header ("" leaves it out).
 	UserAgent string
+	// RTPPortMin and RTPPortMax bound the ports of calls' media, both
+	// included: an even RTP port and the RTCP port above it per call
+	// (default 10000..20000). LineOptions may override them.
+	RTPPortMin, RTPPortMax int
+	// OnMediaPorts is told the local RTP and RTCP ports of every call with
+	// media sockets, each time the set changes (sorted; the packet capture
+	// keeps those). It runs on a SIP goroutine and must not block.
+	OnMediaPorts func(ports []uint16)
 }
 
 // Account is one SIP account, as the provider gives it.

@@ -59,6 +59,8 @@ type Stack struct {
 
 	routerOnce sync.Once
 	router     *router // the lines' calls (line.go)
+
+	media mediaPorts // the calls' bound RTP/RTCP ports (mediaports.go)
 }
 
 // StackOption changes how a Stack is built.

@@ -114,6 +114,7 @@ type CallStatus struct {
 	Codec    string  // "PCMU", "PCMA"
 	Loss     float64 // fraction of the far end's packets lost, 0..1
 	JitterMS float64
+	RTTMS    float64 // round trip from RTCP; 0 until the far end reports one
 	MOS      float64 // E-model estimate; 0 before media flowed
 }
 
@@ -135,6 +136,7 @@ type CallRecord struct {
 	Codec       string  `json:"codec,omitempty"`
 	Loss        float64 `json:"loss"` // fraction, 0..1
 	JitterMS    float64 `json:"jitter_ms"`
+	RTTMS       float64 `json:"rtt_ms,omitempty"` // round trip from RTCP; 0: never reported
 	MOS         float64 `json:"mos"`
 }
 

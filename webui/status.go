@@ -76,6 +76,7 @@ type CallStatusJSON struct {
 	Codec     string    `json:"codec"`
 	Loss      float64   `json:"loss"`
 	JitterMS  float64   `json:"jitter_ms"`
+	RTTMS     float64   `json:"rtt_ms"` // round trip from RTCP; 0 until the far end reports one
 	MOS       float64   `json:"mos"`
 }
 
@@ -122,7 +123,7 @@ func (s *Server) statusJSON() StatusJSON {
 		out.Calls = append(out.Calls, CallStatusJSON{
 			Number: c.Number, Name: c.Name, Direction: c.Direction, Role: c.Role, Label: roleLabel(c.Role), FarHeld: c.FarHeld,
 			Since: c.Since.UTC(), DurationS: max(0, int64(now.Sub(c.Since)/time.Second)),
-			Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, MOS: c.MOS,
+			Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, RTTMS: c.RTTMS, MOS: c.MOS,
 		})
 	}
 	if len(out.Calls) > 0 {
@@ -234,7 +235,8 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, ss *session) 
 const sseHeartbeat = 20 * time.Second
 
 // apiEvents streams the status as server-sent events: one "status" event at
-// once and one after every tick of Backend.Changes. When the session ends
+// once and one after every tick of Backend.Changes (the backend ticks at
+// least every 2 s while calls are up, for their figures). When the session ends
 // it sends a "logout" event and closes.
 func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, ss *session) {
 	ch, unsubscribe := s.b.Changes()

@@ -30,7 +30,26 @@ type Leg struct {
 	ended  bool
 	media  bool
 	events chan call.Event
-	Err    error // returned by the operations that can fail
+	report *call.MediaReport // set by SetReport
+	Err    error             // returned by the operations that can fail
+}
+
+// SetReport sets what Report returns from now on (a real leg's figures
+// change as the call goes, and stay after it ended).
+func (l *Leg) SetReport(r call.MediaReport) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.report = &r
+}
+
+// Report is the media summary SetReport gave, else PCMU with no figures.
+func (l *Leg) Report() call.MediaReport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.report != nil {
+		return *l.report
+	}
+	return call.MediaReport{Codec: "PCMU"}
 }
 
 // NewLeg makes a leg called name with party number.
@@ -95,7 +114,6 @@ func (l *Leg) Remote() call.Party           { return l.Party }
 func (l *Leg) Events() <-chan call.Event    { return l.events }
 func (l *Leg) InBandDTMF() bool             { return l.Inband }
 func (l *Leg) Replaces() call.Leg           { return l.ReplacesL }
-func (l *Leg) Report() call.MediaReport     { return call.MediaReport{Codec: "PCMU"} }
 func (l *Leg) Hold() error                  { l.record("hold"); return l.Err }
 func (l *Leg) Alert() error                 { l.record("alert"); return l.Err }
 func (l *Leg) Resume() error                { l.record("resume"); return l.Err }

@@ -53,12 +53,10 @@ type app struct {
 	mwiMu sync.Mutex
 	mwi   map[string]bool // message waiting, by line number
 
-	capMu sync.Mutex
-	cap   *capture.Capture
+	capMu      sync.Mutex
+	cap        *capture.Capture
+	mediaPorts []uint16 // the calls' RTP and RTCP ports, for the capture
 }
-
-// The RTP ports calls use (RTCP on the odd port above each).
-const rtpPortMin, rtpPortMax = 10000, 20000
 
 func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	// Check every setting before touching hardware: never start half-configured.
@@ -91,7 +89,7 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	a.phone = phone.New(port, popts)
 	a.sip = switchboard.New(a.phone, a.phoneIdle, a.poke, log)
 	a.sip.OnMessageWaiting(a.messageWaiting)
-	if err := a.sip.Build(sipSettings(cfg)); err != nil {
+	if err := a.sip.Build(a.sipSettings(cfg)); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -186,7 +184,7 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 		a.log.Warn("ata: board, web and system settings apply after a restart")
 	}
 	if !reflect.DeepEqual(old.SIP, cfg.SIP) || !reflect.DeepEqual(old.Lines, cfg.Lines) {
-		a.sip.Apply(sipSettings(cfg))
+		a.sip.Apply(a.sipSettings(cfg))
 	}
 	a.poke()
 	return nil
@@ -326,9 +324,11 @@ func startRelay(a, b media.Endpoint) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// sipSettings maps [sip] and [[line]] to the SIP side's settings.
-func sipSettings(cfg *config.Config) switchboard.Settings {
-	s := switchboard.Settings{Stack: sipconfig.StackConfig(cfg.SIP), RTPPortMin: rtpPortMin, RTPPortMax: rtpPortMax}
+// sipSettings maps [sip] and [[line]] to the SIP side's settings; the
+// calls' media ports go to the packet capture.
+func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
+	s := switchboard.Settings{Stack: sipconfig.StackConfig(cfg.SIP)}
+	s.Stack.OnMediaPorts = a.mediaPortsChanged
 	for _, l := range cfg.Lines {
 		s.Accounts = append(s.Accounts, sipconfig.AccountFromConfig(l))
 	}

@@ -23,6 +23,7 @@ var _ webui.Backend = (*app)(nil)
 type watchers struct {
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
+	stop chan struct{} // ends tickCalls when the last watcher leaves
 }
 
 func (w *watchers) notify() {
@@ -44,11 +45,19 @@ func (a *app) Changes() (<-chan struct{}, func()) {
 		a.watch.subs = map[chan struct{}]struct{}{}
 	}
 	a.watch.subs[c] = struct{}{}
+	if a.watch.stop == nil {
+		a.watch.stop = make(chan struct{})
+		go a.tickCalls(a.watch.stop)
+	}
 	a.watch.mu.Unlock()
 	return c, func() {
 		a.watch.mu.Lock()
+		defer a.watch.mu.Unlock()
 		delete(a.watch.subs, c)
-		a.watch.mu.Unlock()
+		if len(a.watch.subs) == 0 && a.watch.stop != nil {
+			close(a.watch.stop)
+			a.watch.stop = nil
+		}
 	}
 }
 
@@ -98,7 +107,8 @@ func (a *app) Status() webui.Status {
 		}
 		st.Calls = append(st.Calls, webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction,
 			Role: c.Role, FarHeld: c.FarHeld, Since: since,
-			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond), MOS: c.Media.MOS})
+			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond),
+			RTTMS: float64(c.Media.RTT) / float64(time.Millisecond), MOS: c.Media.MOS})
 	}
 	if len(st.Calls) > 0 {
 		st.Call = &st.Calls[0]
@@ -176,7 +186,10 @@ func (a *app) StartCapture() error {
 		port = p
 	}
 	a.mu.Unlock()
-	c, err := capture.Start(capture.Options{SIPPort: port, RTPMin: rtpPortMin, RTPMax: rtpPortMax})
+	// Only the ATA's own packets: its SIP socket and its calls' media
+	// ports (mediaPortsChanged keeps them current), not every datagram in
+	// the RTP range (other programs' RTP, DNS).
+	c, err := capture.Start(capture.Options{SIPPort: port, MediaPorts: a.mediaPorts})
 	if err != nil {
 		return err
 	}

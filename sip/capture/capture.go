@@ -1,12 +1,14 @@
 // Package capture records the ATA's SIP and RTP traffic into a bounded,
 // in-memory pcap file (link type LINUX_SLL) without libpcap: a Linux
 // AF_PACKET socket receives cooked packets from every interface and a
-// user-space filter keeps UDP datagrams on the SIP port or the RTP range.
+// user-space filter keeps UDP datagrams on the ATA's SIP port or on the RTP
+// and RTCP ports its calls hold now (SetMediaPorts, as calls come and go).
 package capture
 
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +29,12 @@ const (
 
 // Options say what to keep and how much.
 type Options struct {
-	SIPPort        int              // UDP port of SIP; 0: DefaultSIPPort
-	RTPMin, RTPMax int              // RTP port range; RTCP (RTPMax+1) is kept too; both 0: no RTP
-	Limit          int64            // pcap size in bytes at which the capture stops; 0: DefaultLimit
-	Clock          func() time.Time // packet timestamps; nil: time.Now
+	SIPPort int // UDP port of the ATA's SIP socket; 0: DefaultSIPPort
+	// MediaPorts are the local RTP and RTCP ports of the calls up when the
+	// capture starts; SetMediaPorts follows the calls after that.
+	MediaPorts []uint16
+	Limit      int64            // pcap size in bytes at which the capture stops; 0: DefaultLimit
+	Clock      func() time.Time // packet timestamps; nil: time.Now
 }
 
 // Status is a snapshot of a capture.
@@ -46,7 +50,7 @@ type Status struct {
 // Capture is a running or finished packet capture. Its methods are safe
 // for concurrent use.
 type Capture struct {
-	filter  portFilter
+	filter  portFilter // SIP and the calls' media ports; its media set changes under the running capture
 	clock   func() time.Time
 	limit   int64
 	started time.Time
@@ -87,12 +91,8 @@ func newCapture(opts Options) (*Capture, error) {
 	if opts.SIPPort < 1 || opts.SIPPort > 65535 {
 		return nil, fmt.Errorf("capture: SIP port %d out of 1..65535", opts.SIPPort)
 	}
-	f := portFilter{sip: uint16(opts.SIPPort), rtpMin: 1, rtpMax: 0}
-	if opts.RTPMin != 0 || opts.RTPMax != 0 {
-		if opts.RTPMin < 1 || opts.RTPMax > 65535 || opts.RTPMin > opts.RTPMax {
-			return nil, fmt.Errorf("capture: RTP range %d..%d is not inside 1..65535", opts.RTPMin, opts.RTPMax)
-		}
-		f.rtpMin, f.rtpMax = opts.RTPMin, opts.RTPMax+1 // +1: RTCP
+	if slices.Contains(opts.MediaPorts, 0) {
+		return nil, fmt.Errorf("capture: media port 0")
 	}
 	if opts.Limit == 0 {
 		opts.Limit = DefaultLimit
@@ -104,15 +104,21 @@ func newCapture(opts Options) (*Capture, error) {
 		opts.Clock = time.Now
 	}
 	c := &Capture{
-		filter:  f,
 		clock:   opts.Clock,
 		limit:   opts.Limit,
 		started: opts.Clock(),
 		done:    make(chan struct{}),
 	}
+	c.filter.sip = uint16(opts.SIPPort)
+	c.filter.setMedia(opts.MediaPorts)
 	c.buf = appendFileHeader(make([]byte, 0, min(opts.Limit, 64<<10)))
 	return c, nil
 }
+
+// SetMediaPorts replaces the RTP and RTCP ports kept besides SIP: those of
+// the calls up now. Safe while the capture runs; packets already filtered
+// stay as they were.
+func (c *Capture) SetMediaPorts(ports []uint16) { c.filter.setMedia(ports) }
 
 func (c *Capture) run() {
 	defer close(c.done)

@@ -174,7 +174,7 @@ func TestLoopbackCaptureReadByTshark(t *testing.T) {
 	ports := listenPorts(t)
 	base := time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.UTC)
 	c, err := Start(Options{
-		SIPPort: port(ports.sip), RTPMin: port(ports.rtp), RTPMax: port(ports.rtp),
+		SIPPort: port(ports.sip), MediaPorts: []uint16{uint16(port(ports.rtp))},
 		Clock: fakeClock(base),
 	})
 	if err != nil {
@@ -326,9 +326,7 @@ func TestStartRejectsBadOptions(t *testing.T) {
 	for _, o := range []Options{
 		{SIPPort: 70000},
 		{SIPPort: -1},
-		{SIPPort: 5060, RTPMin: 20000, RTPMax: 10000},
-		{SIPPort: 5060, RTPMin: 0, RTPMax: 10000},
-		{SIPPort: 5060, RTPMin: 10000, RTPMax: 65536},
+		{SIPPort: 5060, MediaPorts: []uint16{10000, 0}},
 		{SIPPort: 5060, Limit: 10},
 	} {
 		if c, err := Start(o); err == nil {
@@ -385,7 +383,7 @@ func TestStartWithoutPrivilege(t *testing.T) {
 
 // TestHandleAllocatesNothing: a kept packet only appends to the pcap buffer.
 func TestHandleAllocatesNothing(t *testing.T) {
-	c, err := newCapture(Options{SIPPort: 5060, RTPMin: 10000, RTPMax: 10001,
+	c, err := newCapture(Options{SIPPort: 5060, MediaPorts: []uint16{10000, 10001},
 		Clock: func() time.Time { return time.Unix(1700000000, 0) }})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,10 @@
 package capture
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+	"sync/atomic"
+)
 
 // EtherTypes of the cooked packets the filter understands (sockaddr_ll.sll_protocol).
 const (
@@ -10,20 +14,35 @@ const (
 
 const ipProtoUDP = 17
 
-// portFilter keeps a UDP datagram when either port is the SIP port or inside
-// the RTP range (RTCP included: rtpMax+1).
+// portFilter keeps a UDP datagram when either port is one of the ATA's SIP
+// ports or a local RTP/RTCP port of one of its current calls. Other
+// programs' traffic in the RTP range (their RTP, DNS from an ephemeral
+// port there) is not the ATA's and stays out of the file.
 type portFilter struct {
-	sip            uint16
-	rtpMin, rtpMax int // rtpMax already includes the RTCP port; rtpMin > rtpMax: no range
+	sip   uint16
+	media atomic.Pointer[[]uint16] // sorted; replaced whole as calls start and end
 }
 
-func (f portFilter) port(p uint16) bool {
-	return p == f.sip || (int(p) >= f.rtpMin && int(p) <= f.rtpMax)
+func (f *portFilter) setMedia(ports []uint16) {
+	s := slices.Clone(ports)
+	slices.Sort(s)
+	f.media.Store(&s)
+}
+
+func (f *portFilter) port(p uint16) bool {
+	if p == f.sip {
+		return true
+	}
+	if m := f.media.Load(); m != nil {
+		_, ok := slices.BinarySearch(*m, p)
+		return ok
+	}
+	return false
 }
 
 // keep reports whether the IP packet pkt (EtherType etherType) is UDP to or
 // from a port of the filter.
-func (f portFilter) keep(etherType uint16, pkt []byte) bool {
+func (f *portFilter) keep(etherType uint16, pkt []byte) bool {
 	off, ok := udpOffset(etherType, pkt)
 	if !ok {
 		return false

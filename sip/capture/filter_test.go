@@ -5,8 +5,16 @@ import (
 	"testing"
 )
 
-// Ports used by the filter tests: SIP 5060, RTP 10000..10001 (RTCP 10002).
-var testFilter = portFilter{sip: 5060, rtpMin: 10000, rtpMax: 10002}
+// Ports used by the filter tests: SIP 5060; a call's RTP 10000 and RTCP
+// 10001, and another call's RTP 10002 (its RTCP not told, to see a port
+// set rather than a range).
+var testFilter = newTestFilter()
+
+func newTestFilter() *portFilter {
+	f := &portFilter{sip: 5060}
+	f.setMedia([]uint16{10002, 10000, 10001})
+	return f
+}
 
 func ipv4UDP(src, dst uint16, payload []byte) []byte {
 	p := make([]byte, 20+8+len(payload))
@@ -81,11 +89,13 @@ func TestFilterKeepsSIPAndRTPOnly(t *testing.T) {
 	}{
 		{"v4 SIP destination", etherTypeIPv4, ipv4UDP(40000, 5060, []byte("OPTIONS")), true},
 		{"v4 SIP source", etherTypeIPv4, ipv4UDP(5060, 40000, nil), true},
-		{"v4 RTP min", etherTypeIPv4, ipv4UDP(40000, 10000, nil), true},
-		{"v4 RTP max", etherTypeIPv4, ipv4UDP(10001, 40000, nil), true},
-		{"v4 RTCP of max", etherTypeIPv4, ipv4UDP(40000, 10002, nil), true},
-		{"v4 below range", etherTypeIPv4, ipv4UDP(40000, 9999, nil), false},
-		{"v4 above RTCP", etherTypeIPv4, ipv4UDP(40000, 10003, nil), false},
+		{"v4 call's RTP", etherTypeIPv4, ipv4UDP(40000, 10000, nil), true},
+		{"v4 call's RTCP", etherTypeIPv4, ipv4UDP(10001, 40000, nil), true},
+		{"v4 second call's RTP", etherTypeIPv4, ipv4UDP(40000, 10002, nil), true},
+		{"v4 below the ports", etherTypeIPv4, ipv4UDP(40000, 9999, nil), false},
+		{"v4 a port no call holds", etherTypeIPv4, ipv4UDP(40000, 10003, nil), false},
+		{"v4 another program's RTP between the calls' ports", etherTypeIPv4, ipv4UDP(10004, 10006, nil), false},
+		{"v4 DNS from a port in the RTP range", etherTypeIPv4, ipv4UDP(10008, 53, nil), false},
 		{"v4 noise", etherTypeIPv4, ipv4UDP(53, 40000, nil), false},
 		{"v4 TCP on SIP port", etherTypeIPv4, tcp, false},
 		{"v4 IP options", etherTypeIPv4, options, true},
@@ -109,18 +119,43 @@ func TestFilterKeepsSIPAndRTPOnly(t *testing.T) {
 	}
 }
 
-func TestFilterWithoutRTPRange(t *testing.T) {
+func TestFilterWithoutMediaPorts(t *testing.T) {
 	c, err := newCapture(Options{SIPPort: 5070})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, port := range []uint16{0, 1, 5071, 10000} {
 		if c.filter.keep(etherTypeIPv4, ipv4UDP(40000, port, nil)) {
-			t.Errorf("port %d kept without an RTP range", port)
+			t.Errorf("port %d kept with no call up", port)
 		}
 	}
 	if !c.filter.keep(etherTypeIPv4, ipv4UDP(40000, 5070, nil)) {
 		t.Error("SIP port 5070 not kept")
+	}
+}
+
+// The media ports follow the calls: a call's ports are kept from when the
+// app tells them, and not after its end.
+func TestSetMediaPortsFollowsCalls(t *testing.T) {
+	c, err := newCapture(Options{SIPPort: 5060, MediaPorts: []uint16{12000, 12001}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := func(port uint16) bool { return c.filter.keep(etherTypeIPv4, ipv4UDP(40000, port, nil)) }
+	if !kept(12000) || !kept(12001) || kept(14000) {
+		t.Fatal("first call's ports not kept at the start, or another port kept")
+	}
+	c.SetMediaPorts([]uint16{14001, 12001, 14000, 12000}) // a second call
+	if !kept(12000) || !kept(14000) || !kept(14001) {
+		t.Fatal("second call's ports not kept")
+	}
+	c.SetMediaPorts([]uint16{14000, 14001}) // the first call ended
+	if kept(12000) || kept(12001) || !kept(14000) {
+		t.Fatal("ended call's ports still kept, or the live call's lost")
+	}
+	c.SetMediaPorts(nil)
+	if kept(14000) || !kept(5060) {
+		t.Fatal("media kept with no call, or SIP lost")
 	}
 }
 
@@ -155,7 +190,7 @@ func FuzzFilter(f *testing.F) {
 		case etherType != etherTypeIPv4 && etherType != etherTypeIPv6:
 			t.Fatalf("EtherType %#x parsed as IP", etherType)
 		}
-		match := func(p int) bool { return p == 5060 || (p >= 10000 && p <= 10002) }
+		match := func(p int) bool { return p == 5060 || (p >= 10000 && p <= 10002) } // the test filter's ports
 		src := int(pkt[off])<<8 | int(pkt[off+1])
 		dst := int(pkt[off+2])<<8 | int(pkt[off+3])
 		if want := match(src) || match(dst); kept != want {

@@ -11,7 +11,7 @@ import (
 
 // StackConfig is the stack setup of the [sip] section.
 func StackConfig(c config.SIP) sip.StackConfig {
-	return sip.StackConfig{
+	s := sip.StackConfig{
 		Listen:          c.Listen,
 		KeepAlive:       c.KeepAlive.D(),
 		KeepAliveMethod: c.KeepAliveMethod,
@@ -20,6 +20,12 @@ func StackConfig(c config.SIP) sip.StackConfig {
 		AcceptProxyOnly: c.AcceptProxyOnly,
 		UserAgent:       c.UserAgent,
 	}
+	// A range the config rejects never gets here (config.Parse checks it);
+	// 0..0 leaves the stack's default.
+	if lo, hi, err := c.RTPPortRange(); err == nil {
+		s.RTPPortMin, s.RTPPortMax = lo, hi
+	}
+	return s
 }
 
 // AccountFromConfig is the account of a [[line]].

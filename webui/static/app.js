@@ -122,6 +122,7 @@
           ["Codec", c.codec],
           ["Packet loss", (c.loss * 100).toFixed(1) + " %"],
           ["Jitter", Math.round(c.jitter_ms) + " ms"],
+          ["Round trip", c.rtt_ms ? Math.round(c.rtt_ms) + " ms" : "–"],
           ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
         ].forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
       }
