@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/openata/ata/config"
 )
 
 // badValues are what a crafted POST puts into a field: a header
@@ -192,4 +194,79 @@ func TestConfigUploadLimit(t *testing.T) {
 	// Over the limit with a forged token: still refused as a forgery.
 	big := bytes.Repeat([]byte("#"), 2_000_000)
 	wantCode(t, upload(c, "big.toml", big, "forged"), http.StatusForbidden, "forged big upload")
+}
+
+// twoLineConfig is the backend's config with lines 1000 and 2000.
+func twoLineConfig(c *config.Config) *config.Config {
+	n := *c
+	n.Lines = []config.Line{{Number: "1000", ServiceDomain: "x.example", Password: "pw"},
+		{Number: "2000", ServiceDomain: "y.example", DisplayName: "Hall"}}
+	return &n
+}
+
+var confirmRE = regexp.MustCompile(`(?s)<section class="notice err confirm" id="confirm-delete".*?</section>`)
+
+// Deleting a line takes a second step in the page; the line deleted is the
+// one confirmed, and the others are kept as they were.
+func TestSIPDeleteLine(t *testing.T) {
+	e, c := ready(t)
+	if err := e.b.Apply(t.Context(), twoLineConfig(e.b.Config())); err != nil {
+		t.Fatal(err)
+	}
+	page := c.get("/sip?line=1").Body.String()
+	if !strings.Contains(page, `href="/sip?line=1&amp;delete=1#confirm-delete"`) || confirmRE.MatchString(page) {
+		t.Fatal("line 2's page: no Delete link, or a confirmation not asked for")
+	}
+	confirm := confirmRE.FindString(c.get("/sip?line=1&delete=1").Body.String())
+	if !strings.Contains(confirm, "Delete line 2 (2000)?") || !strings.Contains(confirm, `action="/sip/delete"`) ||
+		!strings.Contains(confirm, `name="number" value="2000"`) || !strings.Contains(confirm, `href="/sip?line=1">Keep it`) {
+		t.Fatalf("confirmation: %s", confirm)
+	}
+	applies := e.b.Applies
+
+	// Forged, stale or out of range: nothing is deleted.
+	wantCode(t, c.post("/sip/delete", url.Values{"line": {"1"}, "number": {"2000"}, "csrf": {"forged"}}), http.StatusForbidden, "forged")
+	wantCode(t, c.postPage("/sip", "/sip/delete", url.Values{"line": {"1"}, "number": {"1000"}}), http.StatusConflict, "stale number")
+	wantCode(t, c.postPage("/sip", "/sip/delete", url.Values{"line": {"2"}, "number": {"2000"}}), http.StatusConflict, "no such line")
+	if e.b.Applies != applies || len(e.b.Config().Lines) != 2 {
+		t.Fatal("a refused delete changed the config")
+	}
+
+	w := c.postPage("/sip", "/sip/delete", url.Values{"line": {"0"}, "number": {"1000"}})
+	wantRedirect(t, w, "/sip?line=0", "delete line 1")
+	cfg := e.b.Config()
+	if len(cfg.Lines) != 1 || cfg.Lines[0].Number != "2000" || cfg.Lines[0].DisplayName != "Hall" {
+		t.Fatalf("after delete: %+v", cfg.Lines)
+	}
+	if page := html.UnescapeString(c.get("/sip?line=0").Body.String()); !strings.Contains(page, "Line 1 (1000) deleted") {
+		t.Fatal("no message after the delete")
+	}
+	// The last line too: the page then offers a blank line.
+	wantRedirect(t, c.postPage("/sip", "/sip/delete", url.Values{"line": {"0"}, "number": {"2000"}}), "/sip?line=0", "delete the last")
+	if n := len(e.b.Config().Lines); n != 0 {
+		t.Fatalf("%d lines left", n)
+	}
+	page = c.get("/sip").Body.String()
+	if !strings.Contains(page, "Add line</a>") || strings.Contains(page, "Delete line") || !strings.Contains(page, `name="number" value=""`) {
+		t.Fatal("with no line the page is not a blank line form")
+	}
+}
+
+// "Add line" gives a blank form; saving it adds a line after the others.
+func TestSIPAddLine(t *testing.T) {
+	e, c := ready(t)
+	e.b.Apply(t.Context(), twoLineConfig(e.b.Config()))
+	page := c.get("/sip?line=2").Body.String()
+	f := pageForm(page)
+	if f.Get("number") != "" || f.Get("display_name") != "" || strings.Contains(page, "Delete line") {
+		t.Fatalf("the new line's form is not blank: %v", f)
+	}
+	f.Set("line", "2")
+	f.Set("number", "3000")
+	f.Set("service_domain", "z.example")
+	wantRedirect(t, c.postPage("/sip?line=2", "/sip", f), "/sip?line=2", "add")
+	cfg := e.b.Config()
+	if len(cfg.Lines) != 3 || cfg.Lines[2].Number != "3000" || cfg.Lines[0].Password != "pw" {
+		t.Fatalf("lines %+v", cfg.Lines)
+	}
 }

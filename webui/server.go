@@ -115,6 +115,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.page(s.statusPage))
 	mux.HandleFunc("GET /sip", s.page(s.sipPage))
 	mux.HandleFunc("POST /sip", s.page(s.sipPost))
+	mux.HandleFunc("POST /sip/delete", s.page(s.sipDeletePost))
 	mux.HandleFunc("GET /phone", s.page(s.phonePage))
 	mux.HandleFunc("POST /phone", s.page(s.phonePost))
 	mux.HandleFunc("GET /features", s.page(s.featuresPage))

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,17 @@ type sipData struct {
 	Line     int
 	Tabs     []lineTab
 	Sections []section
+	// Existing: the line is in the config (it can be deleted); Delete
+	// asks to confirm deleting it, in the page (no script dialog).
+	Existing bool
+	Delete   *deleteLine
+}
+
+// deleteLine is the in-page confirmation of deleting a line.
+type deleteLine struct {
+	Line   int    // 1-based, as the tabs count
+	Number string // posted back: a line deleted by index must still be this one
+	Domain string
 }
 
 type lineTab struct {
@@ -63,8 +75,35 @@ func (s *Server) sipPage(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Redirect(w, r, "/sip", http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, http.StatusOK, "sip", ss, view{Title: "SIP Account Setup", Nav: "sip",
-		Page: s.sipView(cfg, i, sipValuesFromConfig(cfg, i), nil)})
+	d := s.sipView(cfg, i, sipValuesFromConfig(cfg, i), nil)
+	if r.URL.Query().Get("delete") == "1" && d.Existing {
+		d.Delete = &deleteLine{Line: i + 1, Number: cfg.Lines[i].Number, Domain: cfg.Lines[i].ServiceDomain}
+	}
+	s.renderPage(w, http.StatusOK, "sip", ss, view{Title: "SIP Account Setup", Nav: "sip", Page: d})
+}
+
+// sipDeletePost deletes the line the confirmation named: its index and
+// number must still match, so a page loaded before another change never
+// deletes a different line.
+func (s *Server) sipDeletePost(w http.ResponseWriter, r *http.Request, ss *session) {
+	cur := s.b.Config()
+	i, err := strconv.Atoi(r.PostFormValue("line"))
+	if err != nil || i < 0 || i >= len(cur.Lines) || cur.Lines[i].Number != r.PostFormValue("number") {
+		s.renderError(w, http.StatusConflict, "The lines changed since this page was loaded: nothing was deleted. Open the SIP Account page again.")
+		return
+	}
+	cfg := cloneConfig(cur)
+	cfg.Lines = slices.Delete(cfg.Lines, i, i+1)
+	errs := &formErrors{}
+	s.applyConfig(r.Context(), cfg, errs, func(string, string) string { return "" })
+	if !errs.ok() {
+		s.renderPage(w, http.StatusUnprocessableEntity, "sip", ss, view{Title: "SIP Account Setup", Nav: "sip",
+			Error: errs.summary(), Page: s.sipView(cur, i, sipValuesFromConfig(cur, i), nil)})
+		return
+	}
+	s.logf(r, "SIP line deleted", "line", i, "number", cur.Lines[i].Number)
+	s.sessions.setFlash(ss, fmt.Sprintf("Line %d (%s) deleted: it no longer registers.", i+1, cur.Lines[i].Number))
+	http.Redirect(w, r, "/sip?line="+strconv.Itoa(max(0, min(i, len(cfg.Lines)-1))), http.StatusSeeOther)
 }
 
 func (s *Server) sipPost(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -279,7 +318,8 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	for n, l := range cfg.Lines {
 		d.Tabs = append(d.Tabs, lineTab{Index: n, Label: fmt.Sprintf("Line %d: %s", n+1, l.Number), Active: n == i})
 	}
-	d.Tabs = append(d.Tabs, lineTab{Index: len(cfg.Lines), Label: "+ New line", Active: i == len(cfg.Lines)})
+	d.Tabs = append(d.Tabs, lineTab{Index: len(cfg.Lines), Label: "+ Add line", Active: i == len(cfg.Lines)})
+	d.Existing = i < len(cfg.Lines)
 	passwordSet := i < len(cfg.Lines) && cfg.Lines[i].Password != ""
 
 	text := func(id, label, help string) field {
