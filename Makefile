@@ -15,9 +15,10 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o out/ata ./cmd/ata
 
-## run: the firmware on the embedded default config (sim board).
+## run: the firmware on the embedded default config (sim board), or on
+## CONFIG=FILE (read only: the web UI's saves go to its data directory).
 run: build
-	./out/ata
+	./out/ata $(if $(CONFIG),-config $(CONFIG))
 
 deps:
 	./scripts/install-test-deps.sh

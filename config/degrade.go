@@ -166,3 +166,24 @@ func describeValue(v reflect.Value) string {
 	}
 	return fmt.Sprint(v.Interface())
 }
+
+// Lookup is the value at a config key ("phone.region", "line[1]",
+// "line[1].codecs"), and whether the key names one.
+func Lookup(c *Config, key string) (any, bool) {
+	v := reflect.ValueOf(c).Elem()
+	if line, field, ok := lineKey(key); ok {
+		if line >= len(c.Lines) {
+			return nil, false
+		}
+		v = reflect.ValueOf(c.Lines[line])
+		if field == "" {
+			return v.Interface(), true
+		}
+		key = field
+	}
+	f := fieldByPath(v, strings.Split(key, "."))
+	if !f.IsValid() {
+		return nil, false
+	}
+	return f.Interface(), true
+}

@@ -44,6 +44,7 @@ type Switchboard struct {
 	ctx     context.Context
 	cur     *lines
 	pending *Settings
+	err     error // why the current settings run no line, nil if they do
 }
 
 // New builds a switchboard for port; idle reports whether the port is
@@ -59,13 +60,29 @@ func New(port Port, idle func() bool, changed func(), log *slog.Logger) *Switchb
 // nothing sent): a bad setting fails here, before anything runs.
 func (sb *Switchboard) Build(s Settings) error {
 	l, err := startLines(s, sb.log, sb.messageWaiting)
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.err = err
 	if err != nil {
 		return err
 	}
-	sb.mu.Lock()
 	sb.cur = l
-	sb.mu.Unlock()
 	return nil
+}
+
+// Err is why the SIP side runs no line although settings have lines (a
+// socket that could not be bound), or nil.
+func (sb *Switchboard) Err() error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.err
+}
+
+// Pending reports whether settings wait for the port's calls to end.
+func (sb *Switchboard) Pending() bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.pending != nil
 }
 
 // Start registers the lines and routes their calls; ctx is the firmware's
@@ -115,6 +132,7 @@ func (sb *Switchboard) restartLocked() {
 	sb.pending = nil
 	sb.cur.stop()
 	l, err := startLines(s, sb.log, sb.messageWaiting)
+	sb.err = err
 	if err != nil {
 		sb.log.Error("ata: new SIP settings failed; no line now", "err", err)
 		l = &lines{log: sb.log}

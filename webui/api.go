@@ -134,7 +134,16 @@ func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	s.logf(r, "configuration saved (API)")
-	w.WriteHeader(http.StatusNoContent)
+	// 204: applied. 202: an address changed and rolls back unless
+	// pending.confirm_url is fetched in time. 200: saved, and
+	// restart_needed lists what waits for a restart.
+	if st := s.statusFor(r); st.Pending != nil {
+		writeJSON(w, http.StatusAccepted, map[string]any{"pending": st.Pending, "restart_needed": st.RestartNeeded})
+	} else if len(st.RestartNeeded) > 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"restart_needed": st.RestartNeeded})
+	} else {
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // CallsJSON is the body of GET /api/calls.

@@ -45,6 +45,9 @@ type Backend interface {
 	CaptureStatus() CaptureStatus
 	// WritePcap writes the last capture as a pcap file.
 	WritePcap(w io.Writer) error
+	// Confirm keeps a change of address that waits for confirmation
+	// (Status.Pending) when token is its token; false if none matches.
+	Confirm(token string) bool
 }
 
 // Status is the firmware's state at one moment.
@@ -62,6 +65,18 @@ type Status struct {
 	// AudioXRuns counts the sound card's overruns and underruns since the
 	// start (hardware boards; always 0 on the sim board).
 	AudioXRuns uint64
+	// Problems are settings that could not be used as configured (a port
+	// in use, a bad value from a file) and what runs instead.
+	Problems []Problem
+	// RestartNeeded lists saved keys that take effect after a restart.
+	RestartNeeded []string
+	// ConfigFile is the file the running config was read from ("" for
+	// the built-in default); ConfigNote says why that one.
+	ConfigFile, ConfigNote string
+	// SavesTo is where the web UI's saves go.
+	SavesTo string
+	// Pending is a change of address waiting for confirmation, or nil.
+	Pending *PendingChange
 }
 
 // Line registration states, as LineStatus.State gives them.

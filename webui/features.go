@@ -69,7 +69,7 @@ func (s *Server) featuresPost(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	s.logf(r, "calling features saved")
-	s.sessions.setFlash(ss, "Saved and applied.")
+	s.sessions.setFlash(ss, s.savedMessage("Saved and applied."))
 	http.Redirect(w, r, "/features", http.StatusSeeOther)
 }
 

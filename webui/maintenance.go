@@ -148,7 +148,8 @@ func (s *Server) configUpload(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	s.logf(r, "configuration uploaded", "file", up.Name)
-	s.done(w, r, ss, "Configuration uploaded, saved and applied.")
+	s.sessions.setFlash(ss, s.savedMessage("Configuration uploaded, saved and applied."))
+	s.afterSave(w, r, "/maintenance")
 }
 
 // replaceConfig parses and applies an uploaded file; it returns what was

@@ -40,7 +40,7 @@ func (s *Server) phonePost(w http.ResponseWriter, r *http.Request, ss *session) 
 		return
 	}
 	s.logf(r, "phone settings saved")
-	s.sessions.setFlash(ss, "Saved and applied.")
+	s.sessions.setFlash(ss, s.savedMessage("Saved and applied."))
 	http.Redirect(w, r, "/phone", http.StatusSeeOther)
 }
 

@@ -146,6 +146,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/capture/stop", s.api(s.apiCaptureStop))
 	mux.HandleFunc("GET /api/capture.pcap", s.api(s.pcapDownload))
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /confirm/{token}", s.confirm)
 
 	// Browsers' cross-origin unsafe requests are refused before any
 	// handler runs; the CSRF token is the second, independent check.

@@ -121,8 +121,8 @@ func (s *Server) sipPost(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	s.logf(r, "SIP account saved", "line", i)
-	s.sessions.setFlash(ss, fmt.Sprintf("Saved and applied. Line %d registers with the new settings; watch it on the Status page.", i+1))
-	http.Redirect(w, r, "/sip?line="+strconv.Itoa(i), http.StatusSeeOther)
+	s.sessions.setFlash(ss, s.savedMessage(fmt.Sprintf("Saved and applied. Line %d registers with the new settings; watch it on the Status page.", i+1)))
+	s.afterSave(w, r, "/sip?line="+strconv.Itoa(i))
 }
 
 // sipValuesFromConfig fills the form from the running config.

@@ -23,6 +23,25 @@ type StatusJSON struct {
 	Calls      []CallStatusJSON `json:"calls"` // every call of the port, the current one first; never null
 	CallsTotal uint64           `json:"calls_total"`
 	AudioXRuns uint64           `json:"audio_xruns"`
+	// Problems: settings that could not be used as configured and what
+	// runs instead (never null); RestartNeeded: saved keys that take
+	// effect after a restart; ConfigFile: the file in force ("" for the
+	// built-in default) and ConfigNote why; SavesTo: where saves go.
+	Problems      []Problem    `json:"problems"`
+	RestartNeeded []string     `json:"restart_needed"`
+	ConfigFile    string       `json:"config_file"`
+	ConfigNote    string       `json:"config_note,omitempty"`
+	SavesTo       string       `json:"saves_to"`
+	Pending       *PendingJSON `json:"pending"` // a change of address to confirm, or null
+}
+
+// PendingJSON is a change of address that rolls back at Deadline unless
+// ConfirmURL is fetched (a browser following it confirms the change).
+type PendingJSON struct {
+	Keys         []string  `json:"keys"`
+	Deadline     time.Time `json:"deadline"`
+	RollsBackInS int64     `json:"rolls_back_in_s"`
+	ConfirmURL   string    `json:"confirm_url"`
 }
 
 type LineStatusJSON struct {
@@ -130,6 +149,13 @@ func (s *Server) statusJSON() StatusJSON {
 		c := out.Calls[0]
 		out.Call = &c
 	}
+	out.Problems = append([]Problem{}, st.Problems...)
+	out.RestartNeeded = append([]string{}, st.RestartNeeded...)
+	out.ConfigFile, out.ConfigNote, out.SavesTo = st.ConfigFile, st.ConfigNote, st.SavesTo
+	if p := st.Pending; p != nil {
+		out.Pending = &PendingJSON{Keys: p.Keys, Deadline: p.Deadline.UTC(),
+			RollsBackInS: max(0, int64(p.Deadline.Sub(now)/time.Second)), ConfirmURL: p.ConfirmURL("")}
+	}
 	return out
 }
 
@@ -223,11 +249,23 @@ func messagesText(waiting bool, n int) string {
 }
 
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.renderPage(w, http.StatusOK, "status", ss, view{Title: "Status", Nav: "status", Page: s.statusJSON()})
+	s.renderPage(w, http.StatusOK, "status", ss, view{Title: "Status", Nav: "status", Page: s.statusFor(r)})
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, ss *session) {
-	writeJSON(w, http.StatusOK, s.statusJSON())
+	writeJSON(w, http.StatusOK, s.statusFor(r))
+}
+
+// statusFor is the status with the confirm address as the browser that
+// asked can reach it.
+func (s *Server) statusFor(r *http.Request) StatusJSON {
+	out := s.statusJSON()
+	if out.Pending != nil {
+		if p := s.b.Status().Pending; p != nil {
+			out.Pending.ConfirmURL = p.ConfirmURL(r.Host)
+		}
+	}
+	return out
 }
 
 // sseHeartbeat keeps proxies and NAT from dropping an idle event stream and

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,9 +33,11 @@ import (
 // and the SIP side, and the config they run on. Apply changes the config
 // while everything runs.
 type app struct {
-	log     *slog.Logger
-	path    string // where the config is saved
-	started time.Time
+	log      *slog.Logger
+	path     string      // where the config is saved
+	files    configFiles // where the config came from
+	started  time.Time
+	problems problems // what could not be used as configured
 
 	board board.Board
 	port  *fxs.Port
@@ -56,33 +60,42 @@ type app struct {
 	capMu      sync.Mutex
 	cap        *capture.Capture
 	mediaPorts []uint16 // the calls' RTP and RTCP ports, for the capture
+
+	boot        *config.Config // the config the firmware started on
+	web         *webServer     // guarded by mu
+	pending     *pendingChange // guarded by mu: an address change waiting for confirmation
+	needRestart []string       // guarded by mu: changed keys that wait for a restart
 }
 
-func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
-	// Check every setting before touching hardware: never start half-configured.
+func newApp(cfg *config.Config, files configFiles, probs []config.Problem, log *slog.Logger) (*app, error) {
+	for _, p := range probs {
+		log.Error("ata: config problem", "key", p.Key, "err", p.Msg, "instead", p.Fix)
+	}
 	portOpts, err := portOptions(cfg.Phone, log)
-	if err != nil {
+	if err != nil { // MakeUsable checked it: only a bug gets here
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if err := os.MkdirAll(cfg.System.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("system.data_dir: %w", err)
+		probs = append(probs, config.Problem{Key: "system.data_dir", Msg: err.Error(), Fix: "the call log and saves fail until it is fixed"})
 	}
-	c := cfg.Board
-	b, err := boards.Open(boards.Options{Name: c.Name, SimListen: c.SimListen,
-		GPIOSHK: c.GPIOSHK, GPIORM: c.GPIORM, GPIOFR: c.GPIOFR, GPIOEnable: c.GPIOEnable,
-		AudioCapture: c.AudioCapture, AudioPlayback: c.AudioPlayback, VirtualGPIOListen: c.VirtualGPIOListen,
-		FlashBreak: (cfg.Phone.FlashMin.D() + cfg.Phone.FlashMax.D()) / 2,
-		RingHz:     portOpts.Region.RingHz, Logger: log})
+	b, err := openBoard(cfg, portOpts, log)
 	if err != nil {
-		return nil, err
+		// The web UI must come up all the same: the port runs on a sim
+		// board nobody can reach, and the status page says why.
+		probs = append(probs, config.Problem{Key: "board.name", Msg: err.Error(), Fix: "the analog port is not running"})
+		log.Error("ata: board failed; running without the analog port", "err", err)
+		if b, err = boards.Open(boards.Options{Name: "sim", RingHz: portOpts.Region.RingHz, Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	port, err := fxs.New(b.Ports()[0], portOpts)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
-	a := &app{log: log, path: path, started: time.Now(), board: b, port: port, cfg: cfg,
+	a := &app{log: log, path: files.Save, files: files, started: time.Now(), board: b, port: port, cfg: cfg, boot: cfg,
 		calls: phone.OpenCallLog(filepath.Join(cfg.System.DataDir, "calls.jsonl")), stop: func() {}}
+	a.problems.set(probs)
 	popts := phoneOpts(cfg)
 	popts.Logger, popts.Log, popts.Mixer = log, a.calls, phone.BridgeMixer{Mixer: &bridge.Mixer{}}
 	popts.OnFeatures = a.saveFeatures
@@ -90,8 +103,9 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 	a.sip = switchboard.New(a.phone, a.phoneIdle, a.poke, log)
 	a.sip.OnMessageWaiting(a.messageWaiting)
 	if err := a.sip.Build(a.sipSettings(cfg)); err != nil {
-		b.Close()
-		return nil, err
+		// Keep going without SIP: the web UI is how this gets fixed (the
+		// status page shows the switchboard's error).
+		log.Error("ata: SIP failed; running without lines", "err", err)
 	}
 	a.phone.OnTransition(func(s phone.State) {
 		a.poke()
@@ -100,8 +114,18 @@ func newApp(cfg *config.Config, path string, log *slog.Logger) (*app, error) {
 		}
 	})
 	log.Info("ata: started", "version", version, "board", b.Name(), "region", portOpts.Region.Code,
-		"caller_id", portOpts.CallerID, "config", path)
+		"caller_id", portOpts.CallerID, "config", files.InForce, "saves", files.Save)
 	return a, nil
+}
+
+// openBoard opens the board [board] names.
+func openBoard(cfg *config.Config, portOpts fxs.Options, log *slog.Logger) (board.Board, error) {
+	c := cfg.Board
+	return boards.Open(boards.Options{Name: c.Name, SimListen: c.SimListen,
+		GPIOSHK: c.GPIOSHK, GPIORM: c.GPIORM, GPIOFR: c.GPIOFR, GPIOEnable: c.GPIOEnable,
+		AudioCapture: c.AudioCapture, AudioPlayback: c.AudioPlayback, VirtualGPIOListen: c.VirtualGPIOListen,
+		FlashBreak: (cfg.Phone.FlashMin.D() + cfg.Phone.FlashMax.D()) / 2,
+		RingHz:     portOpts.Region.RingHz, Logger: log})
 }
 
 // run drives everything until ctx ends, then ends calls with BYE and
@@ -115,6 +139,7 @@ func (a *app) run(ctx context.Context) error {
 	// Registration outlives call control so that, on shutdown, calls end
 	// with BYE before the line unregisters.
 	a.sip.Start(ctx)
+	go a.keepGood(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
@@ -156,8 +181,23 @@ func (a *app) poke() { a.watch.notify() }
 // Apply validates cfg, saves it atomically and applies it without a
 // restart: phone settings at once; SIP settings by re-registering (after
 // the current call, if there is one). On an invalid cfg nothing changes
-// and the error is a *config.KeyError.
+// and the error is a *config.KeyError. A new SIP or web address is bound
+// before anything is saved (a port in use is refused, naming it) and
+// rolls back by itself unless the web UI confirms it (Confirm). Board,
+// data directory and metrics changes are saved and wait for a restart
+// (Status says so).
 func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
+	return a.apply(cfg, applyChecked)
+}
+
+type applyMode int
+
+const (
+	applyChecked  applyMode = iota // a save from the web UI or a feature code
+	applyRollback                  // restoring the addresses of an unconfirmed change
+)
+
+func (a *app) apply(cfg *config.Config, mode applyMode) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -168,10 +208,33 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	old := a.cfg
+	webChanged, sipChanged := old.Web.Listen != cfg.Web.Listen, old.SIP.Listen != cfg.SIP.Listen
+	var webAddr string
+	if mode == applyChecked && (webChanged || sipChanged) {
+		if p := a.pending; p != nil {
+			return &config.KeyError{Key: p.keys[0], Msg: "the last change of address waits to be confirmed until " +
+				p.deadline.Format(time.TimeOnly) + "; confirm it or let it roll back first"}
+		}
+		if sipChanged && hasActiveLine(cfg) && !a.ownsSIPPort(cfg.SIP.Listen) {
+			if err := checkBind("udp", cfg.SIP.Listen); err != nil {
+				return &config.KeyError{Key: "sip.listen", Msg: err.Error()}
+			}
+		}
+		if webChanged && a.web != nil {
+			if webAddr, err = a.web.open(cfg.Web.Listen); err != nil {
+				return &config.KeyError{Key: "web.listen", Msg: err.Error()}
+			}
+		}
+	}
 	if err := config.Save(a.path, cfg); err != nil {
+		if webAddr != "" {
+			a.web.commit(false)
+		}
 		return err
 	}
 	a.cfg = cfg
+	a.needRestart = restartKeys(a.boot, cfg)
+	a.clearFixed(old, cfg)
 	if !reflect.DeepEqual(old.Phone, cfg.Phone) {
 		if err := a.port.SetOptions(portOpts); err != nil {
 			return err
@@ -180,14 +243,57 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 	if !reflect.DeepEqual(old.Phone, cfg.Phone) || !reflect.DeepEqual(old.Lines, cfg.Lines) {
 		go a.phone.SetFeatures(a.ctxOrBackground(), phoneOpts(cfg).Features)
 	}
-	if !reflect.DeepEqual(old.Board, cfg.Board) || old.Web != cfg.Web || old.System != cfg.System {
-		a.log.Warn("ata: board, web and system settings apply after a restart")
+	if len(a.needRestart) > 0 {
+		a.log.Warn("ata: saved; these settings apply after a restart", "keys", a.needRestart)
 	}
 	if !reflect.DeepEqual(old.SIP, cfg.SIP) || !reflect.DeepEqual(old.Lines, cfg.Lines) {
 		a.sip.Apply(a.sipSettings(cfg))
 	}
+	if mode == applyChecked && (webChanged || sipChanged) {
+		a.startPending(old, cfg, webAddr)
+	}
 	a.poke()
 	return nil
+}
+
+// clearFixed drops the problems a save has dealt with: the setting (or
+// the line) changed, or the file that did not read was replaced.
+func (a *app) clearFixed(old, cfg *config.Config) {
+	var keep []string
+	for _, p := range a.problems.all() {
+		key := p.Key
+		if line, ok := strings.CutPrefix(key, "line["); ok {
+			key = "line[" + strings.SplitN(line, "]", 2)[0] + "]"
+		}
+		switch {
+		case p.Key == "config":
+		case p.Key == "board.name" || p.Key == "system.data_dir": // only a restart tells
+			keep = append(keep, p.Key)
+		default:
+			ov, _ := config.Lookup(old, key)
+			nv, _ := config.Lookup(cfg, key)
+			if reflect.DeepEqual(ov, nv) {
+				keep = append(keep, p.Key)
+			}
+		}
+	}
+	a.problems.keep(keep...)
+}
+
+func hasActiveLine(cfg *config.Config) bool {
+	for _, l := range cfg.Lines {
+		if l.IsActive() {
+			return true
+		}
+	}
+	return false
+}
+
+// ownsSIPPort reports whether the running stack holds the port of addr
+// (then a bind test would fail on our own socket).
+func (a *app) ownsSIPPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == strconv.Itoa(a.sip.SIPPort()) && a.sip.SIPPort() != 0
 }
 
 func (a *app) ctxOrBackground() context.Context {

@@ -27,17 +27,18 @@ func TestApplyWithoutRestart(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	cfg, files, probs, err := loadConfig(path, log)
+	if err != nil || len(probs) > 0 {
+		t.Fatal(err, probs)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("firmware log:\n%s", logs.String())
 		}
 	})
-	a, err := newApp(cfg, path, slog.New(slog.NewTextHandler(logs, nil)))
+	a, err := newApp(cfg, files, probs, log)
 	if err != nil {
 		t.Fatal(err)
 	}

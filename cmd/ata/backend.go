@@ -1,12 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,7 +112,28 @@ func (a *app) Status() webui.Status {
 	if len(st.Calls) > 0 {
 		st.Call = &st.Calls[0]
 	}
+	a.health(&st)
 	return st
+}
+
+// health fills what the status page says about the config: problems,
+// keys waiting for a restart, the file in force, a change to confirm.
+func (a *app) health(st *webui.Status) {
+	for _, p := range a.problems.all() {
+		st.Problems = append(st.Problems, webui.Problem{Key: p.Key, Msg: p.Msg, Fix: p.Fix})
+	}
+	if err := a.sip.Err(); err != nil {
+		msg := err.Error()
+		if key := sipErrKey(err); key == "sip.listen" {
+			msg = bindError(a.Config().SIP.Listen, err).Error()
+		}
+		st.Problems = append(st.Problems, webui.Problem{Key: sipErrKey(err), Msg: msg, Fix: "no line is running"})
+	}
+	a.mu.Lock()
+	st.RestartNeeded = slices.Clone(a.needRestart)
+	a.mu.Unlock()
+	st.ConfigFile, st.ConfigNote, st.SavesTo = a.files.InForce, a.files.Note, a.files.Save
+	st.Pending = a.pendingStatus()
 }
 
 func addresses() []string {
@@ -229,35 +249,3 @@ func (a *app) WritePcap(w io.Writer) error {
 	_, err := c.WriteTo(w)
 	return err
 }
-
-// serveWeb runs the web UI until ctx ends.
-func (a *app) serveWeb(ctx context.Context) error {
-	cfg := a.Config()
-	srv, err := webui.New(a, webui.Options{DataDir: cfg.System.DataDir, Version: version,
-		MetricsPublic: cfg.Web.MetricsPublic, Logger: a.log})
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", cfg.Web.Listen)
-	if err != nil {
-		return fmt.Errorf("web.listen: %w", err)
-	}
-	a.log.Info("ata: web UI", "url", "http://"+l.Addr().String())
-	hs := newHTTPServer(srv.Handler())
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(l); err != nil && !errors.Is(err, errServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-}
-
-var errServerClosed = http.ErrServerClosed

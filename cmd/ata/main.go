@@ -14,14 +14,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/openata/ata/config"
 )
 
 // version is set by the build (-ldflags -X main.version=...).
@@ -75,34 +72,17 @@ func main() {
 // run runs the firmware until ctx ends; restart says the web UI asked
 // for a restart.
 func run(ctx context.Context, configPath string, log *slog.Logger, logs *logRing) (restart bool, err error) {
-	cfg, path, err := loadConfig(configPath)
+	cfg, files, probs, err := loadConfig(configPath, log)
 	if err != nil {
 		return false, err
 	}
-	a, err := newApp(cfg, path, log)
+	a, err := newApp(cfg, files, probs, log)
 	if err != nil {
 		return false, err
 	}
 	a.logs = logs
 	err = a.run(ctx)
 	return a.restart.Load(), err
-}
-
-// loadConfig reads -config FILE, or without it the saved config in the
-// default data directory if there is one, else the embedded default.
-// path is where saves go.
-func loadConfig(configPath string) (*config.Config, string, error) {
-	if configPath != "" {
-		cfg, err := config.Load(configPath)
-		return cfg, configPath, err
-	}
-	def := config.Default()
-	saved := filepath.Join(def.System.DataDir, "ata.toml")
-	if _, err := os.Stat(saved); err == nil {
-		cfg, err := config.Load(saved)
-		return cfg, saved, err
-	}
-	return def, saved, nil
 }
 
 // startProfile writes a CPU profile of the first ATA_CPUPROFILE_SECS

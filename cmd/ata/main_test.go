@@ -63,6 +63,7 @@ type firmware struct {
 	stderr *syncbuf.Buffer // read by the test while exec's goroutine writes it
 	config string          // the config file it runs on (saves go there)
 	args   []string        // the command line
+	env    []string        // added to the environment
 	phone  *sim.Client
 	done   chan error
 }
@@ -78,6 +79,13 @@ func startFirmware(tb testing.TB, configTOML string) *firmware {
 // (chrt), at a log level; the sim API is up when it returns.
 func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string) *firmware {
 	tb.Helper()
+	return launchFirmwareEnv(tb, configTOML, logLevel, prefix, nil)
+}
+
+// launchFirmwareEnv is launchFirmware with variables added to the
+// firmware's environment.
+func launchFirmwareEnv(tb testing.TB, configTOML, logLevel string, prefix, env []string) *firmware {
+	tb.Helper()
 	simAddr := freePort(tb)
 	cfg := filepath.Join(tb.TempDir(), "ata.toml")
 	body := strings.ReplaceAll(configTOML, "SIM_LISTEN", simAddr)
@@ -85,7 +93,7 @@ func launchFirmware(tb testing.TB, configTOML, logLevel string, prefix []string)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	f := &firmware{stderr: &syncbuf.Buffer{}, config: cfg,
+	f := &firmware{stderr: &syncbuf.Buffer{}, config: cfg, env: env,
 		args: append(append([]string(nil), prefix...), ataBin, "-config", cfg, "-log-level", logLevel)}
 	f.phone = &sim.Client{BaseURL: "http://" + simAddr}
 	tb.Cleanup(func() {
@@ -104,6 +112,7 @@ func (f *firmware) start(tb testing.TB) {
 	tb.Helper()
 	f.done = make(chan error, 1)
 	f.cmd = exec.Command(f.args[0], f.args[1:]...)
+	f.cmd.Env = append(os.Environ(), f.env...)
 	f.cmd.Stderr = f.stderr
 	if err := f.cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -269,26 +278,26 @@ func TestPulseDialingReachesCallControl(t *testing.T) {
 	}
 }
 
+// TestBadConfigRefusedAtStart: a file that does not parse, with no last
+// known good config to fall back on, is the one config the firmware
+// refuses to start on (settings that parse but cannot be used start
+// degraded: TestDegradedStart).
 func TestBadConfigRefusedAtStart(t *testing.T) {
 	for _, tc := range []struct{ name, toml, want string }{
 		{"unknown key", "[phone]\nregion = \"us\"\nring_cadance = \"2,4\"\n", `ata.toml:3: unknown key "phone.ring_cadance"`},
-		{"unknown region", "[phone]\nregion = \"zz\"\n", `phone.region`},
-		{"missing number", "[[line]]\nservice_domain = \"voip.example.net\"\n", `ata.toml:1: line[0].number: missing`},
-		{"bad gpio", "[board]\nname = \"rpi-ag1171\"\ngpio_shk = 40\n", `board.gpio_shk: BCM GPIO 40`},
-		{"pi without a sound card", "[board]\nname = \"rpi-ag1171\"\naudio_capture = \"hw:7,0\"\n", `board rpi-ag1171: audio`},
+		{"not TOML", "[phone\nregion = \"us\"\n", `ata.toml:1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "ata.toml")
 			os.WriteFile(cfg, []byte(tc.toml), 0o600)
-			out, err := exec.Command(ataBin, "-config", cfg).CombinedOutput()
+			cmd := exec.Command(ataBin, "-config", cfg)
+			cmd.Dir = t.TempDir() // the default data directory ("data") holds no good config
+			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("started with a bad config:\n%s", out)
 			}
 			if !strings.Contains(string(out), tc.want) {
 				t.Fatalf("output lacks %q:\n%s", tc.want, out)
-			}
-			if tc.name == "unknown region" && !strings.Contains(string(out), "us") {
-				t.Fatalf("error does not name the known regions:\n%s", out)
 			}
 		})
 	}

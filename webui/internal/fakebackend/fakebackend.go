@@ -50,6 +50,13 @@ type Backend struct {
 	Reboots      int
 	Resets       int
 	ApplyErr     error // returned by Apply when set (a backend failure)
+	// Problems, RestartNeeded and Pending are what Status reports of the
+	// config's health; tests set them. Confirm clears Pending when its
+	// token matches and counts in Confirms.
+	Problems      []webui.Problem
+	RestartNeeded []string
+	Pending       *webui.PendingChange
+	Confirms      int
 }
 
 // New returns a fake running cfg (nil: the default configuration).
@@ -116,6 +123,8 @@ func (b *Backend) Status() webui.Status {
 		Lines: append([]webui.LineStatus(nil), b.lines...), Hook: b.hook, Phone: b.phone,
 		Uptime: b.Clock().Sub(b.start), Addresses: []string{"192.0.2.10", "2001:db8::10"}, Board: b.cfg.Board.Name,
 		CallsTotal: uint64(len(b.calls)), AudioXRuns: b.xruns,
+		Problems: append([]webui.Problem(nil), b.Problems...), RestartNeeded: append([]string(nil), b.RestartNeeded...),
+		Pending: b.Pending, SavesTo: "data/ata.toml",
 	}
 	if len(b.active) > 0 {
 		st.Calls = append([]webui.CallStatus(nil), b.active...)
@@ -287,6 +296,18 @@ func (b *Backend) LogLines(n int) []string {
 		n = len(b.log)
 	}
 	return append([]string(nil), b.log[len(b.log)-n:]...)
+}
+
+func (b *Backend) Confirm(token string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Pending == nil || b.Pending.Token != token {
+		return false
+	}
+	b.Pending = nil
+	b.Confirms++
+	b.notify()
+	return true
 }
 
 func (b *Backend) Reboot() error {
