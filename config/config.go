@@ -148,6 +148,14 @@ type Board struct {
 	// with virtual lines driven over an HTTP API at this loopback address
 	// (board/rpi/vgpio): a sound card can be tried before a SLIC is wired.
 	VirtualGPIOListen string `toml:"virtual_gpio_listen"`
+	// SimEchoERL gives the sim board's line a hybrid that returns the
+	// earpiece into the mouthpiece this many dB down (0: no echo path),
+	// through ITU-T G.168 Annex D echo path model SimEchoModel (1..8)
+	// behind SimEchoDelay of bulk delay (0..60ms), to hear and measure the
+	// echo canceller without hardware.
+	SimEchoERL   float64  `toml:"sim_echo_erl"`
+	SimEchoModel int      `toml:"sim_echo_model"`
+	SimEchoDelay Duration `toml:"sim_echo_delay"`
 }
 
 // Phone holds the analog port's settings.
@@ -196,6 +204,20 @@ type Phone struct {
 	// VMWIRefresh resends the message-waiting lamp's state this often while
 	// on hook ("0s": only when it changes).
 	VMWIRefresh Duration `toml:"vmwi_refresh"`
+	// EchoCanceller puts a line echo canceller (ITU-T G.168) on the
+	// mouthpiece signal of every call, over EchoTail (16ms..128ms) of echo
+	// path after the bulk delay it finds.
+	EchoCanceller bool     `toml:"echo_canceller"`
+	EchoTail      Duration `toml:"echo_tail"`
+	// FaxMode "passthrough": a fax or modem tone switches the call to
+	// pass-through (G.711, fixed jitter buffer of FaxJitter, 20ms..200ms,
+	// no concealment or comfort noise); "off" leaves calls as they are.
+	FaxMode   string   `toml:"fax_mode"`
+	FaxJitter Duration `toml:"fax_jitter"`
+	// TxGainDB (mouthpiece → network) and RxGainDB (network → earpiece)
+	// set the call's levels, -12 to +12 dB.
+	TxGainDB float64 `toml:"tx_gain_db"`
+	RxGainDB float64 `toml:"rx_gain_db"`
 	// FeatureCodes are the star codes dialled from the handset.
 	FeatureCodes FeatureCodes `toml:"feature_codes"`
 	// CallWaiting: a second call during a call is announced by the
@@ -417,7 +439,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // builtin is what a key the file omits falls back to.
 func builtin() *Config {
 	return &Config{
-		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081", AudioCapture: "hw:0,0", AudioPlayback: "hw:0,0"},
+		Board: Board{Name: "sim", SimListen: "127.0.0.1:8081", AudioCapture: "hw:0,0", AudioPlayback: "hw:0,0", SimEchoModel: 1},
 		Phone: Phone{
 			Region:               "us",
 			FlashMin:             Duration(100 * time.Millisecond),
@@ -435,6 +457,10 @@ func builtin() *Config {
 			ForwardMethod:        "redirect",
 			FeatureCodes:         DefaultFeatureCodes,
 			VMWIRefresh:          Duration(15 * time.Minute),
+			EchoCanceller:        true,
+			EchoTail:             Duration(64 * time.Millisecond),
+			FaxMode:              "passthrough",
+			FaxJitter:            Duration(60 * time.Millisecond),
 		},
 		System: System{DataDir: "data"},
 		Web:    Web{Listen: "127.0.0.1:8080"},
@@ -625,6 +651,15 @@ func (c *Config) check() error {
 			return keyErr("board.sim_listen", "%v", err)
 		}
 	}
+	if e := c.Board.SimEchoERL; !(e >= 0 && e <= 60) { // NaN fails too
+		return keyErr("board.sim_echo_erl", "%g dB: want 0 (no echo path) to 60", e)
+	}
+	if m := c.Board.SimEchoModel; m < 1 || m > 8 {
+		return keyErr("board.sim_echo_model", "%d: want an ITU-T G.168 echo path model, 1 to 8", m)
+	}
+	if d := c.Board.SimEchoDelay; d < 0 || d > Duration(60*time.Millisecond) {
+		return keyErr("board.sim_echo_delay", "want 0ms to 60ms, got %v (durations are strings such as \"20ms\")", d)
+	}
 	if c.Board.VirtualGPIOListen != "" {
 		if c.Board.Name == "sim" {
 			return keyErr("board.virtual_gpio_listen", "only for a Raspberry Pi board (the sim board has its own API, board.sim_listen)")
@@ -690,6 +725,23 @@ func (c *Config) check() error {
 	}
 	if d := p.VMWIRefresh; d != 0 && (d < Duration(time.Minute) || d > Duration(24*time.Hour)) {
 		return keyErr("phone.vmwi_refresh", "want 0s (only on changes) or 1m to 24h, got %v", d)
+	}
+	if d := p.EchoTail; d < Duration(16*time.Millisecond) || d > Duration(128*time.Millisecond) {
+		return keyErr("phone.echo_tail", "want 16ms to 128ms, got %v (durations are strings such as \"64ms\")", d)
+	}
+	if m := p.FaxMode; m != "passthrough" && m != "off" {
+		return keyErr("phone.fax_mode", "unknown %q (known: passthrough, off)", m)
+	}
+	if d := p.FaxJitter; d < Duration(20*time.Millisecond) || d > Duration(200*time.Millisecond) {
+		return keyErr("phone.fax_jitter", "want 20ms to 200ms, got %v", d)
+	}
+	for _, g := range []struct {
+		key string
+		db  float64
+	}{{"phone.tx_gain_db", p.TxGainDB}, {"phone.rx_gain_db", p.RxGainDB}} {
+		if !(g.db >= -12 && g.db <= 12) {
+			return keyErr(g.key, "%g dB: want -12 to +12", g.db)
+		}
 	}
 	seen := map[string]string{}
 	for _, fc := range p.FeatureCodes.All() {

@@ -1,7 +1,9 @@
 package fxs
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/openata/ata/fxs/callerid"
@@ -22,7 +24,29 @@ type Settings struct {
 	DialPlan    string // Cisco/Obihai digit map
 	// InterDigitTimeout and FirstDigitTimeout bound digit collection.
 	InterDigitTimeout, FirstDigitTimeout time.Duration
+	// EchoCanceller and EchoTail: the line echo canceller and its tail,
+	// MinEchoTail..MaxEchoTail (0: DefaultEchoTail).
+	EchoCanceller bool
+	EchoTail      time.Duration
+	// FaxMode is "passthrough" (the default when empty: fax and modem
+	// tones are reported to call control) or "off".
+	FaxMode string
+	// TxGainDB (mouthpiece → network) and RxGainDB (network → earpiece),
+	// MinGainDB..MaxGainDB.
+	TxGainDB, RxGainDB float64
 }
+
+// Limits of the line path's settings.
+const (
+	DefaultEchoTail = 64 * time.Millisecond
+	MinEchoTail     = 16 * time.Millisecond
+	MaxEchoTail     = 128 * time.Millisecond
+	MinGainDB       = -12.0
+	MaxGainDB       = 12.0
+)
+
+// FaxModes are the values of Settings.FaxMode.
+var FaxModes = []string{"passthrough", "off"}
 
 // SettingError is a setting BuildOptions refuses. Key is the setting's
 // name as the config file spells it ("phone.region").
@@ -64,5 +88,37 @@ func BuildOptions(s Settings, log *slog.Logger) (Options, error) {
 	}
 	o.Collect = dialplan.DefaultOpts()
 	o.Collect.InterDigit, o.Collect.FirstDigit = s.InterDigitTimeout, s.FirstDigitTimeout
+	if err := lineOptions(s, &o); err != nil {
+		return Options{}, err
+	}
 	return o, nil
+}
+
+// lineOptions checks and copies the call audio's settings: canceller, fax
+// mode, gains.
+func lineOptions(s Settings, o *Options) error {
+	o.EchoCanceller, o.EchoTail = s.EchoCanceller, s.EchoTail
+	if o.EchoTail == 0 {
+		o.EchoTail = DefaultEchoTail
+	}
+	if o.EchoTail < MinEchoTail || o.EchoTail > MaxEchoTail {
+		return &SettingError{Key: "phone.echo_tail", Msg: fmt.Sprintf("%v: want %v to %v", s.EchoTail, MinEchoTail, MaxEchoTail)}
+	}
+	switch s.FaxMode {
+	case "", "passthrough":
+		o.FaxPassthrough = true
+	case "off":
+	default:
+		return &SettingError{Key: "phone.fax_mode", Msg: fmt.Sprintf("unknown %q (known: %s)", s.FaxMode, strings.Join(FaxModes, ", "))}
+	}
+	for _, g := range []struct {
+		key string
+		db  float64
+	}{{"phone.tx_gain_db", s.TxGainDB}, {"phone.rx_gain_db", s.RxGainDB}} {
+		if !(g.db >= MinGainDB && g.db <= MaxGainDB) { // NaN fails too
+			return &SettingError{Key: g.key, Msg: fmt.Sprintf("%g dB: want %g to %+g", g.db, MinGainDB, MaxGainDB)}
+		}
+	}
+	o.TxGainDB, o.RxGainDB = s.TxGainDB, s.RxGainDB
+	return nil
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/openata/ata/fxs/callerid"
 	"github.com/openata/ata/fxs/dialplan"
 	"github.com/openata/ata/fxs/dtmf"
+	"github.com/openata/ata/fxs/echo"
 	"github.com/openata/ata/fxs/hook"
 	"github.com/openata/ata/fxs/region"
 	"github.com/openata/ata/fxs/tone"
+	"github.com/openata/ata/fxs/tonedetect"
 )
 
 // EventKind says what happened on the port.
@@ -42,10 +44,11 @@ const (
 	DialFailed                              // digit collection ended without a number: Reason
 	CallWaitingIDSent                       // CallWaitingID: the phone acknowledged the CAS (Key) and the FSK was sent
 	CallWaitingIDNoAck                      // CallWaitingID: no FSK sent; Reason says why
+	DataTone                                // a fax or modem tone on the call (fax_mode "passthrough"): Tone, AM, FromNetwork
 )
 
 var eventNames = [...]string{"", "off-hook", "on-hook", "flash", "digit-down", "digit-up", "dialed", "dial-failed",
-	"call-waiting-id-sent", "call-waiting-id-no-ack"}
+	"call-waiting-id-sent", "call-waiting-id-no-ack", "data-tone"}
 
 func (k EventKind) String() string {
 	if k > 0 && int(k) < len(eventNames) {
@@ -63,6 +66,12 @@ type Event struct {
 	Duration time.Duration // DigitUp: how long the key was held
 	Number   string        // Dialed: the number after dial-plan substitutions
 	Reason   string        // DialFailed: "no match", "barred", "incomplete", "too many digits" or "timeout"; CallWaitingIDNoAck: see CallWaitingID
+	// DataTone: the tone heard (CNG, CED or ANSPR; each kind once per
+	// call), whether it carries ANSam's 15 Hz modulation, and whether it
+	// came from the far end (else from the phone's side of the line).
+	Tone        tonedetect.Kind
+	AM          bool
+	FromNetwork bool
 }
 
 // Audio is a call's audio as the port sees it (see board.Stream).
@@ -82,7 +91,20 @@ type Options struct {
 	// again while on hook (BuildOptions: DefaultVMWIRefresh); 0 sends it
 	// once per change.
 	VMWIRefresh time.Duration
-	Logger      *slog.Logger
+	// EchoCanceller puts a line echo canceller (fxs/echo) with EchoTail
+	// (16..128 ms; 0: 64 ms) on the mouthpiece signal of every call.
+	EchoCanceller bool
+	EchoTail      time.Duration
+	// FaxPassthrough reports fax and modem tones to call control (DataTone
+	// events) so it can switch the call to pass-through. The tone disabler
+	// acts on the canceller either way: G.168 asks it of every canceller.
+	FaxPassthrough bool
+	// TxGainDB (mouthpiece → network) and RxGainDB (network → earpiece)
+	// scale the call's audio, −12..+12 dB, saturating.
+	TxGainDB, RxGainDB float64
+	Logger             *slog.Logger
+
+	canceller *echo.Canceller // built for EchoCanceller by New or SetOptions
 }
 
 // Port is one analog port.
@@ -107,6 +129,7 @@ type Port struct {
 	cidBeforeRing atomic.Bool
 	ringEarly     atomic.Bool
 	mwi           atomic.Bool // SetMessageWaiting's state
+	lineFigures               // EchoStats, published by the frame goroutine
 
 	// Owned by the frame goroutine.
 	opts      Options
@@ -131,6 +154,7 @@ type Port struct {
 	cw        cwState
 	vmwi      vmwiState
 	swallow   byte // a key whose DigitDown was kept from call control (a CAS acknowledgement): keep its DigitUp too
+	line      linePath
 }
 
 // wanted is the state call control asks for; the frame goroutine makes it so.
@@ -143,6 +167,7 @@ type wanted struct {
 	collect  bool
 	colGen   uint64
 	audio    Audio
+	audioGen uint64 // bumps on each Connect: a new call's audio
 	muteDTMF bool
 	reversed bool
 	opts     *Options // new settings to take over (SetOptions)
@@ -166,6 +191,9 @@ func New(hw board.Port, opts Options) (*Port, error) {
 	if err := opts.Hook.Validate(); err != nil {
 		return nil, fmt.Errorf("fxs: %w", err)
 	}
+	if err := withCanceller(&opts, nil); err != nil {
+		return nil, err
+	}
 	p := &Port{
 		hw:       hw,
 		log:      opts.Logger,
@@ -180,7 +208,31 @@ func New(hw board.Port, opts Options) (*Port, error) {
 	p.collector = dialplan.NewCollector(opts.DialPlan, opts.Collect)
 	p.cidBeforeRing.Store(beforeRing(opts.CallerID))
 	p.latest = opts
+	p.line = newLinePath(hw.FrameSamples(), opts)
+	p.publishFigures()
 	return p, nil
+}
+
+// withCanceller gives o the echo canceller its settings ask for: the one
+// the port has (cur) when they did not change, a new one when they did.
+func withCanceller(o *Options, cur *Options) error {
+	o.canceller = nil
+	if !o.EchoCanceller {
+		return nil
+	}
+	if o.EchoTail == 0 {
+		o.EchoTail = DefaultEchoTail
+	}
+	if cur != nil && cur.canceller != nil && cur.EchoTail == o.EchoTail {
+		o.canceller = cur.canceller
+		return nil
+	}
+	ec, err := echo.New(echo.Options{Tail: o.EchoTail})
+	if err != nil {
+		return fmt.Errorf("fxs: %w", err)
+	}
+	o.canceller = ec
+	return nil
 }
 
 // beforeRing reports whether a caller-ID standard signals before the first ring.
@@ -253,8 +305,10 @@ func (p *Port) Ring(info *callerid.Info) {
 // StopRing ends ringing (the caller gave up or another device answered).
 func (p *Port) StopRing() { p.update(func(w *wanted) { w.ringOn = false }) }
 
-// Connect attaches a call's audio to the handset; nil detaches it.
-func (p *Port) Connect(a Audio) { p.update(func(w *wanted) { w.audio = a }) }
+// Connect attaches a call's audio to the handset; nil detaches it. Each
+// Connect starts a call afresh for the echo canceller and the tone
+// disabler (EchoStats), as lifting the handset does.
+func (p *Port) Connect(a Audio) { p.update(func(w *wanted) { w.audio = a; w.audioGen++ }) }
 
 // MuteDTMF keeps DTMF keys out of the call's audio, for calls that send
 // keys as RFC 4733 events or SIP INFO: the far end must not get them
@@ -278,6 +332,12 @@ func (p *Port) SetOptions(o Options) error {
 	}
 	if len(o.Ring) == 0 {
 		o.Ring = o.Region.Ring
+	}
+	p.mu.Lock()
+	cur := p.latest
+	p.mu.Unlock()
+	if err := withCanceller(&o, &cur); err != nil {
+		return err
 	}
 	p.update(func(w *wanted) {
 		w.opts = &o
@@ -313,6 +373,7 @@ func (p *Port) hookEvent(ev hook.Event) {
 	switch ev.Kind {
 	case hook.OffHook:
 		p.offHook.Store(true)
+		p.newCall()
 		p.vmwiAbort()
 		if p.ring.active {
 			p.stopRinging() // lifting the handset answers: ring voltage off at once
@@ -349,6 +410,7 @@ func (p *Port) Frame(at time.Duration, mic, ear []int16) {
 	for _, ev := range p.hook.Advance(at) {
 		p.hookEvent(ev)
 	}
+	mic = p.cancelEcho(mic) // keys and the call get the mouthpiece without the earpiece's echo
 	p.detectDTMF(mic)
 	if p.collect {
 		p.collectResult(p.collector.Advance(at))
@@ -358,6 +420,7 @@ func (p *Port) Frame(at time.Duration, mic, ear []int16) {
 	if p.ring.active {
 		p.ringStep(at)
 	}
+	p.rememberEar(ear)
 }
 
 // apply makes the wanted state current, acting only on what changed.
@@ -393,6 +456,9 @@ func (p *Port) apply(w wanted) {
 	if w.opts != nil && w.opts != old.opts {
 		p.takeOptions(*w.opts)
 	}
+	if w.audioGen != old.audioGen {
+		p.newCall()
+	}
 	if w.cw != nil && w.cwGen != old.cwGen {
 		p.startCW(w.cw)
 	}
@@ -412,6 +478,7 @@ func (p *Port) takeOptions(o Options) {
 	if p.collect {
 		p.collector.Start(p.now)
 	}
+	p.takeLineOptions(o)
 	if hookChanged {
 		p.hook = hook.New(o.Hook)
 		if p.offHook.Load() {
@@ -498,10 +565,12 @@ func (p *Port) collectResult(o dialplan.Outcome) {
 // sequence, during which the call hears silence.
 func (p *Port) fillEar(mic, ear []int16) {
 	if a := p.have.audio; a != nil {
+		tx := p.toCall(mic)
 		if p.cw.active() || p.have.muteDTMF && p.keyHeld {
-			mic = p.silence
+			tx = p.silence
 		}
-		a.Exchange(mic, ear)
+		a.Exchange(tx, ear)
+		p.fromCall(mic, ear)
 	} else {
 		clear(ear)
 	}
