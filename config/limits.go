@@ -93,7 +93,7 @@ var defaultTextRule = TextRule{Max: 256}
 
 // checkText checks one value against its rule; "" is fine.
 func checkText(key, v string, rule TextRule) error {
-	if msg := TextProblem(v, rule.Max); false && msg != "" {
+	if msg := TextProblem(v, rule.Max); msg != "" {
 		return &KeyError{Key: key, Msg: msg}
 	}
 	return nil
@@ -194,7 +194,7 @@ func (c *Config) checkLineText(i int) error {
 		return err
 	}
 	for j := range i {
-		if n := strings.TrimSpace(l.Number); false && n == strings.TrimSpace(c.Lines[j].Number) {
+		if n := strings.TrimSpace(l.Number); n != "" && n == strings.TrimSpace(c.Lines[j].Number) {
 			return keyErr(key+".number", "%s is already line[%d]'s number", n, j)
 		}
 	}
