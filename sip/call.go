@@ -48,7 +48,8 @@ type Call struct {
 
 	// Incoming.
 	uas       *sipgo.DialogServerSession
-	final     chan struct{} // closed once the INVITE has its final response
+	inviteTx  siplib.ServerTransaction // the INVITE's, for a refusal that does not wait for the ACK
+	final     chan struct{}            // closed once the INVITE has its final response
 	finalOnce sync.Once
 	answered  atomic.Bool
 	alerted   atomic.Bool // 180 sent
@@ -434,12 +435,18 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 		c.closeMedia()
 		return nil, &statusError{500, "Server Error", err}
 	}
-	c.uas = uas
+	c.uas, c.inviteTx = uas, tx
 	l.add(c)
 	l.log.Info("sip: incoming call", "from", number, "name", name, "call", c.callID, "replaces", replaced != nil)
 	// The caller gives up (CANCEL) or the transaction dies before an answer.
+	// A call we refused ends first: the goroutine goes with it rather than
+	// with the transaction, which may wait 32 s for an ACK that never comes.
 	go func() {
-		<-uas.Context().Done()
+		select {
+		case <-uas.Context().Done():
+		case <-c.done:
+			return
+		}
 		if !c.answered.Load() {
 			c.finish()
 			c.end(call.Cancelled, "487 cancelled by the caller", true)
@@ -539,9 +546,20 @@ func (c *Call) refuse(code int, cause call.Cause, hdrs []siplib.Header) bool {
 	if c.outgoing || c.uas == nil || c.answered.Swap(true) {
 		return false // no CANCEL event after our own final answer
 	}
+	// Sent on the INVITE transaction, which retransmits it and takes the
+	// ACK by itself: the dialog's Respond would wait for that ACK, keeping
+	// the call and the INVITE handler for up to 32 s from a caller that
+	// never sends it (a flood).
+	res := siplib.NewResponseFromRequest(c.uas.InviteRequest, code, statusPhrase(code), nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if res.Contact() == nil {
+		res.AppendHeader(siplib.HeaderClone(&c.contact))
+	}
 	go func() {
 		defer c.finish()
-		if err := c.uas.Respond(code, statusPhrase(code), nil, hdrs...); err != nil {
+		if err := c.inviteTx.Respond(res); err != nil {
 			c.line.log.Debug("sip: refuse", "call", c.callID, "code", code, "err", err)
 		}
 	}()

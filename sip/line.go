@@ -132,7 +132,7 @@ func (st *Stack) lineRouter() *router {
 	st.routerOnce.Do(func() {
 		r := &router{}
 		st.router = r
-		st.Handle(siplib.INVITE, r.invite)
+		st.Handle(siplib.INVITE, st.admitInvites(r.invite))
 		st.Handle(siplib.ACK, r.inCall((*Line).handleAck))
 		st.Handle(siplib.BYE, r.inCall((*Line).handleBye))
 		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))

@@ -26,6 +26,11 @@ type StackConfig struct {
 	AcceptProxyOnly bool
 	// UserAgent is the User-Agent header ("" leaves it out).
 	UserAgent string
+	// MaxPendingInvites caps the incoming INVITEs not yet answered (calls
+	// being set up or ringing: early dialogs) at once; beyond it new ones
+	// are answered 486 Busy Here with Retry-After, keeping nothing
+	// (admission.go). 0 means DefaultMaxPendingInvites.
+	MaxPendingInvites int
 	// RTPPortMin and RTPPortMax bound the ports of calls' media, both
 	// included: an even RTP port and the RTCP port above it per call
 	// (default 10000..20000). LineOptions may override them.

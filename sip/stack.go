@@ -60,6 +60,8 @@ type Stack struct {
 	routerOnce sync.Once
 	router     *router // the lines' calls (line.go)
 
+	admission *admission // bounds the incoming INVITEs' state (admission.go)
+
 	media mediaPorts // the calls' bound RTP/RTCP ports (mediaports.go)
 }
 
@@ -72,12 +74,13 @@ func WithLogger(l *slog.Logger) StackOption { return func(s *Stack) { s.log = l 
 // NewStack binds cfg.Listen (UDP) and starts serving. Close stops it.
 func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 	s := &Stack{
-		cfg:      cfg,
-		log:      slog.Default(),
-		handlers: map[siplib.RequestMethod]Handler{},
-		sources:  map[string][]netip.Addr{},
-		pongs:    map[string]pongWatch{},
-		done:     make(chan struct{}),
+		cfg:       cfg,
+		log:       slog.Default(),
+		handlers:  map[siplib.RequestMethod]Handler{},
+		sources:   map[string][]netip.Addr{},
+		pongs:     map[string]pongWatch{},
+		done:      make(chan struct{}),
+		admission: newAdmission(cfg.MaxPendingInvites),
 	}
 	for _, o := range opts {
 		o(s)
