@@ -549,15 +549,16 @@ func BenchmarkFrame20msLinePath(b *testing.B) {
 		b.Fatal(err)
 	}
 	p.HookEdge(board.HookEdge{At: 0, OffHook: true})
-	far := &farPlayer{}
+	far := &farPlayer{heard: make([]int16, 0, 8000)}
 	p.Connect(far)
 	mic := lineNoise(160, -30)
 	ear := make([]int16, 160)
+	speech := lineNoise(8000, -20)
 	now := time.Duration(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if len(far.play) < 160 {
-			far.play = lineNoise(8000, -20)
+			far.play = speech
 			far.heard = far.heard[:0]
 		}
 		now += frame

@@ -45,6 +45,14 @@
 // the CAS ends it sends DTMF 'D' for 60 ms over whatever it was saying
 // (within 20 ms of the CAS's end), and /state's cas_acks counts it.
 // Opts.NoCASAck turns this off.
+//
+// # The line's echo
+//
+// With Opts.EchoERL above 0 the line has a hybrid, as a SLIC's has: the
+// mouthpiece signal the port gets carries the echo of what the earpiece
+// played, through an ITU-T G.168 echo path model (fxs/echo/echopath)
+// after a bulk delay, so the port's echo canceller can be heard and
+// measured without hardware. By default there is no echo path.
 package sim
 
 import (
