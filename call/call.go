@@ -193,6 +193,10 @@ type DialOptions struct {
 	// Anonymous withholds our identity from the called party (caller-ID
 	// blocking): SIP sends From anonymous with Privacy: id.
 	Anonymous bool
+	// Caller, when set, is who the call comes from, for a dialer that may
+	// present it (a local user's phone shows the outside caller's number;
+	// a provider line always presents its own account).
+	Caller Party
 }
 
 // TransferRequest is a far end's request that we call someone in its

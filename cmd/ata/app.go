@@ -417,18 +417,7 @@ func dndCause(status int) call.Cause {
 
 // startRelay joins two legs' media in a mixer paced by its own clock (a
 // call forwarded by bridge: the port is not in it) until stop.
-func startRelay(a, b media.Endpoint) (stop func()) {
-	m := &bridge.Mixer{}
-	m.Add(a, bridge.Active)
-	m.Add(b, bridge.Active)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.Run(ctx, 20*time.Millisecond)
-	}()
-	return func() { cancel(); <-done }
-}
+func startRelay(a, b media.Endpoint) (stop func()) { return bridge.Relay(a, b, 20*time.Millisecond) }
 
 // sipSettings maps [sip] and [[line]] to the SIP side's settings; the
 // calls' media ports go to the packet capture.
