@@ -51,9 +51,9 @@ type Options struct {
 	// canceller finds: the echo path's dispersion plus whatever bulk delay
 	// is left. Default 64 ms, 10 to 128 ms, rounded up to 10 ms.
 	Tail time.Duration
-	// NoDelaySearch keeps the filter's window at zero delay, for a line
-	// known to have no bulk delay (and to show what the search is for).
-	NoDelaySearch bool
+	// FixedWindow keeps the filter's window at zero delay whatever bulk
+	// delay the canceller finds (to show what moving it is for).
+	FixedWindow bool
 }
 
 // Stats describe the canceller's view of the current call.
@@ -79,9 +79,9 @@ type Stats struct {
 // goroutine (the board's frame goroutine); DisableNLP, Bypass and Stats may
 // be called from any goroutine.
 type Canceller struct {
-	parts   int // partitions of block samples: the tail
-	noDelay bool
-	fft     *realFFT
+	parts int  // partitions of block samples: the tail
+	fixed bool // the window stays at zero delay
+	fft   *realFFT
 
 	hpEar, hpMic highpass
 
@@ -110,6 +110,8 @@ type Canceller struct {
 	lagBest, lagRun, farBlocks int
 	sEb, sEf, sD               float64 // smoothed block powers: fg/bg comparison
 	divRun                     int
+	fine                       bool // the double talk is the fine detector's alone
+	pathRunN                   int  // blocks the background has led the foreground by pathGain
 	dtHold, nearHold           int
 	noise                      float64 // comfort noise power (mean square), -1 = not yet measured
 	rng                        uint32
@@ -135,14 +137,14 @@ func New(o Options) (*Canceller, error) {
 	}
 	parts := int((tail + block*sampleDur - 1) / (block * sampleDur))
 	c := &Canceller{
-		parts:   parts,
-		noDelay: o.NoDelaySearch,
-		fft:     newRealFFT(block),
-		x:       make([]complex64, parts*bins),
-		wb:      make([]complex64, parts*bins),
-		wf:      make([]complex64, parts*bins),
-		norm:    make([]float32, bins),
-		xpow:    make([]float32, parts+1),
+		parts: parts,
+		fixed: o.FixedWindow,
+		fft:   newRealFFT(block),
+		x:     make([]complex64, parts*bins),
+		wb:    make([]complex64, parts*bins),
+		wf:    make([]complex64, parts*bins),
+		norm:  make([]float32, bins),
+		xpow:  make([]float32, parts+1),
 	}
 	c.delay = newDelayEstimator(c.fft, delayLags)
 	c.hpEar = newHighpass()
@@ -161,7 +163,7 @@ func (c *Canceller) Reset() {
 	c.clearFilter()
 	c.delay.reset()
 	c.lagBest, c.lagRun, c.farBlocks = -1, 0, 0
-	c.dtHold, c.nearHold = 0, 0
+	c.dtHold, c.nearHold, c.pathRunN, c.fine = 0, 0, 0, false
 	c.noise = -1
 	c.rng = 0x9e3779b9
 	c.erlX, c.erlD, c.erleD, c.erleE = 0, 0, 0, 0
@@ -228,23 +230,33 @@ func (c *Canceller) Process(ear, mic, out []int16) {
 
 // Tuning. The thresholds are power ratios.
 const (
-	mu          = 0.6     // normalised step of the background filter, per block, shared by the partitions
-	regFloor    = 30 * 30 // regularisation: the reference power (mean square) below which steps shrink
-	farFloor    = 3000    // mean square of a far-end block worth cancelling (about −55 dBov)
-	dtRatio     = 0.5     // double talk: mouthpiece above the loudest far-end block in the window less 3 dB
-	dtHangover  = 10      // blocks adaptation stays frozen after double talk (100 ms)
-	nearRatio   = 8       // NLP: the residual within 9 dB of the mouthpiece level means near-end speech
-	nearHang    = 5       // blocks the NLP stays off after near-end speech (50 ms)
-	erlSmooth   = 0.05    // per-block weight of the statistics' smoothing (about 200 ms)
-	cmpSmooth   = 0.3     // per-block weight of the foreground/background comparison
-	divergeRun  = 20      // blocks of an output louder than its input before the filter is cleared
-	lagEvery    = 10      // blocks between delay estimates
-	lagStable   = 3       // estimates (within lagJitter) before the window moves
-	lagJitter   = 8       // samples an estimate may wander and still count as the same
-	lagMargin   = 80      // samples of window before the echo's main arrival (10 ms)
-	lagLead     = 48      // samples of the echo path before its main arrival the window must hold
-	lagDisperse = 128     // samples of the echo path after its main arrival the window must hold
-	minFarMove  = 30      // blocks of far-end speech before the window may move
+	regFloor     = 30 * 30 // regularisation: the reference power (mean square) below which steps shrink
+	farFloor     = 3000    // mean square of a far-end block worth cancelling (about −55 dBov)
+	dtRatio      = 1.0     // double talk: mouthpiece above the loudest far-end block in the window less 3 dB
+	fineRatio    = 8       // fine double talk: the residual 9 dB above its prediction
+	fineStep     = 0.2     // step scale while the fine detector sees double talk
+	pathGain     = 0.25    // background this far (power) below the foreground during double talk: the path changed
+	pathRun      = 10      // blocks the background must stay that far ahead
+	dtHangover   = 10      // blocks adaptation stays frozen after double talk (100 ms)
+	nearRatio    = 2       // NLP: the residual within 9 dB of the mouthpiece level means near-end speech
+	explainRatio = 2       // NLP: a mouthpiece within 3 dB of the echo estimate is echo
+	nearHang     = 5       // blocks the NLP stays off after near-end speech (50 ms)
+	erlSmooth    = 0.01    // per-block weight of the statistics' smoothing (about 1 s)
+	cmpSmooth    = 0.3     // per-block weight of the foreground/background comparison
+	divergeRun   = 20      // blocks of an output louder than its input before the filter is cleared
+
+	mu      = 1.5  // normalised step of the background filter, per block, at full step scale
+	vssGain = 8    // step scale per unit of residual-to-mouthpiece amplitude ratio
+	minStep = 0.07 // smallest step scale (the echo about 40 dB down)
+	regRel  = 0.05 // regularisation relative to the mean bin power
+
+	lagEvery    = 5   // blocks between delay estimates
+	lagStable   = 4   // estimates (within lagJitter) before the window moves
+	lagJitter   = 8   // samples an estimate may wander and still count as the same
+	lagMargin   = 80  // samples of window before the echo's main arrival (10 ms)
+	lagLead     = 48  // samples of the echo path before its main arrival the window must hold
+	lagDisperse = 128 // samples of the echo path after its main arrival the window must hold
+	minFarMove  = 30  // blocks of far-end speech before the window may move
 )
 
 func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
@@ -278,17 +290,9 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 		pwin = max(pwin, p)
 	}
 
-	// The newest spectrum replaces the oldest in the ring and in the norm.
+	// The newest spectrum replaces the oldest in the ring.
 	c.xi = (c.xi + 1) % c.parts
-	old := c.x[c.xi*bins : (c.xi+1)*bins]
-	c.fft.forward(c.xin[:], c.spec[:])
-	for k := range bins {
-		c.norm[k] += sq(c.spec[k]) - sq(old[k])
-		if c.norm[k] < 0 {
-			c.norm[k] = 0
-		}
-		old[k] = c.spec[k]
-	}
+	c.fft.forward(c.xin[:], c.x[c.xi*bins:(c.xi+1)*bins])
 
 	c.filter(c.wb, c.yb[:])
 	c.filter(c.wf, c.yf[:])
@@ -308,22 +312,37 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	pyf /= block
 
 	far := pwin > farFloor
-	// Double talk: the mouthpiece louder than any echo of the far end could
-	// be (G.168 assumes an ERL of at least 6 dB; 3 dB of it is margin).
-	if far && pd > dtRatio*pwin {
+	// Double talk, two ways. Coarse (Geigel on block powers): the
+	// mouthpiece louder than the loudest far-end block the echo could come
+	// from, which no hybrid does. Fine, once converged: a residual well
+	// above what the measured ERL and ERLE predict from the echo estimate.
+	// The fine detector cannot tell double talk from a changed echo path;
+	// near-end speech has gaps, a changed path does not, so a fine
+	// detection that lasts means the path changed and the filter must
+	// learn again.
+	coarse := far && pd > dtRatio*pwin
+	fine := far && c.converged && !coarse &&
+		float64(pef) > fineRatio*float64(pyf)*c.erleE/c.erleD+regFloor
+	if coarse || fine {
 		if c.dtHold == 0 {
 			c.dtCount++
 		}
 		c.dtHold = dtHangover
+		c.fine = fine
 	} else if c.dtHold > 0 {
 		c.dtHold--
 	}
 	dt := c.dtHold > 0
-
-	if far && !dt {
-		c.adapt()
+	switch {
+	case !far || (dt && !c.fine):
+	case dt:
+		c.adapt(fineStep)
+	default:
+		c.adapt(1)
 	}
-	c.compare(far, pd, peb, pef)
+	if far {
+		c.compare(dt, pd, peb, pef)
+	}
 
 	if far && !dt {
 		c.erlX += erlSmooth * (float64(px) - c.erlX)
@@ -348,18 +367,21 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	} else {
 		c.noise *= 1.0023
 	}
-	if !c.noDelay {
-		c.delay.push(c.xraw[:], c.d[:], pxRaw/block > farFloor)
-		if far {
-			c.moveWindow()
-		}
+	c.delay.push(c.xraw[:], c.d[:], pxRaw/block > farFloor)
+	if far {
+		c.moveWindow()
 	}
 
 	// NLP: while the far end talks alone, the residual goes and comfort
 	// noise takes its place. Near-end speech keeps the residual in.
 	suppress := false
 	if nlp && far {
-		near := pd < nearRatio*pef
+		// Near-end speech: the filter removes little of the mouthpiece
+		// signal, and the mouthpiece is clearly louder than the echo the
+		// filter predicts. A sound the far end had not made before leaves
+		// a residual the filter has not learnt yet; the second test keeps
+		// that from passing for speech.
+		near := pd < nearRatio*pef && pd > explainRatio*pyf
 		if c.erlValid && c.converged {
 			// Converged, the residual is predictable from the far end's
 			// level; an error well above it is the near end talking.
@@ -412,16 +434,31 @@ func (c *Canceller) part(p int) []complex64 {
 // adapt moves the background filter along the normalised gradient of the
 // error (NLMS in each bin), then enforces the time-domain support of one
 // partition, round robin as MDF does.
-func (c *Canceller) adapt() {
+func (c *Canceller) adapt(scale float32) {
 	for i := range block {
 		c.tbuf[i] = 0
 		c.tbuf[block+i] = c.eb[i]
 	}
 	c.fft.forward(c.tbuf[:], c.spec[:])
-	reg := float32(regFloor * fftLen * c.parts)
+	// The step in each bin is normalised by the input power over
+	// the filter's span (NLMS), regularised against bins speech leaves
+	// empty: their steps would otherwise amplify noise into the filter.
+	clear(c.norm)
+	for p := range c.parts {
+		xp := c.part(p)
+		for k := range bins {
+			c.norm[k] += sq(xp[k])
+		}
+	}
+	var mean float32
+	for _, v := range c.norm {
+		mean += v
+	}
+	mean /= bins
+	reg := max(float32(regFloor*fftLen), regRel*mean)
+	step := mu * scale * c.stepScale()
 	for k := range bins {
-		s := mu / (c.norm[k] + reg)
-		c.spec[k] *= complex(s, 0)
+		c.spec[k] *= complex(step/(c.norm[k]+reg), 0)
 	}
 	for p := range c.parts {
 		xp := c.part(p)
@@ -437,22 +474,48 @@ func (c *Canceller) adapt() {
 	c.constrain = (c.constrain + 1) % c.parts
 }
 
+// stepScale slows the adaptation as the background filter converges, as
+// a variable-step NLMS does: a full step while the residual is within
+// 18 dB of the mouthpiece level, down to minStep as it falls, which lowers the
+// noise the step itself adds (misadjustment) and so deepens the
+// cancellation.
+func (c *Canceller) stepScale() float32 {
+	if c.sD <= 0 {
+		return 1
+	}
+	r := float32(math.Sqrt(c.sEb / c.sD))
+	return min(1, max(minStep, vssGain*r))
+}
+
 // compare hands the background's coefficients to the foreground when they
 // cancel better, restores the background from the foreground when it has
 // wandered off (a double talk the detector missed), and clears both when
-// even the foreground makes the echo louder.
-func (c *Canceller) compare(far bool, pd, peb, pef float32) {
-	if !far {
-		return
-	}
+// even the foreground makes the echo louder. During double talk only a
+// background far and lastingly ahead is taken: near-end speech cannot be
+// predicted from the far end, so that lead means the echo path changed
+// (which the fine detector mistakes for double talk), and the ERLE the
+// detector predicts from starts again from the new filter's.
+func (c *Canceller) compare(dt bool, pd, peb, pef float32) {
 	c.sEb += cmpSmooth * (float64(peb) - c.sEb)
 	c.sEf += cmpSmooth * (float64(pef) - c.sEf)
 	c.sD += cmpSmooth * (float64(pd) - c.sD)
 	switch {
+	case dt:
+		if c.sEb < pathGain*c.sEf {
+			c.pathRunN++
+		} else {
+			c.pathRunN = 0
+		}
+		if c.pathRunN >= pathRun {
+			copy(c.wf, c.wb)
+			c.sEf = c.sEb
+			c.erleD, c.erleE = c.sD, c.sEb
+			c.dtHold, c.pathRunN = 0, 0
+		}
 	case c.sEb < 0.7*c.sEf:
 		copy(c.wf, c.wb)
 		c.sEf = c.sEb
-	case c.sEb > 4*c.sEf && c.sEb > c.sD:
+	case c.sEb > 2*c.sEf && c.sEb > c.sD/4:
 		copy(c.wb, c.wf)
 		c.sEb = c.sEf
 	}
@@ -464,6 +527,9 @@ func (c *Canceller) compare(far bool, pd, peb, pef float32) {
 			c.divCount++
 			c.divRun = 0
 			c.sEb, c.sEf = c.sD, c.sD
+			// What the filter had learnt is gone: so is the ERLE the
+			// fine double-talk detector predicts from.
+			c.erleE, c.converged = c.erleD, false
 		}
 	} else {
 		c.divRun = 0
@@ -471,7 +537,8 @@ func (c *Canceller) compare(far bool, pd, peb, pef float32) {
 }
 
 // moveWindow places the filter's window on the echo once the delay
-// estimate has held still; the filter starts again from zero there.
+// estimate has held still, if the echo runs off the window; the filter
+// starts again from zero there.
 func (c *Canceller) moveWindow() {
 	if c.farBlocks%lagEvery != 0 || c.delay.fed < minFarMove {
 		return
@@ -487,19 +554,13 @@ func (c *Canceller) moveWindow() {
 		c.lagRun = 1
 	}
 	c.lagBest = arrival
-	if c.lagRun < lagStable {
-		return
+	if !c.fixed && c.lagRun >= lagStable && (arrival-lagLead < c.ws || arrival+lagDisperse > c.ws+c.parts*block) {
+		if ws := max(0, arrival-lagMargin); ws+fftLen <= refLen && ws != c.ws {
+			c.ws = ws
+			c.clearFilter()
+			c.converged = false
+		}
 	}
-	if arrival-lagLead >= c.ws && arrival+lagDisperse <= c.ws+c.parts*block {
-		return
-	}
-	ws := max(0, arrival-lagMargin)
-	if ws+fftLen > refLen || ws == c.ws {
-		return
-	}
-	c.ws = ws
-	c.clearFilter()
-	c.converged = false
 }
 
 // comfort returns one sample of white noise at the background's power.
@@ -515,34 +576,49 @@ func (c *Canceller) comfort() float32 {
 	return u * float32(math.Sqrt(3*c.noise))
 }
 
-// highpass is a second-order Butterworth high-pass at 150 Hz: 16 dB down at
-// 60 Hz, 19 dB at 50 Hz, no DC at all, and little of speech lost.
-type highpass struct {
+// highpass is a fourth-order Butterworth high-pass at 150 Hz (two
+// biquads): 38 dB down at 50 Hz, 32 dB at 60 Hz, no DC at all, and less
+// than half a dB of speech lost at 200 Hz.
+type highpass struct{ s [2]biquad }
+
+func newHighpass() highpass {
+	const fc = 150.0
+	var h highpass
+	// The pole pairs of a fourth-order Butterworth filter: Q = 1/(2·cos θ)
+	// for θ = π/8 and 3π/8.
+	for i, q := range []float64{0.5412, 1.3066} {
+		w := 2 * math.Pi * fc / Rate
+		cw, sw := math.Cos(w), math.Sin(w)
+		alpha := sw / (2 * q)
+		a0 := 1 + alpha
+		h.s[i] = biquad{
+			b0: float32((1 + cw) / 2 / a0),
+			b1: float32(-(1 + cw) / a0),
+			b2: float32((1 + cw) / 2 / a0),
+			a1: float32(-2 * cw / a0),
+			a2: float32((1 - alpha) / a0),
+		}
+	}
+	return h
+}
+
+func (h *highpass) reset() {
+	for i := range h.s {
+		h.s[i].x1, h.s[i].x2, h.s[i].y1, h.s[i].y2 = 0, 0, 0, 0
+	}
+}
+
+func (h *highpass) step(x float32) float32 { return h.s[1].step(h.s[0].step(x)) }
+
+type biquad struct {
 	b0, b1, b2, a1, a2 float32
 	x1, x2, y1, y2     float32
 }
 
-func newHighpass() highpass {
-	const fc = 150.0
-	w := 2 * math.Pi * fc / Rate
-	cw, sw := math.Cos(w), math.Sin(w)
-	alpha := sw / math.Sqrt2 // Q = 1/√2
-	a0 := 1 + alpha
-	return highpass{
-		b0: float32((1 + cw) / 2 / a0),
-		b1: float32(-(1 + cw) / a0),
-		b2: float32((1 + cw) / 2 / a0),
-		a1: float32(-2 * cw / a0),
-		a2: float32((1 - alpha) / a0),
-	}
-}
-
-func (h *highpass) reset() { h.x1, h.x2, h.y1, h.y2 = 0, 0, 0, 0 }
-
-func (h *highpass) step(x float32) float32 {
-	y := h.b0*x + h.b1*h.x1 + h.b2*h.x2 - h.a1*h.y1 - h.a2*h.y2
-	h.x2, h.x1 = h.x1, x
-	h.y2, h.y1 = h.y1, y
+func (b *biquad) step(x float32) float32 {
+	y := b.b0*x + b.b1*b.x1 + b.b2*b.x2 - b.a1*b.y1 - b.a2*b.y2
+	b.x2, b.x1 = b.x1, x
+	b.y2, b.y1 = b.y1, y
 	return y
 }
 
