@@ -608,12 +608,7 @@ func tableLine(data []byte, name string, n int) int {
 func describe(name string, data []byte, err error) error {
 	var strict *toml.StrictMissingError
 	if errors.As(err, &strict) {
-		msgs := make([]string, 0, len(strict.Errors))
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, row, strings.Join(e.Key(), ".")))
-		}
-		return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+		return unknownKeys(name, strict)
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -199,4 +200,25 @@ func keyLine(data []byte, key string) int {
 		}
 	}
 	return 0
+}
+
+// unknownKeys lists the keys the configuration does not have, each with
+// its line; a file of garbage names a few and counts the rest, and a
+// key is cut short, so the message fits on a page.
+func unknownKeys(name string, strict *toml.StrictMissingError) error {
+	const most, longest = 5, 64
+	msgs := make([]string, 0, most+1)
+	for i, e := range strict.Errors {
+		if i == most {
+			msgs = append(msgs, fmt.Sprintf("and %d more unknown keys", len(strict.Errors)-most))
+			break
+		}
+		row, _ := e.Position()
+		key := strings.Join(e.Key(), ".")
+		if utf8.RuneCountInString(key) > longest {
+			key = string([]rune(key)[:longest]) + "…"
+		}
+		msgs = append(msgs, fmt.Sprintf("%s:%d: unknown key %q", name, row, key))
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
 }
