@@ -42,15 +42,20 @@ func (e *delayEstimator) reset() {
 }
 
 // push feeds one block of the high-passed earpiece (x) and mouthpiece (d)
-// signals, undelayed; far says the earpiece carries speech worth learning
-// from.
-func (e *delayEstimator) push(x, d []float32, far bool) {
-	copy(e.buf[:block], e.prevX[:])
-	copy(e.buf[block:], x)
-	copy(e.prevX[:], x)
+// signals, undelayed; spectrum, if not nil, is the transform of the
+// earpiece's [previous, current] block pair, already computed by the
+// caller. far says the earpiece carries speech worth learning from.
+func (e *delayEstimator) push(x, d []float32, spectrum []complex64, far bool) {
 	e.xi = (e.xi + 1) % e.lags
 	xs := e.xs[e.xi*bins : (e.xi+1)*bins]
-	e.fft.forward(e.buf[:], xs)
+	if spectrum != nil {
+		copy(xs, spectrum)
+	} else {
+		copy(e.buf[:block], e.prevX[:])
+		copy(e.buf[block:], x)
+		e.fft.forward(e.buf[:], xs)
+	}
+	copy(e.prevX[:], x)
 	if !far {
 		return
 	}
@@ -65,8 +70,8 @@ func (e *delayEstimator) push(x, d []float32, far bool) {
 		if i < 0 {
 			i += e.lags
 		}
-		xl := e.xs[i*bins : (i+1)*bins]
-		gl := e.g[l*bins : (l+1)*bins]
+		xl := e.xs[i*bins:][:bins]
+		gl := e.g[l*bins:][:bins]
 		for k := range bins {
 			gl[k] = delaySmooth*gl[k] + (1-delaySmooth)*e.spec[k]*conj(xl[k])
 		}

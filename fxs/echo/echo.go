@@ -36,7 +36,7 @@ const (
 	block     = 80        // samples per adaptive-filter block
 	fftLen    = 2 * block // overlap-save transform length
 	bins      = block + 1 // non-negative frequency bins of a real transform
-	delayLags = 8         // blocks of delay the estimator searches (80 ms)
+	delayLags = 7         // blocks of delay the estimator searches (70 ms: 60 ms of bulk delay and the paths' lead-in)
 	refLen    = 2048      // reference history: longest window start + two blocks
 	refMask   = refLen - 1
 	maxTail   = 128 * time.Millisecond
@@ -103,7 +103,7 @@ type Canceller struct {
 
 	// scratch
 	xin, tbuf                  [fftLen]float32
-	spec, acc                  [bins]complex64
+	spec, acc, accF            [bins]complex64
 	d, yb, yf, eb, ef, outBuf  [block]float32
 	delay                      *delayEstimator
 	xraw                       [block]float32 // this block's high-passed earpiece, undelayed
@@ -250,8 +250,8 @@ const (
 	minStep = 0.07 // smallest step scale (the echo about 40 dB down)
 	regRel  = 0.05 // regularisation relative to the mean bin power
 
-	lagEvery    = 5   // blocks between delay estimates
-	lagStable   = 4   // estimates (within lagJitter) before the window moves
+	lagEvery    = 10  // blocks between delay estimates
+	lagStable   = 3   // estimates (within lagJitter) before the window moves
 	lagJitter   = 8   // samples an estimate may wander and still count as the same
 	lagMargin   = 80  // samples of window before the echo's main arrival (10 ms)
 	lagLead     = 48  // samples of the echo path before its main arrival the window must hold
@@ -290,12 +290,29 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 		pwin = max(pwin, p)
 	}
 
-	// The newest spectrum replaces the oldest in the ring.
+	// The newest spectrum replaces the oldest in the ring and in norm,
+	// the input power over the filter's span (Σ_p |X_p[k]|²), which is
+	// summed afresh once per turn of the ring so rounding cannot drift.
 	c.xi = (c.xi + 1) % c.parts
-	c.fft.forward(c.xin[:], c.x[c.xi*bins:(c.xi+1)*bins])
+	xs := c.x[c.xi*bins : (c.xi+1)*bins]
+	for k, v := range xs {
+		c.norm[k] -= sq(v)
+	}
+	c.fft.forward(c.xin[:], xs)
+	if c.xi == 0 {
+		clear(c.norm)
+		for p := range c.parts {
+			for k, v := range c.part(p) {
+				c.norm[k] += sq(v)
+			}
+		}
+	} else {
+		for k, v := range xs {
+			c.norm[k] = max(0, c.norm[k]+sq(v))
+		}
+	}
 
-	c.filter(c.wb, c.yb[:])
-	c.filter(c.wf, c.yf[:])
+	c.filter()
 	var pd, peb, pef, pyf float32
 	for i := range block {
 		d := c.d[i]
@@ -367,7 +384,11 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	} else {
 		c.noise *= 1.0023
 	}
-	c.delay.push(c.xraw[:], c.d[:], pxRaw/block > farFloor)
+	var same []complex64 // with the window at zero delay the estimator's input spectrum is the filter's
+	if c.ws == 0 {
+		same = xs
+	}
+	c.delay.push(c.xraw[:], c.d[:], same, pxRaw/block > farFloor)
 	if far {
 		c.moveWindow()
 	}
@@ -408,18 +429,26 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	}
 }
 
-// filter computes the last block of the echo estimate of filter w.
-func (c *Canceller) filter(w []complex64, y []float32) {
+// filter computes the last block of the echo estimates of the background
+// and foreground filters, in one pass over the input spectra.
+func (c *Canceller) filter() {
 	c.acc = [bins]complex64{}
+	c.accF = [bins]complex64{}
 	for p := range c.parts {
-		xp := c.part(p)
-		wp := w[p*bins : (p+1)*bins]
+		// Fixed-length slices let the compiler drop the bounds checks.
+		xp := c.part(p)[:bins]
+		wb := c.wb[p*bins:][:bins]
+		wf := c.wf[p*bins:][:bins]
 		for k := range bins {
-			c.acc[k] += wp[k] * xp[k]
+			x := xp[k]
+			c.acc[k] += wb[k] * x
+			c.accF[k] += wf[k] * x
 		}
 	}
 	c.fft.inverse(c.acc[:], c.tbuf[:])
-	copy(y, c.tbuf[block:])
+	copy(c.yb[:], c.tbuf[block:])
+	c.fft.inverse(c.accF[:], c.tbuf[:])
+	copy(c.yf[:], c.tbuf[block:])
 }
 
 // part returns the input spectrum p blocks old.
@@ -443,13 +472,6 @@ func (c *Canceller) adapt(scale float32) {
 	// The step in each bin is normalised by the input power over
 	// the filter's span (NLMS), regularised against bins speech leaves
 	// empty: their steps would otherwise amplify noise into the filter.
-	clear(c.norm)
-	for p := range c.parts {
-		xp := c.part(p)
-		for k := range bins {
-			c.norm[k] += sq(xp[k])
-		}
-	}
 	var mean float32
 	for _, v := range c.norm {
 		mean += v
@@ -461,8 +483,8 @@ func (c *Canceller) adapt(scale float32) {
 		c.spec[k] *= complex(step/(c.norm[k]+reg), 0)
 	}
 	for p := range c.parts {
-		xp := c.part(p)
-		wp := c.wb[p*bins : (p+1)*bins]
+		xp := c.part(p)[:bins]
+		wp := c.wb[p*bins:][:bins]
 		for k := range bins {
 			wp[k] += conj(xp[k]) * c.spec[k]
 		}

@@ -33,12 +33,18 @@ func (r *realFFT) forward(x []float32, X []complex64) {
 		r.z[i] = complex(x[2*i], x[2*i+1])
 	}
 	Z := r.c.transform(r.z, r.tmp)
-	for k := 0; k <= m; k++ {
-		a := Z[k%m]
-		b := conj(Z[(m-k)%m])
+	Z = Z[:m]
+	X = X[:m+1]
+	w := r.w[:m+1]
+	z0 := Z[0]
+	X[0] = complex(real(z0)+imag(z0), 0)
+	X[m] = complex(real(z0)-imag(z0), 0)
+	for k := 1; k < m; k++ {
+		a := Z[k]
+		b := conj(Z[m-k])
 		even := (a + b) * 0.5
 		odd := (a - b) * complex(0, -0.5)
-		X[k] = even + r.w[k]*odd
+		X[k] = even + w[k]*odd
 	}
 }
 
@@ -78,13 +84,6 @@ type stage struct {
 	radix, n, s int         // radix, current length, stride
 	tw          []complex64 // tw[p*radix+k] = e^{-2πi·p·k/n}
 }
-
-var fifth = func() (w [5]complex64) {
-	for k := range w {
-		w[k] = complex64(cmplx.Rect(1, -2*math.Pi*float64(k)/5))
-	}
-	return
-}()
 
 func newCFFT(n int) cfft {
 	c := cfft{n: n}
@@ -146,20 +145,33 @@ func (c *cfft) transform(x, y []complex64) []complex64 {
 				}
 			}
 		case 5:
+			// The five-point DFT with its symmetries: y1/y4 and y2/y3 share
+			// a real part built from sums and an imaginary part from
+			// differences.
+			const (
+				c1 = 0.30901699437494745 // cos 2π/5
+				c2 = -0.8090169943749475 // cos 4π/5
+				s1 = 0.9510565162951535  // sin 2π/5
+				s2 = 0.5877852522924731  // sin 4π/5
+			)
 			for p := 0; p < m; p++ {
 				tw := st.tw[p*5 : p*5+5]
+				w1, w2, w3, w4 := tw[1], tw[2], tw[3], tw[4]
 				for q := 0; q < s; q++ {
-					var a [5]complex64
-					for j := range a {
-						a[j] = x[q+s*(p+j*m)]
-					}
-					for k := 0; k < 5; k++ {
-						var sum complex64
-						for j := 0; j < 5; j++ {
-							sum += a[j] * fifth[(j*k)%5]
-						}
-						y[q+s*(5*p+k)] = sum * tw[k]
-					}
+					a0, a1, a2, a3, a4 := x[q+s*p], x[q+s*(p+m)], x[q+s*(p+2*m)], x[q+s*(p+3*m)], x[q+s*(p+4*m)]
+					t1, t2, t3, t4 := a1+a4, a2+a3, a1-a4, a2-a3
+					b1 := a0 + t1*c1 + t2*c2
+					b2 := a0 + t1*c2 + t2*c1
+					u := t3*s1 + t4*s2
+					v := t3*s2 - t4*s1
+					b3 := complex(imag(u), -real(u)) // −i·u
+					b4 := complex(imag(v), -real(v))
+					o := q + s*5*p
+					y[o] = a0 + t1 + t2
+					y[o+s] = (b1 + b3) * w1
+					y[o+2*s] = (b2 + b4) * w2
+					y[o+3*s] = (b2 - b4) * w3
+					y[o+4*s] = (b1 - b3) * w4
 				}
 			}
 		}
