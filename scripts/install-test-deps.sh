@@ -35,7 +35,6 @@ done
 # small C program against speexdsp's echo canceller to compare with.
 [ -f /usr/include/speex/speex_echo.h ] || missing+=(libspeexdsp-dev)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "test dependencies: all present"
 	exit 0
