@@ -33,6 +33,11 @@ type Config struct {
 	Lines  []Line `toml:"line"`
 	System System `toml:"system"`
 	Web    Web    `toml:"web"`
+	// Router mode (config/router.go): local users, trunks, routes.
+	Router Router  `toml:"router"`
+	Users  []User  `toml:"user,omitempty"`
+	Trunks []Trunk `toml:"trunk,omitempty"`
+	Routes []Route `toml:"route,omitempty"`
 }
 
 // Web holds the web UI's settings.
@@ -106,6 +111,9 @@ type Line struct {
 	DTMFMode string `toml:"dtmf_mode"`
 	// Ptime is the packet time in ms: 20 or 10.
 	Ptime int `toml:"ptime"`
+	// Ring lists the extensions alerted for this line's calls in router
+	// mode (default: the port's).
+	Ring []string `toml:"ring"`
 }
 
 // IsActive reports whether the line is on (the default).
@@ -335,6 +343,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	if i, err := c.checkLines(); err != nil {
 		return nil, &FileError{Name: name, Line: tableLine(data, "line", i), Err: err}
 	}
+	if err := c.checkRouter(); err != nil {
+		line := 0
+		if ke := (*KeyError)(nil); errors.As(err, &ke) {
+			line = keyLine(data, ke.Key)
+		}
+		return nil, &FileError{Name: name, Line: line, Err: err}
+	}
 	return c, nil
 }
 
@@ -361,8 +376,10 @@ func (c *Config) Validate() error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	_, err := c.checkLines()
-	return err
+	if _, err := c.checkLines(); err != nil {
+		return err
+	}
+	return c.checkRouter()
 }
 
 // Marshal writes c as TOML that Parse reads back to the same settings.
@@ -463,6 +480,8 @@ func builtin() *Config {
 			FaxJitter:            Duration(60 * time.Millisecond),
 		},
 		System: System{DataDir: "data"},
+		Router: Router{Listen: "0.0.0.0:5062", PortExtension: "100", AuthFailures: 10, BlockFor: Duration(10 * time.Minute),
+			AllowNetworks: []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8", "fe80::/10"}},
 		Web:    Web{Listen: "127.0.0.1:8080"},
 		SIP: SIP{
 			Listen:          "0.0.0.0:5060",
@@ -493,6 +512,9 @@ func (c *Config) lineDefaults() {
 		}
 		if l.Ptime == 0 {
 			l.Ptime = 20
+		}
+		if l.Ring == nil {
+			l.Ring = []string{c.Router.PortExtension}
 		}
 	}
 }

@@ -82,8 +82,8 @@ func TestDecodeErrorsNeverSpeakGo(t *testing.T) {
 				bad = "7"
 			}
 			header, key := "["+table+"]", table+"."+name
-			if line {
-				header, key = "[[line]]\nnumber = \"1\"\nservice_domain = \"a\"\n[[line]]", "line[1]."+name
+			if line { // the second table of its kind, so the index must be right
+				header, key = "[["+table+"]]\n[["+table+"]]", table+"[1]."+name
 			}
 			doc := header + "\n" + name + " = " + bad + "\n"
 			_, err := Parse("ata.toml", []byte(doc))

@@ -58,6 +58,13 @@ func (c *Config) MakeUsable(fallback *Config, extra func(*Config) error) ([]Prob
 			return probs, err
 		}
 		seen[ke.Key]++
+		if table, i, _, ok := tableKey(ke.Key); ok && table != "line" {
+			// A user, trunk or route that cannot be used is left out whole.
+			if dropEntry(c, table, i) {
+				report(Problem{Key: ke.Key, Msg: ke.Msg, Fix: fmt.Sprintf("%s %d is left out", table, i+1)})
+				continue
+			}
+		}
 		if line, field, ok := lineKey(ke.Key); ok && line < len(c.Lines) {
 			if seen[ke.Key] > 1 || field == "" || !setField(reflect.ValueOf(&c.Lines[line]).Elem(), strings.Split(field, "."), reflect.ValueOf(Line{})) {
 				report(Problem{Key: ke.Key, Msg: ke.Msg, Fix: fmt.Sprintf("line %d is left out", line+1)})
@@ -84,16 +91,37 @@ func (c *Config) MakeUsable(fallback *Config, extra func(*Config) error) ([]Prob
 	return probs, errors.New("config: too many bad settings")
 }
 
-var lineKeyRE = regexp.MustCompile(`^line\[(\d+)\](?:\.(.+))?$`)
+var (
+	tableKeyRE = regexp.MustCompile(`^(line|user|trunk|route)\[(\d+)\](?:\.(.+))?$`)
+	indexRE    = regexp.MustCompile(`\[\d+\]`)
+)
+
+// tableKey splits "user[1].name" into user, 1 and "name"; a list index in
+// the field ("ring[2]") is dropped: the key is the list.
+func tableKey(key string) (string, int, string, bool) {
+	m := tableKeyRE.FindStringSubmatch(key)
+	if m == nil {
+		return "", 0, "", false
+	}
+	n, err := strconv.Atoi(m[2])
+	return m[1], n, indexRE.ReplaceAllString(m[3], ""), err == nil
+}
 
 // lineKey splits "line[1].codecs" into 1 and "codecs".
 func lineKey(key string) (int, string, bool) {
-	m := lineKeyRE.FindStringSubmatch(key)
-	if m == nil {
-		return 0, "", false
+	table, n, field, ok := tableKey(key)
+	return n, field, ok && table == "line"
+}
+
+// dropEntry removes entry i of the [[table]] array.
+func dropEntry(c *Config, table string, i int) bool {
+	v := reflect.ValueOf(c).Elem()
+	f := v.Field(fieldIndex(v.Type(), table))
+	if i >= f.Len() {
+		return false
 	}
-	n, err := strconv.Atoi(m[1])
-	return n, m[2], err == nil
+	f.Set(reflect.AppendSlice(f.Slice(0, i), f.Slice(i+1, f.Len())))
+	return true
 }
 
 // setField copies the field at the TOML key path from src to dst (both

@@ -48,6 +48,18 @@ service_domain = "b.example"
 			}},
 		{"several problems are all reported", "[sip]\nkeepalive_method = \"smoke\"\n[phone]\ndnd_status = 200\n", []string{"sip.keepalive_method", "phone.dnd_status"},
 			func(t *testing.T, c *Config) {}},
+		{"a ring list naming no extension keeps the line, ringing the port", "[[line]]\nnumber = \"1001\"\nservice_domain = \"a.example\"\nring = [\"100\", \"999\"]\n", []string{"line[0].ring[1]"},
+			func(t *testing.T, c *Config) {
+				if len(c.Lines) != 1 || strings.Join(c.Lines[0].Ring, ",") != "100" {
+					t.Errorf("lines = %+v", c.Lines)
+				}
+			}},
+		{"a route to a missing trunk is left out", "[[route]]\npattern = \"xx.\"\nvia = \"trunk:nope\"\n", []string{"route[0].via"},
+			func(t *testing.T, c *Config) {
+				if len(c.Routes) != 0 {
+					t.Errorf("routes = %+v", c.Routes)
+				}
+			}},
 		{"a good file has no problem", "[phone]\nregion = \"de\"\n", nil,
 			func(t *testing.T, c *Config) {
 				if c.Phone.Region != "de" {

@@ -75,6 +75,10 @@ func twoLines() *Config {
 		{Number: "1002", DisplayName: "Hall", ServiceDomain: "voip.example.net", AuthUser: "u1002",
 			Password: "pw", Registrar: "reg.example.net:5060", OutboundProxy: "sbc.example.net", VoicemailNumber: "*86"},
 	}
+	c.Users = []User{{Name: "201", Password: "kitchen-secret"}, {Name: "202", Password: "hall-secret", DisplayName: "Hall"}}
+	c.Trunks = []Trunk{{Name: "a", Addresses: []string{"192.0.2.1"}, Dial: "192.0.2.1"},
+		{Name: "b", Addresses: []string{"198.51.100.0/28"}, Dial: "carrier.example.net:5060", Ring: []string{"201"}}}
+	c.Routes = []Route{{Pattern: "<9:>xx.", Via: "trunk:a"}, {Pattern: "1xxx", Via: "line:1"}}
 	return c
 }
 
