@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,9 +52,48 @@ func (a AuthResult) String() string {
 	}
 }
 
-// algorithms we challenge with, strongest first: RFC 7616 §3.7 has the
-// client use the first it supports, and MD5-only phones skip SHA-256.
-var algorithms = []string{"SHA-256", "MD5"}
+// DefaultAlgorithms are the digest algorithms challenged with, strongest
+// first: RFC 8760 §2.4 has the client use the first it supports.
+var DefaultAlgorithms = []string{"SHA-256", "MD5"}
+
+// md5OnlyAgents are User-Agent prefixes of phones known to fail a 401
+// that offers any algorithm but MD5 instead of skipping it: libre before
+// 2.x (baresip 1.0 in Debian bookworm) answers "Function not implemented"
+// and gives up. They are challenged with MD5 alone.
+var md5OnlyAgents = []string{"baresip v0.", "baresip v1."}
+
+// checkAlgorithms validates Options.Algorithms.
+func checkAlgorithms(algs []string) error {
+	if len(algs) == 0 {
+		return errors.New("registrar: no digest algorithm")
+	}
+	for i, a := range algs {
+		if a != "SHA-256" && a != "MD5" {
+			return fmt.Errorf("registrar: digest algorithm %q: SHA-256 or MD5", a)
+		}
+		if slices.Contains(algs[:i], a) {
+			return fmt.Errorf("registrar: digest algorithm %q twice", a)
+		}
+	}
+	return nil
+}
+
+// algorithmsFor are the algorithms to challenge req's sender with: the
+// configured ones, or MD5 alone for a phone known to choke on others
+// (when MD5 is allowed at all).
+func algorithmsFor(req *sip.Request, configured []string) []string {
+	if !slices.Contains(configured, "MD5") || len(configured) == 1 {
+		return configured
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		for _, p := range md5OnlyAgents {
+			if strings.HasPrefix(h.Value(), p) {
+				return []string{"MD5"}
+			}
+		}
+	}
+	return configured
+}
 
 // digester issues and checks digest nonces. A nonce is the time it was
 // issued, 8 random bytes and an HMAC of both under a per-process secret,
@@ -61,6 +101,7 @@ var algorithms = []string{"SHA-256", "MD5"}
 // count is kept (until it expires) to refuse replays.
 type digester struct {
 	realm  string
+	algs   []string // allowed, in challenge order
 	ttl    time.Duration
 	clock  Clock
 	secret []byte
@@ -75,7 +116,10 @@ const maxNonces = 8192
 
 const nonceRaw = 8 + 8 + 16
 
-func newDigester(realm string, ttl time.Duration, clock Clock) (*digester, error) {
+func newDigester(realm string, algs []string, ttl time.Duration, clock Clock) (*digester, error) {
+	if err := checkAlgorithms(algs); err != nil {
+		return nil, err
+	}
 	if strings.ContainsAny(realm, "\"\\\r\n") {
 		return nil, fmt.Errorf("registrar: realm %q cannot be quoted", realm)
 	}
@@ -83,7 +127,7 @@ func newDigester(realm string, ttl time.Duration, clock Clock) (*digester, error
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("registrar: nonce secret: %w", err)
 	}
-	return &digester{realm: realm, ttl: ttl, clock: clock, secret: secret, ncs: map[string]uint32{}}, nil
+	return &digester{realm: realm, algs: algs, ttl: ttl, clock: clock, secret: secret, ncs: map[string]uint32{}}, nil
 }
 
 func (d *digester) nonce() string {
@@ -125,10 +169,10 @@ func (d *digester) fresh(n string) bool {
 
 // challenges are the WWW-Authenticate values of a 401: one per
 // algorithm, one nonce.
-func (d *digester) challenges(stale bool) []string {
+func (d *digester) challenges(algs []string, stale bool) []string {
 	n := d.nonce()
-	out := make([]string, 0, len(algorithms))
-	for _, alg := range algorithms {
+	out := make([]string, 0, len(algs))
+	for _, alg := range algs {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, d.realm, n, alg)
 		if stale {
 			v += ", stale=true"
@@ -179,13 +223,13 @@ func (d *digester) check(req *sip.Request, lookup func(name string) (User, bool)
 	}
 	v := verdict{result: AuthFailed, user: c.Username}
 	var h hash.Hash
-	switch strings.ToUpper(c.Algorithm) {
-	case "", "MD5":
+	switch alg := strings.ToUpper(c.Algorithm); {
+	case (alg == "" || alg == "MD5") && slices.Contains(d.algs, "MD5"):
 		h = md5.New()
-	case "SHA-256":
+	case alg == "SHA-256" && slices.Contains(d.algs, "SHA-256"):
 		h = sha256.New()
 	default:
-		v.why = "unsupported algorithm " + c.Algorithm
+		v.why = "algorithm not allowed: " + c.Algorithm
 		return v
 	}
 	switch {

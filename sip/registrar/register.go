@@ -40,10 +40,11 @@ func (r *Registrar) check(req *sip.Request, src netip.Addr) Verdict {
 }
 
 // Challenge is a 401 answer to req with fresh WWW-Authenticate
-// challenges (SHA-256, then MD5); stale sets stale=true in them.
+// challenges, one per algorithm (SHA-256, then MD5, by default; MD5
+// alone for phones known to fail on SHA-256); stale sets stale=true.
 func (r *Registrar) Challenge(req *sip.Request, stale bool) *sip.Response {
 	res := sip.NewResponseFromRequest(req, sip.StatusUnauthorized, "Unauthorized", nil)
-	for _, c := range r.digest.challenges(stale) {
+	for _, c := range r.digest.challenges(algorithmsFor(req, r.opts.Algorithms), stale) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
 	}
 	return res

@@ -148,6 +148,10 @@ type Options struct {
 	Users  []User
 	// Realm of the digest challenges (default "openata").
 	Realm string
+	// Algorithms are the digest algorithms allowed, in challenge order:
+	// "SHA-256", "MD5" (default DefaultAlgorithms, both). An answer with
+	// another algorithm fails.
+	Algorithms []string
 	// MinExpires (default 60 s): a shorter nonzero expiry is refused with
 	// 423. MaxExpires (default 3600 s): longer ones are cut to it.
 	// DefaultExpires is granted to a contact that asks for none (default
@@ -192,6 +196,9 @@ func (o *Options) defaults() {
 	def(&o.NonceTTL, DefaultNonceTTL)
 	def(&o.KeepAlive, DefaultKeepAlive)
 	def(&o.KeepAliveTimeout, DefaultKeepAliveTimeout)
+	if o.Algorithms == nil {
+		o.Algorithms = DefaultAlgorithms
+	}
 	if o.Realm == "" {
 		o.Realm = DefaultRealm
 	}
@@ -266,7 +273,7 @@ func New(opts Options) (*Registrar, error) {
 		stop:     make(chan struct{}),
 	}
 	r.guard = newGuard(opts.AllowNetworks, opts.FailLimit, opts.FailWindow, opts.BlockFor, opts.Clock)
-	if r.digest, err = newDigester(opts.Realm, opts.NonceTTL, opts.Clock); err != nil {
+	if r.digest, err = newDigester(opts.Realm, opts.Algorithms, opts.NonceTTL, opts.Clock); err != nil {
 		return nil, err
 	}
 	if err := r.listen(); err != nil {

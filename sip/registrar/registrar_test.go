@@ -648,3 +648,54 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestChallengeAlgorithms(t *testing.T) {
+	t.Parallel()
+	algs := func(res *sip.Response) []string {
+		var out []string
+		for _, h := range res.GetHeaders("WWW-Authenticate") {
+			c, err := digest.ParseChallenge(h.Value())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.Algorithm)
+		}
+		return out
+	}
+	libre := "User-Agent: baresip v1.0.0 (x86_64/linux)"
+	r, _ := start(t, Options{})
+	p := registrartest.NewPhone(t, r.LocalAddr(), "alice", "secret")
+	res := want(t, 401, "libre 1.x")(p.Do(registrartest.Req{Extra: []string{libre}}))
+	if got := algs(res); len(got) != 1 || got[0] != "MD5" {
+		t.Errorf("baresip 1.0 challenged with %v, want MD5 alone", got)
+	}
+	res = want(t, 401, "newer baresip")(p.Do(registrartest.Req{Extra: []string{"User-Agent: baresip v3.10.0 (x86_64/linux)"}}))
+	if got := algs(res); len(got) != 2 {
+		t.Errorf("baresip 3 challenged with %v, want both", got)
+	}
+
+	// SHA-256 only: MD5 answers fail, whatever the phone.
+	r, _ = start(t, Options{Algorithms: []string{"SHA-256"}})
+	p = registrartest.NewPhone(t, r.LocalAddr(), "alice", "secret")
+	res = want(t, 401, "SHA-256 only")(p.Do(registrartest.Req{Extra: []string{libre}}))
+	if got := algs(res); len(got) != 1 || got[0] != "SHA-256" {
+		t.Errorf("challenged with %v, want SHA-256 alone", got)
+	}
+	md5 := strings.Replace(res.GetHeader("WWW-Authenticate").Value(), "SHA-256", "MD5", 1)
+	forged := sip.NewResponse(401, "Unauthorized")
+	forged.AppendHeader(sip.NewHeader("WWW-Authenticate", md5))
+	auth, err := p.Answer(forged, sip.REGISTER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, 401, "MD5 answer to a SHA-256-only registrar")(p.Do(registrartest.Req{Auth: auth}))
+	if r.Stats().AuthFailures != 1 || len(r.Lookup("alice")) != 0 {
+		t.Errorf("MD5 answer accepted: %+v", r.Stats())
+	}
+	for _, bad := range [][]string{{}, {"SHA-512"}, {"MD5", "MD5"}} {
+		if r, err := New(Options{Listen: "127.0.0.1:0", Algorithms: bad, Logger: quiet}); err == nil {
+			r.Close()
+			t.Errorf("Algorithms %v accepted", bad)
+		}
+	}
+}

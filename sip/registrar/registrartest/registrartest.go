@@ -164,7 +164,7 @@ type Req struct {
 	CSeq    uint32 // default the next of the phone's
 	// Auth is an Authorization header value ("" leaves it out).
 	Auth  string
-	Extra []string // more header lines, "Name: value"
+	Extra []string // more header lines, "Name: value" (a User-Agent replaces the phone's)
 }
 
 // URI is the Request-URI the phone uses, sip:SERVER.
@@ -204,7 +204,15 @@ func (p *Phone) Build(r Req) string {
 	if r.Auth != "" {
 		fmt.Fprintf(&b, "Authorization: %s\r\n", r.Auth)
 	}
-	b.WriteString("User-Agent: registrartest\r\n")
+	ownUA := true
+	for _, h := range r.Extra {
+		if strings.HasPrefix(strings.ToLower(h), "user-agent:") {
+			ownUA = false
+		}
+	}
+	if ownUA {
+		b.WriteString("User-Agent: registrartest\r\n")
+	}
 	for _, h := range r.Extra {
 		b.WriteString(h + "\r\n")
 	}
