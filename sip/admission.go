@@ -95,7 +95,7 @@ func (s *Stack) admitInvites(h Handler) Handler {
 			s.refuseBusy(req, tx)
 			return
 		}
-		defer atx.settle(0)
+		defer atx.handled()
 		h(req, atx)
 	}
 }
@@ -149,44 +149,59 @@ type admittedTx struct {
 	ended   bool // the transaction has terminated
 }
 
-// Respond sends res; a final answer gives the pending slot back.
+// Respond sends res. A final answer gives the pending slot back first,
+// so that a caller may send its next INVITE as soon as it has the answer.
 func (t *admittedTx) Respond(res *siplib.Response) error {
+	if res.StatusCode < 200 {
+		return t.ServerTransaction.Respond(res)
+	}
+	drop := t.settle(res.StatusCode)
 	err := t.ServerTransaction.Respond(res)
-	if res.StatusCode >= 200 {
-		t.settle(res.StatusCode)
+	if drop {
+		t.drop()
 	}
 	return err
 }
 
-// settle gives the pending slot back once: the INVITE got its final
+// handled runs when the INVITE handler returns: a slot still held (no
+// final answer went through Respond, e.g. sipgo answered a CANCEL with
+// 487 itself) is given back.
+func (t *admittedTx) handled() {
+	if t.settle(0) {
+		t.drop()
+	}
+}
+
+// settle gives the pending slot back once: the INVITE has its final
 // answer (status; 0 when the handler returned without one through us).
 // A transaction left waiting for the ACK of a non-2xx answer lingers if
-// there is room, else it is dropped now. After a 2xx the dialog needs
-// the transaction (it retransmits the 200 until the ACK): it stays,
-// uncounted; answered calls are few.
-func (t *admittedTx) settle(status int) {
+// there is room; else settle says to drop it once the answer is sent.
+// After a 2xx the dialog needs the transaction (it retransmits the 200
+// until the ACK): it stays, uncounted; answered calls are few.
+func (t *admittedTx) settle(status int) (drop bool) {
 	a := t.a
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if t.settled {
-		a.mu.Unlock()
-		return
+		return false
 	}
 	t.settled = true
 	a.pending--
-	drop := false
-	if !t.ended && (status < 200 || status >= 300) {
-		if a.lingering < a.maxLinger {
-			a.lingering++
-			t.lingers = true
-		} else {
-			drop = true
-		}
+	if t.ended || (status >= 200 && status < 300) {
+		return false
 	}
-	a.mu.Unlock()
-	if drop {
-		a.dropped.Add(1)
-		t.ServerTransaction.Terminate()
+	if a.lingering < a.maxLinger {
+		a.lingering++
+		t.lingers = true
+		return false
 	}
+	return true
+}
+
+// drop ends the transaction now, without waiting for the ACK.
+func (t *admittedTx) drop() {
+	t.a.dropped.Add(1)
+	t.ServerTransaction.Terminate()
 }
 
 // terminated runs when sipgo ends the transaction (sipgo's OnTerminate:

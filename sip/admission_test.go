@@ -1,7 +1,9 @@
 package sip
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +57,6 @@ func TestInviteCapRefusesBeyondItStatelessly(t *testing.T) {
 		t.Cleanup(func() { c.Hangup(call.Normal) })
 		ringing = append(ringing, c)
 	}
-	ports := len(st.MediaPorts())
 	req, _ := p.invite(l)
 	res := p.finalFor(req.CallID().Value())
 	if res.StatusCode != siplib.StatusBusyHere || hdr(res, "Retry-After") != "5" {
@@ -69,8 +70,8 @@ func TestInviteCapRefusesBeyondItStatelessly(t *testing.T) {
 	if n := l.Calls(); n != 2 {
 		t.Fatalf("%d calls, want the 2 admitted ones", n)
 	}
-	if got := len(st.MediaPorts()); got != ports {
-		t.Fatalf("media ports %d after the refusal, want %d (none for it)", got, ports)
+	if ports := st.MediaPorts(); len(ports) != 0 {
+		t.Fatalf("media ports %v with two calls ringing and one refused, want none", ports)
 	}
 	if ld := st.InviteLoad(); ld.Pending != 2 || ld.Refused != 1 || ld.Lingering != 0 {
 		t.Fatalf("load %+v, want 2 pending, 1 refused, none lingering", ld)
@@ -114,7 +115,7 @@ func TestRefusedInvitesDoNotLinger(t *testing.T) {
 	for {
 		g := runtime.NumGoroutine()
 		ld := st.InviteLoad()
-		if g <= before+4 && l.Calls() == 0 && ld.Pending == 0 {
+		if g <= before+4 && l.Calls() == 0 && ld.Pending == 0 && ld.Lingering+int(ld.Dropped) == n+1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -126,4 +127,47 @@ func TestRefusedInvitesDoNotLinger(t *testing.T) {
 	if max := lingerPerPending * 2; ld.Lingering != max || ld.Dropped != uint64(n+1-max) {
 		t.Fatalf("load %+v, want %d lingering and %d dropped", ld, max, n+1-max)
 	}
+}
+
+// An incoming call binds no RTP or RTCP socket while it rings or when it
+// is refused: the sockets come with the answer, and its audio flows.
+func TestRingingCallHoldsNoMediaSockets(t *testing.T) {
+	p := newPeer(t)
+	st, l := capLine(t, p, 4)
+	calls := make(chan *Call, 2)
+	l.OnIncoming(func(c *Call) { calls <- c })
+	_, d := p.invite(l)
+	c := nextCall(t, calls)
+	t.Cleanup(func() { c.Hangup(call.Normal) })
+	if err := c.Alert(); err != nil {
+		t.Fatal(err)
+	}
+	if ports := st.MediaPorts(); len(ports) != 0 {
+		t.Fatalf("a ringing call holds media ports %v", ports)
+	}
+	if err := c.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	ok := p.finalFor(d.callID)
+	if ok.StatusCode != 200 {
+		t.Fatalf("answer: %d", ok.StatusCode)
+	}
+	d.toTag, _ = ok.To().Params.Get("tag")
+	d.target = ok.Contact().Address
+	p.ack(d, 1)
+	if ports := st.MediaPorts(); len(ports) != 2 || !strings.Contains(string(ok.Body()), fmt.Sprintf("m=audio %d ", ports[0])) {
+		t.Fatalf("answered call: media ports %v, answer SDP:\n%s", ports, ok.Body())
+	}
+	go sendFrames(c, time.Second)
+	if n := rtpReceived(p, 500*time.Millisecond); n < 10 {
+		t.Fatalf("%d RTP packets from the answered call in 500 ms", n)
+	}
+
+	// A second call, waiting to be taken or refused, has none either.
+	p.invite(l)
+	c2 := nextCall(t, calls)
+	if ports := st.MediaPorts(); len(ports) != 2 {
+		t.Fatalf("media ports %v with a second call offered, want only the first call's 2", ports)
+	}
+	c2.Reject(call.Busy)
 }

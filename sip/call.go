@@ -86,6 +86,11 @@ type Call struct {
 	xferIn   *transferIn
 
 	mediaPort int // the RTP port of rtp (RTCP the one above), for the stack's set; 0 before openMedia
+	// An incoming call binds its sockets only at the answer
+	// (openAnswerMedia): until then mediaIP is where and offer is the far
+	// end's last SDP.
+	mediaIP netip.Addr
+	offer   []byte
 }
 
 // ID is the call's SIP Call-ID.
@@ -410,9 +415,11 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 		c.offered = interval
 	}
 	c.callID = req.CallID().Value()
-	if err := c.openMedia(ip); err != nil {
-		return nil, &statusError{503, "Service Unavailable", err}
-	}
+	// The offer is checked now (488), the sockets wait for the answer: a
+	// call that only rings, waits or is refused holds none.
+	c.mediaIP = ip
+	c.local = l.localSDP(ip, 0)
+	c.version = c.local.SessionVersion
 	if _, err := c.applyRemote(req.Body()); err != nil {
 		c.closeMedia()
 		return nil, &statusError{488, "Not Acceptable Here", err}
@@ -491,6 +498,10 @@ func (c *Call) Answer() error {
 	}
 	if c.answered.Swap(true) {
 		return fmt.Errorf("sip: answer: already answered")
+	}
+	if err := c.openAnswerMedia(); err != nil {
+		c.answered.Store(false)
+		return fmt.Errorf("sip: answer: %w", err)
 	}
 	c.mu.Lock()
 	answer, err := sdp.Answer(c.nextLocal(), c.media)
@@ -857,8 +868,42 @@ func (c *Call) openMedia(ip netip.Addr) error {
 	return nil
 }
 
+// openAnswerMedia binds an incoming call's RTP and RTCP sockets and starts
+// its session on the offer in hand, the first time our SDP must name a
+// port (the answer, or an offer answered before it); then it does nothing.
+func (c *Call) openAnswerMedia() error {
+	c.mu.Lock()
+	ip, offer, open, closed := c.mediaIP, c.offer, c.rtp != nil, c.closedM
+	c.mu.Unlock()
+	if open || !ip.IsValid() {
+		return nil
+	}
+	if closed {
+		return errors.New("call ended")
+	}
+	rtp, rtcp, port, err := c.line.openRTP(ip)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.closedM { // ended meanwhile: closeMedia did not see these
+		c.mu.Unlock()
+		rtp.Close()
+		rtcp.Close()
+		c.line.st.media.release(uint16(port), uint16(port+1))
+		return errors.New("call ended")
+	}
+	c.rtp, c.rtcp, c.mediaPort = rtp, rtcp, port
+	c.local = c.line.localSDP(ip, port)
+	c.version = c.local.SessionVersion
+	c.mu.Unlock()
+	_, err = c.applyRemote(offer)
+	return err
+}
+
 // applyRemote negotiates the far end's SDP (an offer, or the answer to
-// ours) and creates or updates the RTP session to match it.
+// ours) and creates or updates the RTP session to match it; before an
+// incoming call has sockets it only keeps the offer (openAnswerMedia).
 func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 	if len(body) == 0 {
 		c.mu.Lock()
@@ -881,6 +926,10 @@ func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 		return sdp.Media{}, fmt.Errorf("call ended")
 	}
 	c.media = m
+	if c.rtp == nil {
+		c.offer = body
+		return m, nil
+	}
 	if c.session == nil {
 		s, err := rtpsession.New(rtpsession.Config{
 			Conn: c.rtp, RTCPConn: c.rtcp, Remote: m.Remote, RemoteRTCP: m.RemoteRTCP,

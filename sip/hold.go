@@ -167,6 +167,11 @@ func (c *Call) handleOffer(req *siplib.Request, tx siplib.ServerTransaction) {
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
+	if err := c.openAnswerMedia(); err != nil { // an offer before our answer: our SDP names a port now
+		c.line.log.Warn("sip: media for an early offer", "call", c.callID, "err", err)
+		respond(tx, req, siplib.StatusInternalServerError, "Server Error")
+		return
+	}
 	c.mu.Lock()
 	wasHeld := c.heldBy
 	c.mu.Unlock()
