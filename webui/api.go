@@ -113,7 +113,7 @@ func (s *Server) apiConfigGet(w http.ResponseWriter, r *http.Request, ss *sessio
 func (s *Server) apiConfigPut(w http.ResponseWriter, r *http.Request, ss *session) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxConfigUpload))
 	if err != nil {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, "body too large", nil)
+		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %s, the limit: it is not a configuration", formatMB(MaxConfigUpload)), nil)
 		return
 	}
 	cfg, err := configFromJSON(body, s.b.Config())
