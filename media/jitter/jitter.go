@@ -12,6 +12,10 @@
 // talk-spurt start (RTP marker bit) or in place of a frame that is missing
 // anyway. Above Max it shrinks even in speech.
 //
+// SetFixed switches to a fixed delay for fax and modem pass-through: no
+// target from the statistics, no resizing in silence or for losses; see
+// SetFixed.
+//
 // A Buffer is not safe for concurrent use; its owner serializes Put and Get.
 package jitter
 
@@ -149,6 +153,15 @@ type Buffer struct {
 
 	target time.Duration
 	stats  Stats
+
+	// Fixed delay (pass-through): the depth, 0 when adaptive, and the
+	// transit the depth counts from, frozen once playout runs fixed.
+	fixed    time.Duration
+	anchored bool
+	anchor   int64
+
+	frameTS int64 // extended timestamp of the frame Get last filled
+	frameOK bool  // ... if it was part of the stream (not buffering)
 }
 
 // New returns a buffer decoding with dec.
@@ -166,6 +179,47 @@ func New(cfg Config, dec Decoder) *Buffer {
 func (b *Buffer) SetDecoder(dec Decoder) {
 	b.dec = dec
 	b.restart()
+}
+
+// SetFixed switches the buffer to a fixed playout delay of depth, as fax
+// and modem pass-through wants: each frame plays depth after the earliest
+// arrival its timestamp allows (the fastest packet of the last window,
+// as in the adaptive mode, but frozen when the fixed mode begins), within
+// one frame. Nothing resizes the delay after that: not silence, not
+// talk spurts, not losses, not jitter statistics, not Max. A missing
+// frame, or the missing part of one, plays as zeros and is reported Lost.
+//
+// Entering the mode moves the playout point once, in whole frames: a
+// frame repeated per frame of delay to add, frames skipped to remove
+// delay. Whole frames of 10 or 20 ms keep the phase of the fax and modem
+// tones that trigger the switch (1100 Hz CNG and 2100 Hz CED or ANSam are
+// whole numbers of periods in 10 ms). After that the frozen reference
+// moves only if the far end's packets stay a whole frame earlier or later
+// for a whole window (its clock drifts against ours, or the route
+// changed): then one frame slips, as on any fixed buffer.
+//
+// depth 0 returns to the adaptive mode, which resizes from there. Call it
+// from the goroutine that calls Get.
+func (b *Buffer) SetFixed(depth time.Duration) {
+	b.fixed = max(depth, 0)
+	b.anchored = false
+	if b.fixed > 0 {
+		b.target = b.fixed
+	}
+}
+
+// Fixed is the fixed delay set by SetFixed; 0 when the buffer adapts.
+func (b *Buffer) Fixed() time.Duration { return b.fixed }
+
+// Position is the RTP timestamp of the first sample of the frame that Get
+// last returned, and false if that frame was not part of a stream
+// (Buffering). The session uses it to tell the frames before a comfort
+// noise packet's timestamp from those after it.
+func (b *Buffer) Position() (ts uint32, ok bool) {
+	if !b.frameOK {
+		return 0, false
+	}
+	return b.lastTS + uint32(b.frameTS-b.lastExt), true
 }
 
 // Stats returns the counters and the current delay and target.
@@ -189,6 +243,10 @@ func (b *Buffer) restart() {
 	b.haveStream, b.playing, b.jumpSeen = false, false, false
 	b.histN, b.histPos = 0, 0
 	b.target = b.cfg.Initial
+	if b.fixed > 0 {
+		b.target = b.fixed
+	}
+	b.anchored = false
 	b.stats.Delay = 0
 }
 
@@ -306,7 +364,7 @@ func (b *Buffer) estimate(now time.Duration, frame int64) (ref int64, ok bool) {
 		oldestAt = min(oldestAt, a.at)
 	}
 	// Until half a window of history exists, keep the initial target.
-	if now-oldestAt >= b.cfg.Window/2 {
+	if b.fixed == 0 && now-oldestAt >= b.cfg.Window/2 {
 		slices.Sort(vals)
 		p97 := vals[(len(vals)*97+99)/100-1] - ref
 		t := b.duration(p97 + frame/2)
@@ -320,6 +378,7 @@ func (b *Buffer) estimate(now time.Duration, frame int64) (ref int64, ok bool) {
 func (b *Buffer) Get(now time.Duration, out []int16) Status {
 	frame := int64(len(out))
 	ref, ok := b.estimate(now, frame)
+	b.frameOK = false
 	if b.playing && !ok {
 		// Nothing arrived for a whole window (hold, far end gone): start
 		// afresh when packets come back.
@@ -336,6 +395,10 @@ func (b *Buffer) Get(now time.Duration, out []int16) Status {
 		b.playTS += frame
 		clear(out)
 		return Buffering
+	}
+	b.frameOK = true
+	if b.fixed > 0 {
+		return b.getFixed(now, ref, out)
 	}
 	delay := b.duration(b.samples(now) - ref - b.playTS)
 	b.stats.Delay = delay
@@ -402,12 +465,57 @@ func (b *Buffer) Get(now time.Duration, out []int16) Status {
 	return Audio
 }
 
+// getFixed is Get with a fixed delay (SetFixed): playout is ref (frozen)
+// plus the depth, kept within one frame by whole-frame steps.
+func (b *Buffer) getFixed(now time.Duration, ref int64, out []int16) Status {
+	frame := int64(len(out))
+	if !b.anchored {
+		b.anchor, b.anchored = ref, true
+	}
+	// ref is the fastest transit of the last window: it moves a whole frame
+	// only when every packet of a window came that much earlier or later.
+	if d := ref - b.anchor; d >= frame || d <= -frame {
+		b.anchor += d / frame * frame
+	}
+	// lag is how much longer than depth the next frame has waited.
+	lag := b.samples(now) - b.anchor - b.samples(b.fixed) - b.playTS
+	if lag >= frame {
+		skip := lag / frame
+		b.playTS += skip * frame
+		lag -= skip * frame
+		b.stats.Shrunk += uint64(skip)
+	}
+	b.discardBefore(b.playTS)
+	b.stats.Delay = b.fixed + b.duration(lag)
+	missing, _ := b.fill(out)
+	if lag < 0 {
+		// Too early: this frame plays again next time (a tone stays in
+		// phase; see SetFixed).
+		b.stats.Grown++
+	} else {
+		b.playTS += frame
+	}
+	if missing > 0 {
+		// Unlike the adaptive mode, the samples that did arrive stay: no
+		// concealment will replace the frame, and a demodulator loses
+		// less from a gap than from a whole frame.
+		b.stats.Lost++
+		return Lost
+	}
+	b.stats.Played++
+	return Audio
+}
+
 // start begins playout: the oldest packet plays after a lead-in that
-// makes up the initial delay.
+// makes up the initial delay (the fixed one in pass-through).
 func (b *Buffer) start(frame int64) {
 	oldest := b.slots[b.order[0]].ts
 	newest := b.slots[b.order[len(b.order)-1]].ts
-	lead := max(0, (b.samples(b.cfg.Initial)-(newest-oldest)+frame/2)/frame)
+	initial := b.cfg.Initial
+	if b.fixed > 0 {
+		initial = b.fixed
+	}
+	lead := max(0, (b.samples(initial)-(newest-oldest)+frame/2)/frame)
 	b.playing = true
 	b.leadTS = oldest
 	b.playTS = oldest - lead*frame
@@ -431,6 +539,7 @@ func (b *Buffer) discardBefore(ts int64) {
 func (b *Buffer) fill(out []int16) (missing int, marker bool) {
 	clear(out)
 	start, end := b.playTS, b.playTS+int64(len(out))
+	b.frameTS = start
 	covered := 0
 	for _, i := range b.order {
 		s := &b.slots[i]
