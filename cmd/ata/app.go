@@ -59,7 +59,8 @@ type app struct {
 
 	capMu      sync.Mutex
 	cap        *capture.Capture
-	mediaPorts []uint16 // the calls' RTP and RTCP ports, for the capture
+	mediaPorts []uint16             // the calls' RTP and RTCP ports, for the capture
+	portsGone  map[uint16]time.Time // ended calls' ports the capture keeps until then
 
 	boot        *config.Config // the config the firmware started on
 	web         *webServer     // guarded by mu

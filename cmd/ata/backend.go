@@ -209,7 +209,7 @@ func (a *app) StartCapture() error {
 	// Only the ATA's own packets: its SIP socket and its calls' media
 	// ports (mediaPortsChanged keeps them current), not every datagram in
 	// the RTP range (other programs' RTP, DNS).
-	c, err := capture.Start(capture.Options{SIPPort: port, MediaPorts: a.mediaPorts})
+	c, err := capture.Start(capture.Options{SIPPort: port, MediaPorts: a.capturePortsLocked(time.Now())})
 	if err != nil {
 		return err
 	}
