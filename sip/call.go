@@ -165,7 +165,11 @@ func (l *Line) Dial(ctx context.Context, number string, o call.DialOptions) (cal
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial %q: %w", number, err)
 	}
-	c, err := l.dial(ctx, dialSpec{uri: uri, anonymous: o.Anonymous}, nil)
+	spec := dialSpec{uri: uri, anonymous: o.Anonymous}
+	if l.acct.IsTrunk() && !o.Caller.Anonymous() {
+		spec.caller = o.Caller // a trunk presents the caller's number
+	}
+	c, err := l.dial(ctx, spec, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +219,9 @@ type dialSpec struct {
 	// Privacy: id, and who we are only in P-Preferred-Identity for the
 	// provider.
 	anonymous bool
+	// caller, when set, is the identity presented in From instead of the
+	// account's (a trunk carrying a user's or a caller's number).
+	caller call.Party
 }
 
 func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call.Event)) (*Call, error) {
@@ -252,6 +259,10 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	}
 	from := siplib.FromHeader{DisplayName: l.acct.DisplayName, Address: l.aor,
 		Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(16)}}}
+	if spec.caller.Number != "" {
+		from.DisplayName = spec.caller.Name
+		from.Address.User = spec.caller.Number
+	}
 	if spec.anonymous {
 		from.DisplayName = "Anonymous"
 		from.Address = siplib.Uri{Scheme: "sip", User: "anonymous", Host: "anonymous.invalid"}

@@ -115,6 +115,9 @@ func NewLine(st *Stack, acct Account, opt LineOptions) (*Line, error) {
 		}
 		l.codecs = append(l.codecs, c)
 	}
+	if acct.IsTrunk() {
+		st.SetTrustedNetworks("trunk:"+acct.Number, acct.TrunkFrom)
+	}
 	st.lineRouter().add(l)
 	return l, nil
 }
@@ -189,8 +192,16 @@ func (r *router) invite(req *siplib.Request, tx siplib.ServerTransaction) {
 		return
 	}
 	lines := r.snapshot()
+	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+		for _, l := range lines {
+			if l.acct.IsTrunk() && inNetworks(src.Addr(), l.acct.TrunkFrom) {
+				l.handleInvite(req, tx) // a trunk's calls ring whatever number they name
+				return
+			}
+		}
+	}
 	for _, l := range lines {
-		if RequestURIMatches(req, l.acct.Number) {
+		if !l.acct.IsTrunk() && RequestURIMatches(req, l.acct.Number) {
 			l.handleInvite(req, tx)
 			return
 		}
@@ -200,6 +211,15 @@ func (r *router) invite(req *siplib.Request, tx siplib.ServerTransaction) {
 		lines[0].log.Info("sip: INVITE for another user refused", "ruri", req.Recipient.String(), "src", req.Source())
 	}
 	respond(tx, req, siplib.StatusNotFound, "Not Found")
+}
+
+func inNetworks(a netip.Addr, nets []netip.Prefix) bool {
+	for _, p := range nets {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // OnIncoming sets the function given each incoming call. It runs on the

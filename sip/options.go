@@ -1,6 +1,9 @@
 package sip
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // StackConfig is how the SIP stack is set up (the [sip] settings).
 type StackConfig struct {
@@ -66,7 +69,15 @@ type Account struct {
 	DTMFMode string
 	// Ptime is the packet time in ms: 20 (default) or 10.
 	Ptime int
+	// TrunkFrom, when set, makes the account an IP trunk: INVITEs from
+	// these networks ring it whatever their Request-URI, nothing
+	// registers, and its calls go to ServiceDomain presenting the
+	// caller's number (DialOptions.Caller) when one is given.
+	TrunkFrom []netip.Prefix
 }
+
+// IsTrunk reports whether the account is an IP trunk (no registration).
+func (a *Account) IsTrunk() bool { return len(a.TrunkFrom) > 0 }
 
 // AuthName is the digest user name.
 func (a *Account) AuthName() string {

@@ -31,11 +31,17 @@ type peer struct {
 
 func newPeer(t *testing.T) *peer {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newPeerAt(t, net.IPv4(127, 0, 0, 1))
+}
+
+// newPeerAt is a peer on another loopback address (a trunk's, a stranger's).
+func newPeerAt(t *testing.T, ip net.IP) *peer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	r, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +211,7 @@ func (p *peer) inDialog(d *pdialog, method siplib.RequestMethod, ctype string, b
 	d.cseq++
 	req := siplib.NewRequest(method, d.target)
 	req.AppendHeader(&siplib.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
-		Host: "127.0.0.1", Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
+		Host: p.uri("").Host, Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
 	mf := siplib.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.AppendHeader(&siplib.FromHeader{Address: d.from, Params: siplib.HeaderParams{{K: "tag", V: d.fromTag}}})
@@ -230,7 +236,7 @@ func (p *peer) ack(d *pdialog, cseq uint32) {
 	p.t.Helper()
 	req := siplib.NewRequest(siplib.ACK, d.target)
 	req.AppendHeader(&siplib.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
-		Host: "127.0.0.1", Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
+		Host: p.uri("").Host, Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
 	mf := siplib.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.AppendHeader(&siplib.FromHeader{Address: d.from, Params: siplib.HeaderParams{{K: "tag", V: d.fromTag}}})
@@ -295,7 +301,7 @@ func (p *peer) inDialogNoToTag(d *pdialog, extra ...siplib.Header) *siplib.Reque
 	d.cseq++
 	req := siplib.NewRequest(siplib.INVITE, d.target)
 	req.AppendHeader(&siplib.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
-		Host: "127.0.0.1", Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
+		Host: p.uri("").Host, Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
 	mf := siplib.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.AppendHeader(&siplib.FromHeader{DisplayName: "Far", Address: d.from, Params: siplib.HeaderParams{{K: "tag", V: d.fromTag}}})

@@ -48,7 +48,11 @@ type Stack struct {
 	sourcesMu sync.Mutex
 	sources   map[string][]netip.Addr
 	allowed   atomic.Pointer[map[netip.Addr]struct{}]
-	dropped   atomic.Uint64
+	// networks maps an owner (a trunk) to the networks it trusts;
+	// allowedNets is their union.
+	networks    map[string][]netip.Prefix
+	allowedNets atomic.Pointer[[]netip.Prefix]
+	dropped     atomic.Uint64
 
 	// pongs maps an owner (a registration) to the address whose keep-alive
 	// answers (RFC 5626 CRLF pongs) it waits for.
@@ -310,6 +314,26 @@ func (s *Stack) SetTrustedSources(owner string, addrs []netip.Addr) {
 	s.allowed.Store(&union)
 }
 
+// SetTrustedNetworks replaces the networks owner (a trunk) trusts as
+// senders of requests when sip.accept_proxy_only is on; nil removes them.
+func (s *Stack) SetTrustedNetworks(owner string, nets []netip.Prefix) {
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if s.networks == nil {
+		s.networks = map[string][]netip.Prefix{}
+	}
+	if nets == nil {
+		delete(s.networks, owner)
+	} else {
+		s.networks[owner] = slices.Clone(nets)
+	}
+	var union []netip.Prefix
+	for _, list := range s.networks {
+		union = append(union, list...)
+	}
+	s.allowedNets.Store(&union)
+}
+
 // Dropped counts requests the proxy-only filter dropped.
 func (s *Stack) Dropped() uint64 { return s.dropped.Load() }
 
@@ -320,8 +344,17 @@ func (s *Stack) accepts(src netip.Addr, data []byte) bool {
 	if !s.cfg.AcceptProxyOnly || isResponseOrKeepAlive(data) {
 		return true
 	}
-	_, ok := (*s.allowed.Load())[src.Unmap()]
-	return ok
+	if _, ok := (*s.allowed.Load())[src.Unmap()]; ok {
+		return true
+	}
+	if nets := s.allowedNets.Load(); nets != nil {
+		for _, p := range *nets {
+			if p.Contains(src.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isResponseOrKeepAlive(data []byte) bool {
