@@ -52,3 +52,20 @@ func TestRTPPortsDefault(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRTPPortRange: whatever a config file holds for rtp_ports, parsing
+// never panics, and a range it accepts is one calls can use.
+func FuzzRTPPortRange(f *testing.F) {
+	for _, s := range []string{"10000-20000", "16384-16387", "1-2", "-", "65534-65535", " 2000 -9000", "10000-+20000", "0x10-0x20", "9999999999999999999-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, last, err := SIP{RTPPorts: s}.RTPPortRange()
+		if err != nil {
+			return
+		}
+		if first%2 != 0 || first < 1024 || last > 65535 || last-first+1 < 4 {
+			t.Fatalf("%q accepted as %d-%d", s, first, last)
+		}
+	})
+}
