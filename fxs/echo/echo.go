@@ -234,7 +234,7 @@ const (
 	farFloor     = 3000    // mean square of a far-end block worth cancelling (about −55 dBov)
 	dtRatio      = 1.0     // double talk: mouthpiece above the loudest far-end block in the window less 3 dB
 	fineRatio    = 8       // fine double talk: the residual 9 dB above its prediction
-	fineStep     = 0.2     // step scale while the fine detector sees double talk
+	fineStep     = 0.5     // step scale while the fine detector sees double talk (or a changed path)
 	pathGain     = 0.25    // background this far (power) below the foreground during double talk: the path changed
 	pathRun      = 10      // blocks the background must stay that far ahead
 	dtHangover   = 10      // blocks adaptation stays frozen after double talk (100 ms)

@@ -185,9 +185,11 @@ type scenario struct {
 	off       bool // bypass the canceller
 	noNLP     bool
 	noSearch  bool
-	// change switches the echo path to model changeTo at changeAt.
-	changeAt time.Duration
-	changeTo int
+	// change switches the echo path to model changeTo (and ERL
+	// changeERL, if not 0) at changeAt.
+	changeAt  time.Duration
+	changeTo  int
+	changeERL float64
 	// hum adds a DC offset and 50 Hz hum to the mouthpiece.
 	hum bool
 }
@@ -217,6 +219,11 @@ func run(t testing.TB, sc scenario) *line {
 		if sc.changeAt > 0 && i == int(sc.changeAt/sampleDur)/frame*frame {
 			if err := hy.SetModel(sc.changeTo); err != nil {
 				t.Fatal(err)
+			}
+			if sc.changeERL != 0 {
+				if err := hy.SetERL(sc.changeERL); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		ear := l.ear[i : i+frame]
