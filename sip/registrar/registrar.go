@@ -350,6 +350,9 @@ func (r *Registrar) listen() error {
 		if r.udp, err = net.ListenUDP("udp", laddr); err != nil {
 			return fmt.Errorf("registrar: listen udp %s: %w", r.opts.Listen, err)
 		}
+		// A boot storm (every phone registering at once) overflows the
+		// default buffer; the kernel caps this at net.core.rmem_max.
+		r.udp.SetReadBuffer(1 << 20)
 		ua := r.udp.LocalAddr().(*net.UDPAddr)
 		tl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone})
 		if err != nil {
