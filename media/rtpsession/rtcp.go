@@ -40,6 +40,14 @@ func (s *Session) ntp(at time.Duration) uint64 {
 	return secs<<32 | frac
 }
 
+// rttSlack is how far below zero A − LSR − DLSR may come out and still be
+// a round trip (5 ms in 1/65536 s): far ends count DLSR on clocks of a
+// millisecond or coarser. rttResolution is what such a trip reports.
+const (
+	rttSlack      = 5 * 65536 / 1000
+	rttResolution = time.Second / 65536
+)
+
 // middle32 is the compact NTP form used by LSR (1/65536 s units).
 func middle32(ntp uint64) uint32 { return uint32(ntp >> 16) }
 
@@ -172,8 +180,11 @@ func (s *Session) takeReports(at time.Duration, reports []rtcp.ReceptionReport) 
 		if r.LastSenderReport != 0 {
 			// RTT = A − LSR − DLSR, in 1/65536 s (RFC 3550 §6.4.1).
 			a := middle32(s.ntp(at))
-			if rtt := int32(a - r.LastSenderReport - r.Delay); rtt >= 0 {
-				rep.rtt = time.Duration(rtt) * time.Second / 65536
+			rtt := int32(a - r.LastSenderReport - r.Delay)
+			if rtt >= -rttSlack {
+				// A LAN's round trip is below the far end's rounding of
+				// DLSR: report the resolution rather than nothing.
+				rep.rtt = max(time.Duration(rtt)*time.Second/65536, rttResolution)
 				rep.haveRTT = true
 			}
 		}
