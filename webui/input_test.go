@@ -2,18 +2,21 @@ package webui_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
 	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/openata/ata/config"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // badValues are what a crafted POST puts into a field: a header
@@ -268,5 +271,95 @@ func TestSIPAddLine(t *testing.T) {
 	cfg := e.b.Config()
 	if len(cfg.Lines) != 3 || cfg.Lines[2].Number != "3000" || cfg.Lines[0].Password != "pw" {
 		t.Fatalf("lines %+v", cfg.Lines)
+	}
+}
+
+// tomlString writes v as a TOML basic string (escapes for control
+// characters, as a hand-edited file would have them).
+func tomlString(v string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range v {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteString(`\` + string(r))
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// configField finds the Go type of a config key without indexes
+// ("line.codecs") by the toml tags.
+func configField(key string) reflect.Type {
+	t := reflect.TypeFor[config.Config]()
+	for _, name := range strings.Split(key, ".") {
+		if t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		i := slices.IndexFunc(reflect.VisibleFields(t), func(f reflect.StructField) bool {
+			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			return tag == name
+		})
+		if i < 0 {
+			return nil
+		}
+		t = t.Field(i).Type
+	}
+	return t
+}
+
+// badFile is a configuration file setting key (as in config.TextRules:
+// "line.display_name", "phone.feature_codes.dnd_on") to v, the key's
+// words in an upload's message, and its key in the API's fields.
+func badFile(key, v string) (file, words, apiKey string) {
+	val := tomlString(v)
+	if configField(key).Kind() == reflect.Slice {
+		val = "[" + val + "]"
+	}
+	i := strings.IndexByte(key, '.')
+	table, rest := key[:i], key[i+1:]
+	if configField(table).Kind() == reflect.Slice { // [[line]], [[route]]...
+		return "[[" + table + "]]\n" + rest + " = " + val + "\n",
+			strings.ToUpper(table[:1]) + table[1:] + " 1: " + rest + ": ", table + "[0]." + rest
+	}
+	i = strings.LastIndexByte(key, '.')
+	return "[" + key[:i] + "]\n" + key[i+1:] + " = " + val + "\n", "[" + key[:i] + "] " + key[i+1:] + ": ", key
+}
+
+// Every text key in an uploaded file and in PUT /api/config refuses a
+// CRLF, a NUL and a 10 kB value, naming the key; nothing is applied.
+func TestUploadAndAPIRefuseBadTextInEveryKey(t *testing.T) {
+	e, c := ready(t)
+	tok := c.csrf("/maintenance")
+	before := e.b.Config()
+	keys := slices.Sorted(maps.Keys(config.TextRules))
+	for _, key := range keys {
+		for _, bad := range badValues {
+			file, words, apiKey := badFile(key, bad.v)
+			w := upload(c, "ata.toml", []byte(file), tok)
+			got := html.UnescapeString(fieldErrors(w.Body.String())["config"])
+			if w.Code != http.StatusUnprocessableEntity || !strings.HasPrefix(got, words) {
+				t.Errorf("upload %s=%s: %d %q, want 422 starting %q", key, bad.name, w.Code, got, words)
+			}
+			var m map[string]any
+			if err := toml.Unmarshal([]byte(file), &m); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			body, _ := json.Marshal(m)
+			w = c.do("PUT", "/api/config", bytes.NewReader(body), "X-CSRF-Token", tok, "Content-Type", "application/json")
+			var res struct{ Fields map[string]string }
+			json.Unmarshal(w.Body.Bytes(), &res)
+			if w.Code != http.StatusUnprocessableEntity || res.Fields[apiKey] == "" {
+				t.Errorf("PUT %s=%s: %d %s, want 422 naming %s", key, bad.name, w.Code, w.Body.String(), apiKey)
+			}
+		}
+	}
+	if e.b.Applies != 0 || e.b.Config() != before {
+		t.Fatal("a refused file or PUT changed the config")
 	}
 }

@@ -165,22 +165,29 @@ func uploadMessage(err error) string {
 	return sentence(lineWords(msg))
 }
 
-// lineRefRE finds config's names of lines ("line[0]") in a message.
-var lineRefRE = regexp.MustCompile(`\bline\[(\d+)\]`)
+// tableKeyRE splits a key of an array of tables: "route[2].via".
+var tableKeyRE = regexp.MustCompile(`^([a-z_]+)\[(\d+)\]\.(.+)$`)
+
+// tableRefRE finds config's names of table elements ("line[0]",
+// "trunk[1]") in a message.
+var tableRefRE = regexp.MustCompile(`\b([a-z_]+)\[(\d+)\]`)
 
 // lineWords writes "line[0]" in a message as a person counts: "line 1".
 func lineWords(msg string) string {
-	return lineRefRE.ReplaceAllStringFunc(msg, func(m string) string {
-		n, _ := strconv.Atoi(lineRefRE.FindStringSubmatch(m)[1])
-		return "line " + strconv.Itoa(n+1)
+	return tableRefRE.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := tableRefRE.FindStringSubmatch(m)
+		n, _ := strconv.Atoi(sub[2])
+		return sub[1] + " " + strconv.Itoa(n+1)
 	})
 }
 
 // keyWords writes a config key as a person finds it in the file:
-// "line[0].ptime" as "line 1: ptime", "phone.region" as "[phone] region".
+// "line[0].ptime" as "line 1: ptime", "route[2].via" as "route 3: via",
+// "phone.region" as "[phone] region".
 func keyWords(key string) string {
-	if n, name, ok := lineKey(key); ok {
-		return fmt.Sprintf("line %d: %s", n+1, name)
+	if m := tableKeyRE.FindStringSubmatch(key); m != nil {
+		n, _ := strconv.Atoi(m[2])
+		return fmt.Sprintf("%s %d: %s", m[1], n+1, m[3])
 	}
 	if i := strings.LastIndexByte(key, '.'); i > 0 {
 		return "[" + key[:i] + "] " + key[i+1:]
