@@ -9,12 +9,14 @@ package switchboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/openata/ata/call"
+	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
 )
 
@@ -22,6 +24,10 @@ import (
 type Settings struct {
 	Stack    sip.StackConfig
 	Accounts []sip.Account // inactive ones are skipped
+	// Trunks are IP trunks (accounts with TrunkFrom): no registration.
+	Trunks []sip.Account
+	// Router, when set, turns router mode on (router.go).
+	Router *RouterSettings
 	// RTPPortMin and RTPPortMax bound the calls' RTP ports.
 	RTPPortMin, RTPPortMax int
 }
@@ -96,7 +102,7 @@ func (sb *Switchboard) Start(ctx context.Context) {
 
 func (sb *Switchboard) startLocked() {
 	l := sb.cur
-	l.route(sb.port)
+	l.route(sb.ctx, sb.port)
 	go sb.port.SetLine(sb.ctx, l.dialer())
 	l.start(sb.changed)
 }
@@ -171,7 +177,7 @@ func (sb *Switchboard) MessageWaiting(number string) (sip.MWIState, bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	for _, l := range sb.cur.lines {
-		if l.number == number {
+		if l.number == number && l.mwi != nil {
 			return l.mwi.State(), true
 		}
 	}
@@ -203,6 +209,7 @@ func (sb *Switchboard) SIPPort() int {
 // lines is one generation of the SIP side.
 type lines struct {
 	stack   *sip.Stack
+	router  *router.Router // router mode, else nil
 	lines   []line
 	log     *slog.Logger
 	cancel  context.CancelFunc
@@ -211,9 +218,10 @@ type lines struct {
 
 type line struct {
 	number string
-	reg    *sip.Registration
+	link   string // its name in router mode: "line:N", "trunk:NAME"
+	reg    *sip.Registration // nil for a trunk
 	line   *sip.Line
-	mwi    *sip.MWI
+	mwi    *sip.MWI // nil for a trunk
 }
 
 // startLines builds the SIP side for the active accounts; with none there
@@ -221,15 +229,12 @@ type line struct {
 // its message summary; mwi hears the changes.
 func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWIState)) (*lines, error) {
 	ls := &lines{log: log}
-	for _, acct := range s.Accounts {
+	for i, acct := range s.Accounts {
 		if acct.Inactive {
 			continue
 		}
-		if ls.stack == nil {
-			var err error
-			if ls.stack, err = sip.NewStack(s.Stack, sip.WithLogger(log)); err != nil {
-				return nil, err
-			}
+		if err := ls.ensureStack(s, log); err != nil {
+			return nil, err
 		}
 		reg, err := sip.NewRegistration(ls.stack, acct, sip.RegOptions{Logger: log})
 		if err != nil {
@@ -249,27 +254,72 @@ func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWI
 			ls.stack.Close()
 			return nil, err
 		}
-		ls.lines = append(ls.lines, line{acct.Number, reg, l, m})
+		ls.lines = append(ls.lines, line{acct.Number, fmt.Sprintf("line:%d", i+1), reg, l, m})
 		log.Info("ata: SIP line", "number", acct.Number, "domain", acct.ServiceDomain, "listen", ls.stack.LocalAddr())
+	}
+	for _, acct := range s.Trunks {
+		if err := ls.ensureStack(s, log); err != nil {
+			return nil, err
+		}
+		l, err := sip.NewLine(ls.stack, acct, sip.LineOptions{Logger: log, RTPPortMin: s.RTPPortMin, RTPPortMax: s.RTPPortMax})
+		if err != nil {
+			ls.stack.Close()
+			return nil, err
+		}
+		ls.lines = append(ls.lines, line{number: acct.Number, link: "trunk:" + acct.Number, line: l})
+		log.Info("ata: SIP trunk", "name", acct.Number, "dial", acct.ServiceDomain, "from", acct.TrunkFrom)
 	}
 	if len(ls.lines) == 0 {
 		log.Info("ata: no active SIP line configured")
 	}
+	if s.Router != nil {
+		var err error
+		if ls.router, err = newRouter(s, ls, log); err != nil {
+			if ls.stack != nil {
+				ls.stack.Close()
+			}
+			return nil, err
+		}
+	}
 	return ls, nil
 }
 
-// dialer is the line outgoing calls use (the first active one), or nil.
-func (ls *lines) dialer() call.Dialer {
-	if len(ls.lines) == 0 {
+func (ls *lines) ensureStack(s Settings, log *slog.Logger) error {
+	if ls.stack != nil {
 		return nil
 	}
-	return ls.lines[0].line
+	var err error
+	ls.stack, err = sip.NewStack(s.Stack, sip.WithLogger(log))
+	return err
 }
 
-// route hands incoming legs on every line to the port.
-func (ls *lines) route(p Port) {
+// dialer is what the port's calls go out on: the router in router
+// mode, else the first active line; nil without either.
+func (ls *lines) dialer() call.Dialer {
+	if ls.router != nil {
+		return ls.router
+	}
 	for _, l := range ls.lines {
-		l.line.OnIncoming(func(c *sip.Call) { p.Incoming(c) })
+		if l.reg != nil {
+			return l.line
+		}
+	}
+	return nil
+}
+
+// route hands incoming legs on every line to the port, or in router mode
+// to the router (which rings the line's ring list).
+func (ls *lines) route(ctx context.Context, p Port) {
+	for _, l := range ls.lines {
+		switch {
+		case ls.router != nil:
+			link := l.link
+			l.line.OnIncoming(func(c *sip.Call) { ls.router.FromLink(ctx, link, c) })
+		case l.reg != nil:
+			l.line.OnIncoming(func(c *sip.Call) { p.Incoming(c) })
+		default: // a trunk outside router mode has nothing to ring
+			l.line.OnIncoming(func(c *sip.Call) { c.Reject(call.Unavailable) })
+		}
 	}
 }
 
@@ -281,6 +331,9 @@ func (ls *lines) start(changed func()) {
 	ls.cancel = cancel
 	var wg sync.WaitGroup
 	for _, l := range ls.lines {
+		if l.reg == nil {
+			continue // a trunk: nothing registers
+		}
 		sub, unsub := l.reg.Subscribe()
 		go func() {
 			for range sub {

@@ -20,9 +20,11 @@ import (
 	"github.com/openata/ata/call"
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/fxs"
+	"github.com/openata/ata/fxs/dialplan"
 	"github.com/openata/ata/media"
 	"github.com/openata/ata/media/bridge"
 	"github.com/openata/ata/phone"
+	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/capture"
 	"github.com/openata/ata/sip/sipconfig"
@@ -126,7 +128,8 @@ func openBoard(cfg *config.Config, portOpts fxs.Options, log *slog.Logger) (boar
 		GPIOSHK: c.GPIOSHK, GPIORM: c.GPIORM, GPIOFR: c.GPIOFR, GPIOEnable: c.GPIOEnable,
 		AudioCapture: c.AudioCapture, AudioPlayback: c.AudioPlayback, VirtualGPIOListen: c.VirtualGPIOListen,
 		FlashBreak: (cfg.Phone.FlashMin.D() + cfg.Phone.FlashMax.D()) / 2,
-		RingHz:     portOpts.Region.RingHz, Logger: log})
+		SimEchoERL: c.SimEchoERL, SimEchoModel: c.SimEchoModel, SimEchoDelay: c.SimEchoDelay.D(),
+		RingHz: portOpts.Region.RingHz, Logger: log})
 }
 
 // run drives everything until ctx ends, then ends calls with BYE and
@@ -204,6 +207,9 @@ func (a *app) apply(cfg *config.Config, mode applyMode) error {
 	}
 	portOpts, err := portOptions(cfg.Phone, a.log)
 	if err != nil {
+		return err
+	}
+	if err := checkRoutes(cfg); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -428,7 +434,36 @@ func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
 	for _, l := range cfg.Lines {
 		s.Accounts = append(s.Accounts, sipconfig.AccountFromConfig(l))
 	}
+	if !cfg.Router.Enabled {
+		return s
+	}
+	// Router mode: trunks take calls, routes and ring lists decide.
+	rs := &switchboard.RouterSettings{PortExtension: cfg.Router.PortExtension, Port: a.phone}
+	for _, u := range cfg.Users {
+		rs.Users = append(rs.Users, router.User{Name: u.Name, External: u.External})
+	}
+	for _, r := range cfg.Routes {
+		rs.Routes = append(rs.Routes, router.Route{Pattern: r.Pattern, Via: r.Via})
+	}
+	for _, l := range cfg.Lines {
+		rs.LineRing = append(rs.LineRing, l.Ring)
+	}
+	for _, t := range cfg.Trunks {
+		s.Trunks = append(s.Trunks, sipconfig.TrunkAccount(t))
+		rs.TrunkRing = append(rs.TrunkRing, t.Ring)
+	}
+	s.Router = rs
 	return s
+}
+
+// checkRoutes checks what config cannot: each route's digit map.
+func checkRoutes(c *config.Config) error {
+	for i, r := range c.Routes {
+		if _, err := dialplan.Parse(r.Pattern); err != nil {
+			return &config.KeyError{Key: fmt.Sprintf("route[%d].pattern", i), Msg: err.Error()}
+		}
+	}
+	return nil
 }
 
 // Config is the running configuration.
@@ -443,7 +478,9 @@ func (a *app) Config() *config.Config {
 func portOptions(c config.Phone, log *slog.Logger) (fxs.Options, error) {
 	o, err := fxs.BuildOptions(fxs.Settings{Region: c.Region, CallerID: c.CallerID, RingCadence: c.RingCadence,
 		FlashMin: c.FlashMin.D(), FlashMax: c.FlashMax.D(), DialPlan: withFeatureCodes(c.DialPlan, c.FeatureCodes),
-		InterDigitTimeout: c.InterDigitTimeout.D(), FirstDigitTimeout: c.FirstDigitTimeout.D()}, log)
+		InterDigitTimeout: c.InterDigitTimeout.D(), FirstDigitTimeout: c.FirstDigitTimeout.D(),
+		EchoCanceller: c.EchoCanceller, EchoTail: c.EchoTail.D(), FaxMode: c.FaxMode,
+		TxGainDB: c.TxGainDB, RxGainDB: c.RxGainDB}, log)
 	o.VMWIRefresh = c.VMWIRefresh.D()
 	var se *fxs.SettingError
 	if errors.As(err, &se) {

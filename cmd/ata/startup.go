@@ -100,8 +100,10 @@ func loadConfig(given string, log *slog.Logger) (*config.Config, configFiles, []
 		fallback = good
 	}
 	more, err := cfg.MakeUsable(fallback, func(c *config.Config) error {
-		_, err := portOptions(c.Phone, log)
-		return err
+		if _, err := portOptions(c.Phone, log); err != nil {
+			return err
+		}
+		return checkRoutes(c)
 	})
 	if err != nil {
 		return nil, files, nil, err

@@ -45,3 +45,16 @@ func AccountFromConfig(l config.Line) sip.Account {
 		Ptime:           l.Ptime,
 	}
 }
+
+// TrunkAccount is the account of a [[trunk]]: calls go to its dial
+// address, and come from its addresses (checked by config: a bad one
+// never gets here and is skipped if it does).
+func TrunkAccount(t config.Trunk) sip.Account {
+	a := sip.Account{Number: t.Name, ServiceDomain: t.Dial, Codecs: []string{"PCMU", "PCMA"}, DTMFMode: "rfc4733", Ptime: 20}
+	for _, s := range t.Addresses {
+		if p, err := config.ParseNetwork(s); err == nil {
+			a.TrunkFrom = append(a.TrunkFrom, p)
+		}
+	}
+	return a
+}
