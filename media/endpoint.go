@@ -1,5 +1,7 @@
 package media
 
+import "time"
+
 // Endpoint is one party's audio as a bridge sees it: 8 kHz 16-bit mono
 // frames, one call of each method per frame from the goroutine that paces
 // the bridge (the analog port's frame loop, or the bridge's own clock).
@@ -11,4 +13,15 @@ type Endpoint interface {
 	ReadFrame(f []int16)
 	// WriteFrame takes f, what the party hears next, and sends it.
 	WriteFrame(f []int16)
+}
+
+// PassThrough is implemented by endpoints that can carry a fax or modem
+// call unchanged (an RTP session): call control finds it on a leg's
+// Media() by type assertion when a fax or modem tone is heard.
+type PassThrough interface {
+	// SetPassThrough turns pass-through on (a fixed jitter buffer of
+	// depth, no loss concealment, no comfort noise, no silence
+	// suppression) or off (back to the adaptive behaviour). Safe to call
+	// from any goroutine while frames flow.
+	SetPassThrough(on bool, depth time.Duration)
 }

@@ -172,3 +172,119 @@ func BenchmarkReceivePacket(b *testing.B) {
 		r.step()
 	}
 }
+
+// The receive path in pass-through (fixed jitter buffer, no concealment)
+// allocates nothing, switching on included.
+func TestPassThroughPathNoAllocs(t *testing.T) {
+	r := newReceiver(t)
+	for range 200 {
+		r.step()
+	}
+	r.s.SetPassThrough(true, 60*time.Millisecond)
+	for range 10 {
+		r.step()
+	}
+	if a := testing.AllocsPerRun(500, r.step); a != 0 {
+		t.Fatalf("%v allocs per frame received in pass-through", a)
+	}
+	if st := r.s.Stats(); st.PassThroughDepth != 60*time.Millisecond || st.Buffer.Played < 690 {
+		t.Fatalf("stats %+v", st)
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		r.s.SetPassThrough(false, 0)
+		r.step()
+		r.s.SetPassThrough(true, 0)
+		r.step()
+	}); a != 0 {
+		t.Fatalf("%v allocs switching pass-through", a)
+	}
+}
+
+// Receiving CN packets and playing comfort noise allocates nothing.
+func TestComfortNoisePathNoAllocs(t *testing.T) {
+	f := newFeed(t, nil)
+	for k := range 50 {
+		f.tone(k, k == 0)
+		f.read()
+	}
+	k := 50
+	step := func() {
+		if k%50 == 0 {
+			f.cnPacket(13, k, 50)
+		}
+		f.s.ReadFrame(f.ear)
+		f.clk.advance(20 * time.Millisecond)
+		k++
+	}
+	if a := testing.AllocsPerRun(500, step); a != 0 {
+		t.Fatalf("%v allocs per frame of comfort noise", a)
+	}
+	if st := f.s.Stats(); st.CNReceived < 10 || st.Concealed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// vadSender is a session with VAD sending to a sink, fed background noise.
+func vadSender(tb testing.TB) (*Session, *fakeClock, []int16) {
+	conn, sink := listenTB(tb), listenTB(tb)
+	tb.Cleanup(func() { sink.Close() })
+	clk := &fakeClock{}
+	s, err := New(Config{Conn: conn, Remote: addrOf(sink), Codec: codec.PCMU, Clock: clk.now, Logger: quiet,
+		VAD: true, ComfortNoisePayloadType: 13})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	mic := make([]int16, 160)
+	for i := range mic {
+		mic[i] = int16(i%7 - 3) // about −80 dBov: silence
+	}
+	return s, clk, mic
+}
+
+// The send path with VAD (suppressing, and sending the CN refreshes)
+// allocates nothing.
+func TestVADSendPathNoAllocs(t *testing.T) {
+	s, clk, mic := vadSender(t)
+	if a := testing.AllocsPerRun(600, func() {
+		s.WriteFrame(mic)
+		clk.advance(20 * time.Millisecond)
+	}); a != 0 {
+		t.Fatalf("%v allocs per frame with VAD", a)
+	}
+	if st := s.Stats(); st.CNSent < 3 || st.Suppressed < 580 {
+		t.Fatalf("stats %+v: want CN refreshes and suppressed packets", st)
+	}
+}
+
+func BenchmarkReceivePassThrough(b *testing.B) {
+	r := newReceiver(b)
+	r.s.SetPassThrough(true, 60*time.Millisecond)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.step()
+	}
+}
+
+func BenchmarkReceiveComfortNoise(b *testing.B) {
+	f := newFeed(b, nil)
+	f.tone(0, true)
+	f.cnPacket(13, 1, 50)
+	b.ReportAllocs()
+	for b.Loop() {
+		f.s.ReadFrame(f.ear)
+		f.clk.advance(20 * time.Millisecond)
+	}
+	if f.s.Stats().CNReceived != 1 {
+		b.Fatal("no CN")
+	}
+}
+
+func BenchmarkSendVADSilence(b *testing.B) {
+	s, clk, mic := vadSender(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.WriteFrame(mic)
+		clk.advance(20 * time.Millisecond)
+	}
+}

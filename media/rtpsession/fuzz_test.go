@@ -32,7 +32,8 @@ func mustMarshal(b []byte, err error) []byte {
 }
 
 // FuzzReceive throws arbitrary datagrams at the RTP and RTCP receive paths
-// (parse, sequence and jitter statistics, jitter buffer, DTMF receiver)
+// (parse, sequence and jitter statistics, jitter buffer, DTMF receiver,
+// comfort noise)
 // between audio frames; nothing may panic and the stats must stay sane.
 func FuzzReceive(f *testing.F) {
 	voice := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, Timestamp: 160, SSRC: 9}, Payload: make([]byte, 160)}
@@ -44,12 +45,17 @@ func FuzzReceive(f *testing.F) {
 		rtcp.NewCNAMESourceDescription(9, "x"),
 	}.Marshal()))
 	f.Add(mustMarshal((&rtcp.ReceiverReport{SSRC: 9}).Marshal()))
+	cnPkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 13, SequenceNumber: 3, Timestamp: 480, SSRC: 9}, Payload: []byte{50}}
+	f.Add(mustMarshal(cnPkt.Marshal()))
+	cnPkt.PayloadType, cnPkt.Payload = 105, []byte{0xFF, 1, 2, 3}
+	f.Add(mustMarshal(cnPkt.Marshal()))
 	f.Add([]byte{0x80})
 	f.Add([]byte{0xa0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clk := &fakeClock{}
 		s, err := New(Config{Conn: nullConn{}, Remote: netip.MustParseAddrPort("127.0.0.1:9"),
-			Codec: codec.PCMU, EventPayloadType: 101, Clock: clk.now, Logger: quiet})
+			Codec: codec.PCMU, EventPayloadType: 101, ComfortNoisePayloadType: 105, VAD: true,
+			Clock: clk.now, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/openata/ata/media/cn"
 )
 
 type addrPortReader interface {
@@ -57,8 +59,11 @@ func (s *Session) handleRTP(at time.Duration, buf []byte, from netip.AddrPort) {
 	h := &s.in.Header
 	isVoice := h.PayloadType == s.pt
 	isEvent := s.evPT != 0 && h.PayloadType == s.evPT
-	if !isVoice && !isEvent {
-		s.unknownPT++ // comfort noise, other codecs: not ours
+	// CN of the static type is taken even if not negotiated: noise at the
+	// far end's level beats concealing a silence as if it were a loss.
+	isCN := !isVoice && !isEvent && (h.PayloadType == cn.PayloadType || s.cnPT != 0 && h.PayloadType == s.cnPT)
+	if !isVoice && !isEvent && !isCN {
+		s.unknownPT++ // other codecs: not ours
 		return
 	}
 	if s.src.init && h.SSRC != s.src.ssrc {
@@ -84,6 +89,10 @@ func (s *Session) handleRTP(at time.Duration, buf []byte, from netip.AddrPort) {
 	}
 	if isEvent {
 		s.dtmfIn.Receive(at, h.Timestamp, s.in.Payload)
+		return
+	}
+	if isCN {
+		s.comfortNoise(h.Timestamp, s.in.Payload)
 		return
 	}
 	s.src.arrival(at, h.Timestamp)

@@ -1,5 +1,7 @@
 // Package rtpsession runs the media of one call: G.711 over RTP with
 // RFC 4733 DTMF, an adaptive jitter buffer with packet loss concealment,
+// RFC 3389 comfort noise (played when received; sent with silence
+// suppression when VAD is on), a pass-through mode for fax and modems,
 // symmetric RTP and RTCP reports and statistics.
 //
 // The session owns no clock. The analog port calls Exchange once per audio
@@ -18,11 +20,13 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
 
 	"github.com/openata/ata/media"
+	"github.com/openata/ata/media/cn"
 	"github.com/openata/ata/media/codec"
 	"github.com/openata/ata/media/jitter"
 	"github.com/openata/ata/media/plc"
@@ -56,6 +60,19 @@ type Config struct {
 
 	Jitter     jitter.Config
 	DisablePLC bool // output silence for lost frames instead of concealing
+
+	// ComfortNoisePayloadType is the negotiated RFC 3389 comfort noise
+	// payload type, 0 if CN was not negotiated. CN packets of it, and of
+	// the static type 13 whatever was negotiated, are played as noise at
+	// the level they name until speech resumes.
+	ComfortNoisePayloadType uint8
+	// VAD turns on silence suppression: after DefaultHangover of frames
+	// under VADThreshold the session sends one CN packet (the background
+	// level), then nothing until speech resumes, refreshing the CN packet
+	// every CNRefresh. It needs a ComfortNoisePayloadType (RFC 3389 §5: no
+	// CN packets unless negotiated) and is off in pass-through.
+	VAD          bool
+	VADThreshold uint8 // in −dBov; 0 means cn.DefaultThreshold (−45)
 
 	// RTCPInterval is the mean report interval: 5 s if zero (RFC 3550
 	// §6.2 minimum), randomized by ±50 %.
@@ -105,6 +122,13 @@ type Session struct {
 	latched, latchedRTCP     bool
 	send, receive            bool
 
+	// Pass-through (fax, modems): passReq is what SetPassThrough asked for
+	// (the depth, 0 for off), from any goroutine; the frame path applies
+	// it under mu into passOn. passUsed is for the call's report.
+	passReq  atomic.Int64
+	passUsed atomic.Bool
+	passOn   time.Duration
+
 	// Send side.
 	ssrc     uint32
 	seq      uint16
@@ -118,6 +142,20 @@ type Session struct {
 	dtmfQ    [dtmfQueueLen]queuedKey
 	dtmfHead int
 	dtmfLen  int
+	vad      cn.Detector
+	silent   bool   // in a suppressed silence: CN sent, speech packets not
+	cnSentTS uint32 // RTP timestamp of the last CN packet sent
+	cnSent   uint64
+	muted    uint64 // packets suppressed in silence
+
+	// Comfort noise received: active from the CN packet's timestamp until
+	// a speech frame after it plays.
+	cnPT     uint8
+	cnIn     cn.Payload
+	cnActive bool
+	cnTS     uint32
+	noise    cn.Noise
+	cnRecv   uint64
 
 	// Receive side.
 	rbuf      rtpReadBuf // used by the RTP goroutine only
@@ -154,11 +192,15 @@ func New(cfg Config) (*Session, error) {
 	if cfg.EventPayloadType != 0 && (cfg.EventPayloadType < 96 || cfg.EventPayloadType > 127) {
 		return nil, fmt.Errorf("rtpsession: telephone-event payload type %d is not dynamic", cfg.EventPayloadType)
 	}
+	if pt := cfg.ComfortNoisePayloadType; pt != 0 && pt != cn.PayloadType && (pt < 96 || pt > 127) {
+		return nil, fmt.Errorf("rtpsession: comfort noise payload type %d is neither 13 nor dynamic", pt)
+	}
 	if cfg.RTCPInterval <= 0 {
 		cfg.RTCPInterval = 5 * time.Second
 	}
 	s := &Session{cfg: cfg, log: cfg.Logger, clock: cfg.Clock,
-		pt: cfg.PayloadType, evPT: cfg.EventPayloadType,
+		pt: cfg.PayloadType, evPT: cfg.EventPayloadType, cnPT: cfg.ComfortNoisePayloadType,
+		vad:  cn.Detector{Threshold: cfg.VADThreshold},
 		send: true, receive: true, first: true,
 		dtmfCh: make(chan rfc4733.KeyEvent, 16), rtcpKick: make(chan time.Duration, 1)}
 	if s.pt == 0 {
@@ -363,6 +405,7 @@ func (s *Session) ReadFrame(ear []int16) {
 // (it runs once per frame whatever arrives), tells the RTCP writer when a
 // report is due. s.mu is held.
 func (s *Session) writeFrame(now time.Duration, mic []int16) {
+	s.applyPassThrough()
 	s.sendFrame(mic)
 	if s.cfg.RTCPConn != nil && now >= s.nextRTCP {
 		s.nextRTCP = now + s.rtcpInterval()
@@ -376,6 +419,7 @@ func (s *Session) writeFrame(now time.Duration, mic []int16) {
 // readFrame plays one frame and lets the DTMF receiver end a key whose
 // end packets were lost. s.mu is held.
 func (s *Session) readFrame(now time.Duration, ear []int16) {
+	s.applyPassThrough()
 	s.receiveFrame(now, ear)
 	s.dtmfIn.Expire(now)
 }
@@ -404,6 +448,9 @@ func (s *Session) sendPacket(mic []int16) {
 		s.dtmfOut.Start(q.key, q.samples, s.ts)
 	}
 	if s.dtmfOut.Active() {
+		// A key ends a suppressed silence: if it is quiet after the key,
+		// a fresh CN packet says so.
+		s.silent = false
 		p, ok := s.dtmfOut.Next(frame)
 		if !ok || !s.send {
 			return
@@ -414,6 +461,9 @@ func (s *Session) sendPacket(mic []int16) {
 		return
 	}
 	if !s.send || frame == 0 {
+		return
+	}
+	if s.suppress(mic) {
 		return
 	}
 	n := s.cfg.Codec.Encode(s.payload[:frame], mic)
@@ -457,21 +507,34 @@ func writeTo(c net.PacketConn, b []byte, ap netip.AddrPort, ua *net.UDPAddr) (in
 }
 
 // receiveFrame pulls the next frame from the jitter buffer, concealing
-// what is missing.
+// what is missing, or playing comfort noise in the far end's silence. In
+// pass-through nothing is invented: what is missing stays zero.
 func (s *Session) receiveFrame(now time.Duration, ear []int16) {
+	pass := s.passOn > 0
 	switch s.jb.Get(now, ear) {
 	case jitter.Audio:
-		if !s.cfg.DisablePLC {
+		s.speechPlayed()
+		if !s.cfg.DisablePLC && !pass {
 			s.conceal.Good(ear)
 		}
 	case jitter.Lost:
-		s.concealed++
-		if !s.cfg.DisablePLC {
-			s.conceal.Conceal(ear)
+		switch {
+		case pass:
+			s.concealed++ // the missing samples play as zeros
+		case s.inComfortNoise():
+			s.noise.Fill(ear) // the far end's silence, not a loss
+		default:
+			s.concealed++
+			if !s.cfg.DisablePLC {
+				s.conceal.Conceal(ear)
+			}
 		}
 	default: // buffering: silence, and nothing to continue from
 		if s.conceal.Erasing() {
 			s.conceal.Reset()
+		}
+		if !pass && s.cnActive {
+			s.noise.Fill(ear)
 		}
 	}
 	if !s.receive {

@@ -33,6 +33,16 @@ type Stats struct {
 	DTMFDropped uint64 // key events nobody read from DTMF()
 	Buffer      jitter.Stats
 
+	// PassThrough is set once fax/modem pass-through was on at any time
+	// in the call (SetPassThrough); PassThroughDepth is the fixed depth
+	// now, 0 when off.
+	PassThrough      bool
+	PassThroughDepth time.Duration
+	// Comfort noise: CN packets received (RFC 3389) and sent, and speech
+	// packets suppressed in silence between the CN packets sent (VAD).
+	CNReceived, CNSent uint64
+	Suppressed         uint64
+
 	Remote netip.AddrPort // where RTP goes now (after symmetric latching)
 
 	// R and MOS estimate quality with the E-model: loss as seen here,
@@ -60,6 +70,11 @@ func (s *Session) Stats() Stats {
 		Concealed:          s.concealed,
 		DTMFDropped:        s.dtmfDrop,
 		Buffer:             s.jb.Stats(),
+		PassThrough:        s.passUsed.Load(),
+		PassThroughDepth:   s.passOn,
+		CNReceived:         s.cnRecv,
+		CNSent:             s.cnSent,
+		Suppressed:         s.muted,
 		Remote:             s.remote,
 	}
 	if s.src.init {
