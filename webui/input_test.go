@@ -194,6 +194,12 @@ func TestConfigUploadLimit(t *testing.T) {
 	if e.b.Config().Phone.Region != "de" {
 		t.Fatal("the 1 MB upload was not applied")
 	}
+	// A script's upload with the token in the header (curl -F config=@file).
+	body, ct := uploadBody("", "script.toml", []byte("[phone]\nregion = \"uk\"\n"))
+	wantCode(t, c.do("POST", "/maintenance/config", body, "Content-Type", ct, "X-CSRF-Token", tok), http.StatusSeeOther, "upload with the header token")
+	if e.b.Config().Phone.Region != "uk" {
+		t.Fatal("the upload with the header token was not applied")
+	}
 	// Over the limit with a forged token: still refused as a forgery.
 	big := bytes.Repeat([]byte("#"), 2_000_000)
 	wantCode(t, upload(c, "big.toml", big, "forged"), http.StatusForbidden, "forged big upload")
