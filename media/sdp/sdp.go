@@ -84,7 +84,11 @@ type Local struct {
 	// EventPayloadType for RFC 4733 in offers: 0 means 101; negative
 	// leaves telephone-event out.
 	EventPayloadType int
-	Ptime            time.Duration // 20 ms if zero
+	// ComfortNoise offers RFC 3389 comfort noise (CN/8000, payload type
+	// 13) and accepts it in an offer: we send CN in our silences (VAD).
+	// Received CN of type 13 is played either way.
+	ComfortNoise bool
+	Ptime        time.Duration // 20 ms if zero
 	Direction        Direction     // SendOnly to hold the far end
 	// SessionID and SessionVersion fill o=; the version must grow with
 	// each new offer or answer in a dialog (RFC 3264 §8).
@@ -112,7 +116,11 @@ type Media struct {
 	// EventPayloadType is the remote's telephone-event payload type, 0 if
 	// it offered none (0 is PCMU's, never an event's).
 	EventPayloadType uint8
-	Ptime            time.Duration // 10 or 20 ms
+	// CNPayloadType is the remote's comfort noise (CN/8000) payload type
+	// when we asked for comfort noise (Local.ComfortNoise) and it lists
+	// it, else 0 (0 is PCMU's, never CN's).
+	CNPayloadType uint8
+	Ptime         time.Duration // 10 or 20 ms
 	Direction        Direction     // ours: whether we send and receive
 	Remote           netip.AddrPort
 	RemoteRTCP       netip.AddrPort
@@ -141,6 +149,9 @@ func Offer(l Local) ([]byte, error) {
 		}
 		formats = append(formats, format{pt: c.PayloadType(), name: c.Name()})
 	}
+	if l.ComfortNoise {
+		formats = append(formats, format{pt: cnPayloadType, name: comfortNoise})
+	}
 	switch {
 	case l.EventPayloadType == 0:
 		formats = append(formats, format{pt: DefaultEventPayloadType, name: telephoneEvent})
@@ -157,6 +168,9 @@ func Offer(l Local) ([]byte, error) {
 // type), the negotiated ptime and our direction.
 func Answer(l Local, m Media) ([]byte, error) {
 	formats := []format{{pt: m.PayloadType, name: m.Codec.Name()}}
+	if m.CNPayloadType != 0 && l.ComfortNoise {
+		formats = append(formats, format{pt: m.CNPayloadType, name: comfortNoise})
+	}
 	if m.EventPayloadType != 0 {
 		formats = append(formats, format{pt: m.EventPayloadType, name: telephoneEvent})
 	}
@@ -164,6 +178,12 @@ func Answer(l Local, m Media) ([]byte, error) {
 }
 
 const telephoneEvent = "telephone-event"
+
+// Comfort noise (RFC 3389) at 8 kHz has the static payload type 13.
+const (
+	comfortNoise  = "CN"
+	cnPayloadType = 13
+)
 
 type format struct {
 	pt   uint8
@@ -235,7 +255,7 @@ func Negotiate(l Local, remote []byte) (Media, error) {
 	m := Media{Ptime: 20 * time.Millisecond}
 
 	// Remote formats: payload type → encoding name at 8 kHz.
-	names := map[uint8]string{0: "PCMU", 8: "PCMA"}
+	names := map[uint8]string{0: "PCMU", 8: "PCMA", cnPayloadType: comfortNoise}
 	for _, a := range md.Attributes {
 		if a.Key != "rtpmap" {
 			continue
@@ -262,6 +282,9 @@ func Negotiate(l Local, remote []byte) (Media, error) {
 		offered = append(offered, f+"/"+name)
 		if strings.EqualFold(name, telephoneEvent) && m.EventPayloadType == 0 {
 			m.EventPayloadType = pt
+		}
+		if l.ComfortNoise && strings.EqualFold(name, comfortNoise) && m.CNPayloadType == 0 {
+			m.CNPayloadType = pt
 		}
 		if c, ok := codec.ByName(name); ok {
 			if _, dup := remotePT[c]; !dup {
