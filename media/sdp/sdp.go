@@ -89,7 +89,7 @@ type Local struct {
 	// Received CN of type 13 is played either way.
 	ComfortNoise bool
 	Ptime        time.Duration // 20 ms if zero
-	Direction        Direction     // SendOnly to hold the far end
+	Direction    Direction     // SendOnly to hold the far end
 	// SessionID and SessionVersion fill o=; the version must grow with
 	// each new offer or answer in a dialog (RFC 3264 §8).
 	SessionID, SessionVersion uint64
@@ -121,9 +121,9 @@ type Media struct {
 	// it, else 0 (0 is PCMU's, never CN's).
 	CNPayloadType uint8
 	Ptime         time.Duration // 10 or 20 ms
-	Direction        Direction     // ours: whether we send and receive
-	Remote           netip.AddrPort
-	RemoteRTCP       netip.AddrPort
+	Direction     Direction     // ours: whether we send and receive
+	Remote        netip.AddrPort
+	RemoteRTCP    netip.AddrPort
 	// Hold is set when the far end holds us: it sent sendonly, inactive or
 	// a 0.0.0.0 connection address.
 	Hold bool
