@@ -54,6 +54,8 @@ type Call struct {
 	answered  atomic.Bool
 	alerted   atomic.Bool // 180 sent
 	replaces  *Call       // the call an INVITE with Replaces takes over
+	authUser  string      // the local user who placed it (the users' line)
+	dialled   string      // the Request-URI's user: the number the caller dialled
 
 	contact siplib.ContactHeader
 	// Session timer (RFC 4028): offered is the interval an incoming
@@ -117,6 +119,14 @@ func (c *Call) Replaces() call.Leg {
 	return c.replaces
 }
 
+// AuthUser is the local user who placed an incoming call on the users'
+// line ("" elsewhere).
+func (c *Call) AuthUser() string { return c.authUser }
+
+// Dialled is the number an incoming call was placed to (its
+// Request-URI's user part).
+func (c *Call) Dialled() string { return c.dialled }
+
 func newCall(l *Line, outgoing bool) *Call {
 	return &Call{line: l, outgoing: outgoing, events: make(chan call.Event, 32), byeCause: call.Normal, done: make(chan struct{})}
 }
@@ -166,8 +176,15 @@ func (l *Line) Dial(ctx context.Context, number string, o call.DialOptions) (cal
 		return nil, fmt.Errorf("sip: dial %q: %w", number, err)
 	}
 	spec := dialSpec{uri: uri, anonymous: o.Anonymous}
-	if l.acct.IsTrunk() && !o.Caller.Anonymous() {
-		spec.caller = o.Caller // a trunk presents the caller's number
+	if (l.acct.IsTrunk() || l.opt.Locate != nil) && !o.Caller.Anonymous() {
+		spec.caller = o.Caller // a trunk, or a local user's phone, is shown the caller
+	}
+	if l.opt.Locate != nil {
+		contact, dest, ok := l.opt.Locate(number)
+		if !ok {
+			return nil, fmt.Errorf("sip: dial %q: %w", number, ErrNotRegistered)
+		}
+		spec.uri, spec.dest = contact, dest
 	}
 	c, err := l.dial(ctx, spec, nil)
 	if err != nil {
@@ -222,11 +239,25 @@ type dialSpec struct {
 	// caller, when set, is the identity presented in From instead of the
 	// account's (a trunk carrying a user's or a caller's number).
 	caller call.Party
+	// dest, when valid, is where the INVITE goes instead of the line's
+	// proxy (a local user's registered flow).
+	dest netip.AddrPort
 }
+
+// ErrNotRegistered is Dial's error for a local user with no registered
+// phone.
+var ErrNotRegistered = errors.New("the user has no registered phone")
 
 func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call.Event)) (*Call, error) {
 	number := spec.uri.User
-	target, route, err := l.target(ctx)
+	var target netip.AddrPort
+	var route *siplib.Uri
+	var err error
+	if spec.dest.IsValid() {
+		target = spec.dest
+	} else {
+		target, route, err = l.target(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
@@ -857,7 +888,8 @@ func (c *Call) Report() call.MediaReport {
 		return call.MediaReport{}
 	}
 	st := s.Stats()
-	r := call.MediaReport{Codec: m.Codec.Name(), Loss: st.LossFraction, Jitter: st.Jitter, RTT: st.RTT}
+	r := call.MediaReport{Codec: m.Codec.Name(), Loss: st.LossFraction, Jitter: st.Jitter, RTT: st.RTT,
+		PassThrough: st.PassThrough}
 	if st.PacketsReceived > 0 {
 		r.MOS = st.MOS
 	}
@@ -946,6 +978,7 @@ func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 			Conn: c.rtp, RTCPConn: c.rtcp, Remote: m.Remote, RemoteRTCP: m.RemoteRTCP,
 			Symmetric: true, Codec: m.Codec, PayloadType: m.PayloadType,
 			EventPayloadType: m.EventPayloadType, Jitter: c.line.opt.Jitter,
+			ComfortNoisePayloadType: m.CNPayloadType, VAD: c.line.acct.VAD,
 			PacketSamples: int(m.Ptime / (time.Second / 8000)),
 			Logger:        c.line.log,
 		})

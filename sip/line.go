@@ -48,6 +48,16 @@ type LineOptions struct {
 	// at least the Min-SE of 90 s).
 	SessionExpires time.Duration
 	Logger         *slog.Logger
+	// Admit, when set, makes the line the users' line of router mode: it
+	// takes every new INVITE on its stack, each first checked by Admit
+	// (digest credentials of a local user). Admit answers a request it
+	// refuses itself (401 with a challenge, 403) or drops it, and returns
+	// ok false; else the user name, which the call reports as AuthUser.
+	Admit func(req *siplib.Request, tx siplib.ServerTransaction) (user string, ok bool)
+	// Locate, with Admit, is where Dial finds a user: the Request-URI to
+	// send (the registered contact) and the address to send it to (where
+	// the phone's REGISTER came from: the flow through its NAT).
+	Locate func(user string) (contact siplib.Uri, dest netip.AddrPort, ok bool)
 }
 
 // Line is one SIP account's calls: it places calls through the outbound
@@ -192,6 +202,16 @@ func (r *router) invite(req *siplib.Request, tx siplib.ServerTransaction) {
 		return
 	}
 	lines := r.snapshot()
+	for _, l := range lines {
+		if l.opt.Admit != nil { // the users' line takes every new INVITE it admits
+			user, ok := l.opt.Admit(req, tx)
+			if !ok {
+				return
+			}
+			l.handleInviteFrom(req, tx, user)
+			return
+		}
+	}
 	if src, err := netip.ParseAddrPort(req.Source()); err == nil {
 		for _, l := range lines {
 			if l.acct.IsTrunk() && inNetworks(src.Addr(), l.acct.TrunkFrom) {
@@ -314,7 +334,7 @@ func (l *Line) localSDP(ip netip.Addr, port int) sdp.Local {
 		ev = -1 // no telephone-event: digits go in-band or by INFO
 	}
 	return sdp.Local{
-		Addr: ip, Port: port, Codecs: l.codecs, EventPayloadType: ev,
+		Addr: ip, Port: port, Codecs: l.codecs, EventPayloadType: ev, ComfortNoise: l.acct.VAD,
 		Ptime: msDuration(ptime), SessionID: randUint64() >> 2, SessionVersion: 1,
 	}
 }
@@ -349,6 +369,12 @@ func rtpPairs(first, last int) int {
 
 // handleInvite takes a new INVITE (or a re-INVITE of a call in progress).
 func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
+	l.handleInviteFrom(req, tx, "")
+}
+
+// handleInviteFrom takes an INVITE; user is the local user it came from
+// (the users' line), "" on a provider line.
+func (l *Line) handleInviteFrom(req *siplib.Request, tx siplib.ServerTransaction, user string) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		if c := l.find(req); c != nil {
 			c.handleOffer(req, tx)
@@ -381,6 +407,9 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 		}
 	}
 	c, err := l.newIncoming(req, tx, replaced)
+	if c != nil {
+		c.authUser, c.dialled = user, req.Recipient.User
+	}
 	if err != nil {
 		var st *statusError
 		if errors.As(err, &st) && st.code == 422 {
