@@ -121,9 +121,11 @@ type Canceller struct {
 	converged                  bool
 
 	nlpOff, bypass atomic.Bool
-	stats          atomic.Pointer[Stats]
-	statsBuf       [2]Stats // Process publishes alternately, so Stats never allocates
-	statsI         int
+	pub            struct {
+		erl, erle      atomic.Uint64 // float64 bits
+		converged      atomic.Bool
+		dt, div, delay atomic.Int64
+	}
 }
 
 // New returns a canceller.
@@ -193,18 +195,31 @@ func (c *Canceller) DisableNLP(off bool) { c.nlpOff.Store(off) }
 func (c *Canceller) Bypass(on bool) { c.bypass.Store(on) }
 
 // Stats returns the statistics of the current call.
-func (c *Canceller) Stats() Stats { return *c.stats.Load() }
-
-func (c *Canceller) publish() {
-	s := &c.statsBuf[c.statsI]
-	c.statsI ^= 1
-	*s = Stats{Converged: c.converged, DoubleTalk: c.dtCount, DivergenceResets: c.divCount,
-		Delay: time.Duration(c.ws) * sampleDur}
-	if c.erlValid {
-		s.ERL = db(c.erlX / c.erlD)
-		s.ERLE = db(c.erleD / c.erleE)
+func (c *Canceller) Stats() Stats {
+	return Stats{
+		ERL:              math.Float64frombits(c.pub.erl.Load()),
+		ERLE:             math.Float64frombits(c.pub.erle.Load()),
+		Converged:        c.pub.converged.Load(),
+		DoubleTalk:       int(c.pub.dt.Load()),
+		DivergenceResets: int(c.pub.div.Load()),
+		Delay:            time.Duration(c.pub.delay.Load()) * sampleDur,
 	}
-	c.stats.Store(s)
+}
+
+// publish makes the statistics readable from other goroutines: one atomic
+// per field, so reading them allocates nothing and races with nothing (a
+// reader may see fields from two consecutive frames).
+func (c *Canceller) publish() {
+	var erl, erle float64
+	if c.erlValid {
+		erl, erle = db(c.erlX/c.erlD), db(c.erleD/c.erleE)
+	}
+	c.pub.erl.Store(math.Float64bits(erl))
+	c.pub.erle.Store(math.Float64bits(erle))
+	c.pub.converged.Store(c.converged)
+	c.pub.dt.Store(int64(c.dtCount))
+	c.pub.div.Store(int64(c.divCount))
+	c.pub.delay.Store(int64(c.ws))
 }
 
 // Process cancels one frame: ear is what was sent to the earpiece during

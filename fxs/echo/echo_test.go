@@ -441,3 +441,35 @@ func TestProcessAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsFromAnotherGoroutine reads the statistics while frames are
+// processed, as the status page does (run with -race to see it matter).
+func TestStatsFromAnotherGoroutine(t *testing.T) {
+	t.Parallel()
+	far, _ := fixtures(t)
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out := make([]int16, frame)
+		for i := 0; i+frame <= Rate; i += frame {
+			c.Process(far[i:i+frame], far[i:i+frame], out)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			// A mouthpiece that repeats the earpiece: 0 dB ERL, and a
+			// path a filter learns in well under a second.
+			if st := c.Stats(); math.Abs(st.ERL) > 1 || st.ERLE < 10 {
+				t.Errorf("after a second of 0 dB echo: %+v, want ERL 0 dB and ERLE ≥ 10 dB", st)
+			}
+			return
+		default:
+			_ = c.Stats()
+		}
+	}
+}
