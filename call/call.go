@@ -127,6 +127,9 @@ type MediaReport struct {
 	Jitter time.Duration // interarrival jitter (RFC 3550)
 	RTT    time.Duration
 	MOS    float64 // E-model estimate; 0 when no media flowed
+	// PassThrough is set when the call went to fax/modem pass-through
+	// (fixed jitter buffer, no concealment or comfort noise) at any time.
+	PassThrough bool
 }
 
 // Leg is one side of a call. Its methods are safe from any goroutine and

@@ -111,6 +111,8 @@ type Line struct {
 	DTMFMode string `toml:"dtmf_mode"`
 	// Ptime is the packet time in ms: 20 or 10.
 	Ptime int `toml:"ptime"`
+	// VAD turns on silence suppression with RFC 3389 comfort noise.
+	VAD bool `toml:"vad"`
 	// Ring lists the extensions alerted for this line's calls in router
 	// mode (default: the port's).
 	Ring []string `toml:"ring"`

@@ -69,6 +69,10 @@ type Account struct {
 	DTMFMode string
 	// Ptime is the packet time in ms: 20 (default) or 10.
 	Ptime int
+	// VAD turns on silence suppression: our SDP lists comfort noise
+	// (CN/8000) and, when the far end takes it, our silences go out as
+	// one RFC 3389 CN packet instead of speech packets.
+	VAD bool
 	// TrunkFrom, when set, makes the account an IP trunk: INVITEs from
 	// these networks ring it whatever their Request-URI, nothing
 	// registers, and its calls go to ServiceDomain presenting the

@@ -43,6 +43,7 @@ func AccountFromConfig(l config.Line) sip.Account {
 		Codecs:          slices.Clone(l.Codecs),
 		DTMFMode:        l.DTMFMode,
 		Ptime:           l.Ptime,
+		VAD:             l.VAD,
 	}
 }
 
