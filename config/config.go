@@ -484,7 +484,7 @@ func builtin() *Config {
 		System: System{DataDir: "data"},
 		Router: Router{Listen: "0.0.0.0:5062", PortExtension: "100", AuthFailures: 10, BlockFor: Duration(10 * time.Minute),
 			AllowNetworks: []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8", "fe80::/10"}},
-		Web:    Web{Listen: "127.0.0.1:8080"},
+		Web: Web{Listen: "127.0.0.1:8080"},
 		SIP: SIP{
 			Listen:          "0.0.0.0:5060",
 			KeepAlive:       Duration(30 * time.Second),

@@ -218,7 +218,7 @@ type lines struct {
 
 type line struct {
 	number string
-	link   string // its name in router mode: "line:N", "trunk:NAME"
+	link   string            // its name in router mode: "line:N", "trunk:NAME"
 	reg    *sip.Registration // nil for a trunk
 	line   *sip.Line
 	mwi    *sip.MWI // nil for a trunk
