@@ -28,3 +28,18 @@ func TestAccountFromConfig(t *testing.T) {
 		t.Fatalf("stack config %+v", s)
 	}
 }
+
+// `[[line]] vad` reaches the account (off by default).
+func TestVADFromConfig(t *testing.T) {
+	c, err := config.Parse("t.toml", []byte("[[line]]\nnumber = \"1\"\nservice_domain = \"voip.test\"\nvad = true\n\n"+
+		"[[line]]\nnumber = \"2\"\nservice_domain = \"voip.test\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := AccountFromConfig(c.Lines[0]); !a.VAD {
+		t.Error("vad = true not mapped")
+	}
+	if a := AccountFromConfig(c.Lines[1]); a.VAD {
+		t.Error("a line without vad has VAD on")
+	}
+}
