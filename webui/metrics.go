@@ -29,6 +29,7 @@ import (
 //	ata_calls{role}                      gauge: calls of the port in each role
 //	ata_call_rtp_loss_ratio              current call, 0..1
 //	ata_call_rtp_jitter_seconds          current call
+//	ata_call_rtt_seconds                 current call, round trip from RTCP (once reported)
 //	ata_call_mos                         current call, E-model estimate
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if !s.metricsPublic() {
@@ -127,6 +128,10 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "ata_call_rtp_loss_ratio %g\n", c.Loss)
 		metric("ata_call_rtp_jitter_seconds", "gauge", "RTP interarrival jitter of the current call.")
 		fmt.Fprintf(&b, "ata_call_rtp_jitter_seconds %g\n", c.JitterMS/1000)
+		if c.RTTMS > 0 { // none until the far end's RTCP reports on our stream
+			metric("ata_call_rtt_seconds", "gauge", "Round trip time of the current call, from RTCP.")
+			fmt.Fprintf(&b, "ata_call_rtt_seconds %g\n", c.RTTMS/1000)
+		}
 		metric("ata_call_mos", "gauge", "E-model MOS estimate of the current call.")
 		fmt.Fprintf(&b, "ata_call_mos %g\n", c.MOS)
 	}
