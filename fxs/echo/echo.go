@@ -8,7 +8,8 @@
 // adaptive filter from converging). The echo estimate comes from a
 // partitioned-block frequency-domain adaptive filter (the MDF family of
 // speexdsp) with 10 ms blocks: at 8 kHz a time-domain NLMS filter over a
-// 128 ms tail would cost 20 times the 50 µs per frame this port can spare.
+// 128 ms tail needs some 330,000 multiply-adds per 20 ms frame, several
+// times what the 50 µs per frame this port can spare allow in Go.
 // Two copies of the filter run: the background one adapts, the foreground
 // one produces the output and takes the background's coefficients only
 // when they cancel better, so a double talk the detector misses cannot make
@@ -104,7 +105,7 @@ type Canceller struct {
 	// scratch
 	xin, tbuf                  [fftLen]float32
 	spec, acc, accF            [bins]complex64
-	d, yb, yf, eb, ef, outBuf  [block]float32
+	d, yb, yf, eb, ef          [block]float32
 	delay                      *delayEstimator
 	xraw                       [block]float32 // this block's high-passed earpiece, undelayed
 	lagBest, lagRun, farBlocks int
@@ -247,13 +248,13 @@ func (c *Canceller) Process(ear, mic, out []int16) {
 const (
 	regFloor     = 30 * 30 // regularisation: the reference power (mean square) below which steps shrink
 	farFloor     = 3000    // mean square of a far-end block worth cancelling (about −55 dBov)
-	dtRatio      = 1.0     // double talk: mouthpiece above the loudest far-end block in the window less 3 dB
+	dtRatio      = 1.0     // double talk: the mouthpiece louder than the loudest far-end block in the window (a hybrid has loss; G.168 assumes 6 dB, model 5 on speech has 3)
 	fineRatio    = 8       // fine double talk: the residual 9 dB above its prediction
 	fineStep     = 0.5     // step scale while the fine detector sees double talk (or a changed path)
 	pathGain     = 0.25    // background this far (power) below the foreground during double talk: the path changed
 	pathRun      = 10      // blocks the background must stay that far ahead
 	dtHangover   = 10      // blocks adaptation stays frozen after double talk (100 ms)
-	nearRatio    = 2       // NLP: the residual within 9 dB of the mouthpiece level means near-end speech
+	nearRatio    = 2       // NLP: the residual within 3 dB of the mouthpiece level may be near-end speech
 	explainRatio = 2       // NLP: a mouthpiece within 3 dB of the echo estimate is echo
 	nearHang     = 5       // blocks the NLP stays off after near-end speech (50 ms)
 	erlSmooth    = 0.01    // per-block weight of the statistics' smoothing (about 1 s)
@@ -403,9 +404,15 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	if c.ws == 0 {
 		same = xs
 	}
-	c.delay.push(c.xraw[:], c.d[:], same, pxRaw/block > farFloor)
+	// Once the filter has converged with its window settled, the delay
+	// estimator only watches for a change: it learns from one far-end
+	// block in four and is asked a quarter as often, saving most of its
+	// cost.
+	settled := c.converged && c.lagRun >= lagStable
+	learn := pxRaw/block > farFloor && (!settled || c.farBlocks%4 == 0)
+	c.delay.push(c.xraw[:], c.d[:], same, learn)
 	if far {
-		c.moveWindow()
+		c.moveWindow(settled)
 	}
 
 	// NLP: while the far end talks alone, the residual goes and comfort
@@ -576,8 +583,12 @@ func (c *Canceller) compare(dt bool, pd, peb, pef float32) {
 // moveWindow places the filter's window on the echo once the delay
 // estimate has held still, if the echo runs off the window; the filter
 // starts again from zero there.
-func (c *Canceller) moveWindow() {
-	if c.farBlocks%lagEvery != 0 || c.delay.fed < minFarMove {
+func (c *Canceller) moveWindow(settled bool) {
+	every := lagEvery
+	if settled {
+		every *= 4
+	}
+	if c.farBlocks%every != 0 || c.delay.fed < minFarMove {
 		return
 	}
 	arrival, ok := c.delay.estimate()
