@@ -307,6 +307,12 @@ func TestSeveralContacts(t *testing.T) {
 	if got := contactExpires(t, res); len(got) != 2 || got[desk] != 600 || got[mobile] != 300 {
 		t.Fatalf("200 lists %v", got)
 	}
+	for _, h := range res.GetHeaders("Contact") {
+		ch := h.(*sip.ContactHeader)
+		if q, _ := ch.Params.Get("q"); ch.Address.String() == desk && q != "0.5" {
+			t.Errorf("200 gives the desk phone q=%q, want 0.5", q)
+		}
+	}
 	// Another phone of the same user, another Call-ID: a third binding.
 	p2 := registrartest.NewPhone(t, r.LocalAddr(), "alice", "secret")
 	res = want(t, 200, "second phone")(p2.Register(registrartest.Req{Expires: "900"}))
