@@ -185,3 +185,22 @@ func TestDetectorLoudBackground(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkNoiseFill(b *testing.B) {
+	var n Noise
+	n.SetLevel(50)
+	out := make([]int16, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		n.Fill(out)
+	}
+}
+
+func BenchmarkDetectorFrame(b *testing.B) {
+	var d Detector
+	f := tone(-20, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Frame(f)
+	}
+}
