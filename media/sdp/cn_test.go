@@ -67,3 +67,13 @@ func TestNegotiateComfortNoise(t *testing.T) {
 		}
 	}
 }
+
+// A static type of another codec named CN is not taken as comfort noise.
+func TestNegotiateComfortNoiseStaticMisnamed(t *testing.T) {
+	withCN := local
+	withCN.ComfortNoise = true
+	m, err := Negotiate(withCN, offer("0 8", "a=rtpmap:8 CN/8000"))
+	if err != nil || m.CNPayloadType != 0 {
+		t.Fatalf("CN on payload type 8: %d, %v; want none", m.CNPayloadType, err)
+	}
+}

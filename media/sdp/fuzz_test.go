@@ -31,5 +31,23 @@ func FuzzNegotiate(f *testing.F) {
 		if back.Codec != m.Codec || back.EventPayloadType != m.EventPayloadType || back.Ptime != m.Ptime {
 			t.Fatalf("answer renegotiates to %+v, want %+v\n%s", back, m, ans)
 		}
+		// With comfort noise wanted, its type is 13 or dynamic and survives
+		// our answer.
+		cnLocal := local
+		cnLocal.ComfortNoise = true
+		m, err = Negotiate(cnLocal, remote)
+		if err != nil {
+			t.Fatalf("accepted without comfort noise, refused with: %v", err)
+		}
+		if pt := m.CNPayloadType; pt != 0 && pt != 13 && (pt < 96 || pt > 127) {
+			t.Fatalf("CN payload type %d", pt)
+		}
+		ans, err = Answer(cnLocal, m)
+		if err != nil {
+			t.Fatalf("answer to %+v: %v", m, err)
+		}
+		if back, err = Negotiate(cnLocal, ans); err != nil || back.CNPayloadType != m.CNPayloadType {
+			t.Fatalf("our answer renegotiates CN to %d (%v), want %d\n%s", back.CNPayloadType, err, m.CNPayloadType, ans)
+		}
 	})
 }

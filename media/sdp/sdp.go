@@ -283,7 +283,10 @@ func Negotiate(l Local, remote []byte) (Media, error) {
 		if strings.EqualFold(name, telephoneEvent) && m.EventPayloadType == 0 {
 			m.EventPayloadType = pt
 		}
-		if l.ComfortNoise && strings.EqualFold(name, comfortNoise) && m.CNPayloadType == 0 {
+		// CN is 13 or dynamic: a static type of another codec renamed CN
+		// is nonsense a session would refuse.
+		isCN := strings.EqualFold(name, comfortNoise) && (pt == cnPayloadType || pt >= 96)
+		if l.ComfortNoise && isCN && m.CNPayloadType == 0 {
 			m.CNPayloadType = pt
 		}
 		if c, ok := codec.ByName(name); ok {
