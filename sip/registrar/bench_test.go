@@ -136,7 +136,7 @@ func benchRegister(b *testing.B, every time.Duration) {
 		name := fmt.Sprintf("u%03d", i)
 		list[i] = User{Name: name, Password: "pw-" + name}
 	}
-	r, err := New(Options{Listen: "127.0.0.1:0", Users: list, Logger: quiet, KeepAlive: -1, MaxExpires: time.Hour})
+	r, err := New(Options{Listen: "127.0.0.1:0", Users: list, Logger: quiet, MaxExpires: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 func FuzzRequest(f *testing.F) {
 	// A clock that stands still keeps the seeds' nonce fresh however long
 	// the fuzzer runs.
-	r, err := New(Options{Listen: "127.0.0.1:0", Logger: quiet, KeepAlive: -1, Clock: registrartest.NewClock(),
+	r, err := New(Options{Listen: "127.0.0.1:0", Logger: quiet, Clock: registrartest.NewClock(),
 		Users: []User{{Name: "alice", Password: "secret"}}})
 	if err != nil {
 		f.Fatal(err)

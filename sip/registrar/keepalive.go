@@ -131,7 +131,7 @@ func (r *Registrar) ping(b *Binding) bool {
 // Contact, sent to the source address over UDP from our socket, with a
 // Via naming the address the phone can answer to.
 func (r *Registrar) optionsRequest(b *Binding) (*sip.Request, error) {
-	local, err := r.localToward(b.Source)
+	local, err := r.LocalAddrFor(b.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -164,9 +164,11 @@ func (r *Registrar) optionsRequest(b *Binding) (*sip.Request, error) {
 	return req, nil
 }
 
-// localToward is our address as dst sees it: the bound address, or
-// when bound to a wildcard the one the kernel routes dst from.
-func (r *Registrar) localToward(dst netip.AddrPort) (netip.AddrPort, error) {
+// LocalAddrFor is the registrar's address as dst sees it, for the Via
+// and Contact of requests to a binding's Source: the bound address, or
+// when bound to a wildcard ("0.0.0.0:5062") the one the kernel routes
+// dst from.
+func (r *Registrar) LocalAddrFor(dst netip.AddrPort) (netip.AddrPort, error) {
 	if !r.local.Addr().IsUnspecified() {
 		return r.local, nil
 	}

@@ -253,5 +253,9 @@ func (r *Registrar) apply(user, aor, callID string, cseq uint32, contacts []cont
 	if refreshed {
 		r.registrations.Add(1)
 	}
+	if len(next) != len(old) {
+		r.log.Info("registrar: bindings changed", "user", user, "bindings", len(next),
+			"source", src.String(), "transport", transport, "user_agent", ua)
+	}
 	return sip.StatusOK, ""
 }

@@ -168,9 +168,11 @@ type Options struct {
 	// with the right credentials gets a fresh challenge with stale=true.
 	NonceTTL time.Duration
 	// KeepAlive is the interval of OPTIONS pings to each UDP binding's
-	// source, which keep NAT flows open (default 30 s; negative: off).
-	// A binding that leaves KeepAliveMisses pings in a row (default 3)
-	// unanswered within KeepAliveTimeout (default 5 s) is dropped.
+	// source, which keep NAT flows open; 0 turns them off (as
+	// sip.StackConfig's does: the caller passes DefaultKeepAlive, 30 s,
+	// unless configured otherwise). A binding that leaves
+	// KeepAliveMisses pings in a row (default 3) unanswered within
+	// KeepAliveTimeout (default 5 s) is dropped.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	KeepAliveMisses  int
@@ -194,7 +196,6 @@ func (o *Options) defaults() {
 	def(&o.FailWindow, DefaultFailWindow)
 	def(&o.BlockFor, DefaultBlockFor)
 	def(&o.NonceTTL, DefaultNonceTTL)
-	def(&o.KeepAlive, DefaultKeepAlive)
 	def(&o.KeepAliveTimeout, DefaultKeepAliveTimeout)
 	if o.Algorithms == nil {
 		o.Algorithms = DefaultAlgorithms

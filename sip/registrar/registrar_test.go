@@ -22,7 +22,8 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // start runs a registrar on loopback with user alice (password "secret")
-// and bob, a fake clock and no keep-alives unless opts says otherwise.
+// and bob, a fake clock and no keep-alives unless opts says otherwise
+// (KeepAlive 0 is off).
 func start(t *testing.T, opts Options) (*Registrar, *registrartest.Clock) {
 	t.Helper()
 	clock := registrartest.NewClock()
@@ -35,9 +36,6 @@ func start(t *testing.T, opts Options) (*Registrar, *registrartest.Clock) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock
-	}
-	if opts.KeepAlive == 0 {
-		opts.KeepAlive = -1
 	}
 	if opts.Logger == nil {
 		opts.Logger = quiet
@@ -703,5 +701,26 @@ func TestChallengeAlgorithms(t *testing.T) {
 			r.Close()
 			t.Errorf("Algorithms %v accepted", bad)
 		}
+	}
+}
+
+// On a wildcard address the keep-alive names the address the phone
+// reaches us at, not 0.0.0.0 (the phone answers to the Via).
+func TestWildcardListenPingsFromTheRoutedAddress(t *testing.T) {
+	t.Parallel()
+	r, _ := start(t, Options{Listen: "0.0.0.0:0", KeepAlive: 50 * time.Millisecond})
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), r.LocalAddr().Port())
+	if got, err := r.LocalAddrFor(netip.MustParseAddrPort("127.0.0.1:5060")); err != nil || got != server {
+		t.Errorf("LocalAddrFor: %v %v, want %v", got, err, server)
+	}
+	p := registrartest.NewPhone(t, server, "alice", "secret")
+	want(t, 200, "register")(p.Register(registrartest.Req{}))
+	select {
+	case req := <-p.Requests():
+		if via := req.Via(); via == nil || via.Host != "127.0.0.1" || via.Port != int(server.Port()) {
+			t.Errorf("keep-alive Via %v, want %v", req.Via(), server)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keep-alive within 5 s")
 	}
 }
