@@ -112,6 +112,11 @@ func (r *Registrar) register(req *sip.Request, src netip.AddrPort, transport str
 		if b.Q != 1 {
 			v += ";q=" + strconv.FormatFloat(b.Q, 'f', -1, 64)
 		}
+		if b.Instance != "" {
+			// Echoed so a phone finds its own binding by instance (RFC
+			// 5627 §4.2); reg-id is not: we do not claim outbound support.
+			v += `;+sip.instance="<` + b.Instance + `>"`
+		}
 		res.AppendHeader(sip.NewHeader("Contact", v))
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))

@@ -310,6 +310,10 @@ func TestSeveralContacts(t *testing.T) {
 		if q, _ := ch.Params.Get("q"); ch.Address.String() == desk && q != "0.5" {
 			t.Errorf("200 gives the desk phone q=%q, want 0.5", q)
 		}
+		inst, _ := ch.Params.Get("+sip.instance")
+		if want := `"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"`; ch.Address.String() == mobile && inst != want {
+			t.Errorf("200 gives the mobile +sip.instance=%s, want %s", inst, want)
+		}
 	}
 	// Another phone of the same user, another Call-ID: a third binding.
 	p2 := registrartest.NewPhone(t, r.LocalAddr(), "alice", "secret")
@@ -723,4 +727,17 @@ func TestWildcardListenPingsFromTheRoutedAddress(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no keep-alive within 5 s")
 	}
+}
+
+func TestMaxBindings(t *testing.T) {
+	t.Parallel()
+	r, _ := start(t, Options{MaxBindings: 2})
+	p := registrartest.NewPhone(t, r.LocalAddr(), "alice", "secret")
+	want(t, 200, "two contacts")(p.Register(registrartest.Req{Contacts: []string{"<sip:a@10.0.0.1>", "<sip:a@10.0.0.2>"}}))
+	want(t, 403, "a third")(p.Register(registrartest.Req{Contacts: []string{"<sip:a@10.0.0.3>"}}))
+	if b := r.Lookup("alice"); len(b) != 2 {
+		t.Errorf("after the refused third: %+v", b)
+	}
+	// Replacing one within the cap is fine.
+	want(t, 200, "swap")(p.Register(registrartest.Req{Contacts: []string{"<sip:a@10.0.0.1>;expires=0", "<sip:a@10.0.0.3>"}}))
 }
