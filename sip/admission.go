@@ -27,6 +27,12 @@ import (
 //     is answered afresh).
 //
 // Re-INVITEs in a dialog are not counted: they belong to calls in progress.
+//
+// Other requests (OPTIONS, NOTIFY, BYE, INFO...) hold no state of ours,
+// but sipgo keeps each answered transaction over UDP for 64·T1 (Timer J,
+// 32 s) to answer retransmissions: 2,000 OPTIONS at 500/s held 8 MB of
+// heap. At most lingerOther of those are kept; past that one is ended as
+// soon as its handler returns (a lost answer is then answered afresh).
 
 // DefaultMaxPendingInvites is StackConfig.MaxPendingInvites when unset: an
 // ATA with one port has one call ringing and perhaps one waiting; 16 is
@@ -36,6 +42,10 @@ const DefaultMaxPendingInvites = 16
 const (
 	// lingerPerPending sizes the answered transactions kept for their ACK.
 	lingerPerPending = 4
+	// lingerOther caps the answered non-INVITE transactions kept: a
+	// provider's OPTIONS, NOTIFYs and the BYEs and INFOs of a call are a
+	// few per minute.
+	lingerOther = 64
 	// busyRetryAfter is the Retry-After of an INVITE refused at the cap.
 	busyRetryAfter = 5 * time.Second
 	// refusalLogEvery spaces the log lines about refused INVITEs.
@@ -50,9 +60,11 @@ type admission struct {
 	mu        sync.Mutex
 	pending   int
 	lingering int
+	others    int // answered non-INVITE transactions lingering
 
 	refused    atomic.Uint64 // INVITEs answered 486 at the cap
-	dropped    atomic.Uint64 // answered transactions dropped without lingering
+	dropped    atomic.Uint64 // answered INVITE transactions dropped without lingering
+	droppedOth atomic.Uint64 // answered non-INVITE transactions dropped without lingering
 	lastLogged atomic.Uint64 // refused count at the last log line
 	lastLogAt  atomic.Int64  // Unix ns of the last log line
 }
@@ -65,11 +77,11 @@ func newAdmission(maxPending int) *admission {
 }
 
 // InviteLoad is the admission state: pending INVITEs, lingering answered
-// INVITE transactions, and the totals refused at the cap and dropped
-// without lingering since the stack started.
+// INVITE transactions and other answered transactions, and the totals
+// refused at the cap and dropped without lingering since the stack started.
 type InviteLoad struct {
-	Pending, Lingering int
-	Refused, Dropped   uint64
+	Pending, Lingering, OthersLingering int
+	Refused, Dropped, OthersDropped     uint64
 }
 
 // InviteLoad reports the admission of incoming INVITEs.
@@ -77,7 +89,35 @@ func (s *Stack) InviteLoad() InviteLoad {
 	a := s.admission
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return InviteLoad{Pending: a.pending, Lingering: a.lingering, Refused: a.refused.Load(), Dropped: a.dropped.Load()}
+	return InviteLoad{Pending: a.pending, Lingering: a.lingering, OthersLingering: a.others,
+		Refused: a.refused.Load(), Dropped: a.dropped.Load(), OthersDropped: a.droppedOth.Load()}
+}
+
+// answered runs when a request's handler has returned: a non-INVITE
+// transaction sipgo would keep for retransmissions lingers if there is
+// room, else it ends now. (INVITEs are admittedTx's; ACKs have none.)
+func (a *admission) answered(req *siplib.Request, tx siplib.ServerTransaction) {
+	if tx == nil || req.IsInvite() || req.IsAck() {
+		return
+	}
+	a.mu.Lock()
+	if a.others >= lingerOther {
+		a.mu.Unlock()
+		a.droppedOth.Add(1)
+		tx.Terminate()
+		return
+	}
+	a.others++
+	a.mu.Unlock()
+	if !tx.OnTerminate(func(string, error) { a.otherEnded() }) {
+		a.otherEnded()
+	}
+}
+
+func (a *admission) otherEnded() {
+	a.mu.Lock()
+	a.others--
+	a.mu.Unlock()
 }
 
 // admitInvites wraps the INVITE handler h: a new INVITE (no To tag) runs

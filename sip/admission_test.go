@@ -171,3 +171,49 @@ func TestRingingCallHoldsNoMediaSockets(t *testing.T) {
 	}
 	c2.Reject(call.Busy)
 }
+
+// Answered non-INVITE transactions (an OPTIONS flood from the proxy's
+// address) linger for retransmissions only up to lingerOther; the rest
+// end as soon as they are answered, every request is still answered, and
+// the heap does not keep them (2,000 kept for 32 s held about 8 MB).
+func TestAnsweredRequestsLingerBounded(t *testing.T) {
+	p := newPeer(t)
+	st, _ := capLine(t, p, 2)
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	before := heap()
+	const n = 2000
+	for i := range n {
+		req := siplib.NewRequest(siplib.OPTIONS, siplib.Uri{Scheme: "sip", User: "1001", Host: p.ata.Addr().String(), Port: int(p.ata.Port())})
+		req.AppendHeader(&siplib.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
+			Host: "127.0.0.1", Port: p.uri("").Port, Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}}})
+		req.AppendHeader(&siplib.FromHeader{Address: p.uri("2000"), Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(8)}}})
+		req.AppendHeader(&siplib.ToHeader{Address: siplib.Uri{Scheme: "sip", User: "1001", Host: "voip.test"}})
+		cid := siplib.CallIDHeader(fmt.Sprintf("opt-%d@peer", i))
+		req.AppendHeader(&cid)
+		req.AppendHeader(&siplib.CSeqHeader{SeqNo: 1, MethodName: siplib.OPTIONS})
+		req.SetBody(nil)
+		p.send(req)
+		if res := p.response(siplib.OPTIONS); res.StatusCode != 200 {
+			t.Fatalf("OPTIONS %d answered %d", i, res.StatusCode)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ld := st.InviteLoad()
+		if ld.OthersLingering == lingerOther && ld.OthersDropped == n-lingerOther {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d OPTIONS: load %+v, want %d lingering and %d dropped", n, ld, lingerOther, n-lingerOther)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if grown := int64(heap()) - int64(before); grown > 2<<20 {
+		t.Fatalf("the heap grew %d KB over %d answered OPTIONS", grown>>10, n)
+	}
+}

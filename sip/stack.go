@@ -268,6 +268,7 @@ func (s *Stack) dispatch(req *siplib.Request, tx siplib.ServerTransaction) {
 	s.mu.RLock()
 	h := s.handlers[req.Method]
 	s.mu.RUnlock()
+	defer s.admission.answered(req, tx) // bounds what lingers after the answer (admission.go)
 	if h != nil {
 		h(req, tx)
 		return
