@@ -32,6 +32,16 @@ type Entry struct {
 	// never reported on our stream.
 	RTTMS float64 `json:"rtt_ms,omitempty"`
 	MOS   float64 `json:"mos"`
+	// EchoERL and EchoERLE are the line echo canceller's figures at the
+	// end of the call (dB; 0 when the far end never talked alone);
+	// EchoOff: a modem's answer tone took the canceller out.
+	EchoERL  float64 `json:"echo_erl_db,omitempty"`
+	EchoERLE float64 `json:"echo_erle_db,omitempty"`
+	EchoOff  bool    `json:"echo_off,omitempty"`
+	// PassThrough: a fax or modem tone (DataTone) switched the call to
+	// pass-through.
+	PassThrough bool   `json:"pass_through,omitempty"`
+	DataTone    string `json:"data_tone,omitempty"`
 }
 
 // CallLog appends entries to a JSON-lines file.

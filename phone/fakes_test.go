@@ -27,6 +27,7 @@ type fakePort struct {
 	ops    []string
 	cwID   bool
 	mwi    bool
+	echo   fxs.EchoStats
 }
 
 func newFakePort() *fakePort { return &fakePort{events: make(chan fxs.Event, 16), cwID: true} }
@@ -51,6 +52,11 @@ func (p *fakePort) StopRing()                    { p.rec("stop-ring") }
 func (p *fakePort) Connect(fxs.Audio)            {}
 func (p *fakePort) MuteDTMF(on bool)             { p.rec(fmt.Sprintf("mute:%v", on)) }
 func (p *fakePort) CallWaitingIDSupported() bool { return p.cwID }
+func (p *fakePort) EchoStats() fxs.EchoStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.echo
+}
 func (p *fakePort) MessageWaiting() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

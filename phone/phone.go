@@ -80,6 +80,9 @@ type Port interface {
 	// MessageWaiting reports whether a voice message waits (the port's
 	// lamp is lit): the dial tone stutters then.
 	MessageWaiting() bool
+	// EchoStats are the line echo canceller's figures of the call (its
+	// ERL and ERLE go into the call log).
+	EchoStats() fxs.EchoStats
 }
 
 // Mode is how a call's media takes part in the mix.
@@ -129,6 +132,10 @@ type Opts struct {
 	CallWaitingRepeat time.Duration
 	// DTMFDuration is the length sent for a rotary digit relayed as DTMF.
 	DTMFDuration time.Duration
+	// FaxJitter is the fixed jitter buffer depth of a call switched to
+	// fax/modem pass-through when the port hears a data tone
+	// ([phone] fax_jitter; 0: the media's default).
+	FaxJitter time.Duration
 	Features
 	Logger *slog.Logger
 	// NewTimer makes the phone's timers; nil uses real time.Timers.
@@ -191,6 +198,8 @@ type slot struct {
 	transfer *slot
 	// replacing is the slot this one replaces once it answers.
 	replacing *slot
+	// passThrough: a fax or modem tone switched the call to pass-through.
+	passThrough bool
 }
 
 func (s *slot) party() call.Party { return s.leg.Remote() }
@@ -458,6 +467,27 @@ func (ph *Phone) portEvent(ev fxs.Event) {
 			ph.to(Collecting, "first digit")
 		}
 		ph.relayKey(ev)
+	case fxs.DataTone:
+		ph.passThrough(ev)
+	}
+}
+
+// passThrough switches the connected calls to fax/modem pass-through
+// (fixed jitter buffer, no concealment, no comfort noise) when the port
+// hears a fax or modem tone; the port has already taken the echo
+// canceller's NLP or the canceller out of the path.
+func (ph *Phone) passThrough(ev fxs.Event) {
+	for _, s := range []*slot{ph.cur, ph.alt} {
+		if s == nil || !s.up() || s.held {
+			continue
+		}
+		pt, ok := s.leg.Media().(media.PassThrough)
+		if !ok {
+			continue
+		}
+		pt.SetPassThrough(true, ph.opts.FaxJitter)
+		s.passThrough = true
+		ph.log.Info("phone: call switched to fax/modem pass-through", "leg", s.leg.ID(), "tone", ev.Tone, "from_network", ev.FromNetwork)
 	}
 }
 
@@ -915,6 +945,14 @@ func (ph *Phone) logLeg(s *slot, ev call.Event) {
 	e.Codec, e.Loss, e.MOS = rep.Codec, rep.Loss, rep.MOS
 	e.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
 	e.RTTMS = float64(rep.RTT) / float64(time.Millisecond)
+	e.PassThrough = rep.PassThrough || s.passThrough
+	if s.up() {
+		es := ph.port.EchoStats()
+		e.EchoERL, e.EchoERLE, e.EchoOff = es.ERL, es.ERLE, es.Bypassed
+		if es.DataTone != 0 {
+			e.DataTone = es.DataTone.String()
+		}
+	}
 	e.End = ph.opts.Now()
 	if s.up() {
 		e.Duration = e.End.Sub(s.answered).Seconds()

@@ -131,6 +131,13 @@ type CallStatus struct {
 	JitterMS float64
 	RTTMS    float64 // round trip from RTCP; 0 until the far end reports one
 	MOS      float64 // E-model estimate; 0 before media flowed
+	// Echo is the line echo canceller on this call in words ("ERLE 31 dB,
+	// ERL 6 dB", "off: a modem's answer tone"), "" for a call the handset
+	// does not talk on; EchoERL and EchoERLE in dB (0 until measured).
+	// PassThrough: a fax or modem tone switched the call to pass-through.
+	Echo              string
+	EchoERL, EchoERLE float64
+	PassThrough       bool
 }
 
 // CallRecord is one entry of the call log. Its fields and types are those
@@ -153,6 +160,14 @@ type CallRecord struct {
 	JitterMS    float64 `json:"jitter_ms"`
 	RTTMS       float64 `json:"rtt_ms,omitempty"` // round trip from RTCP; 0: never reported
 	MOS         float64 `json:"mos"`
+	// The line echo canceller's ERL and ERLE at the end (dB); EchoOff: a
+	// modem's answer tone took it out. PassThrough: a fax or modem tone
+	// (DataTone: CNG, CED, ANSam) switched the call to pass-through.
+	EchoERL     float64 `json:"echo_erl_db,omitempty"`
+	EchoERLE    float64 `json:"echo_erle_db,omitempty"`
+	EchoOff     bool    `json:"echo_off,omitempty"`
+	PassThrough bool    `json:"pass_through,omitempty"`
+	DataTone    string  `json:"data_tone,omitempty"`
 }
 
 // CaptureStatus describes the packet capture.

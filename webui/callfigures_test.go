@@ -49,3 +49,31 @@ func TestRoundTripShown(t *testing.T) {
 		t.Fatalf("call log lacks the round trip column (42 ms, and – where none was reported):\n%s", page)
 	}
 }
+
+// The line echo canceller's figures and a fax/modem pass-through show on
+// the status page, in /metrics and in the call log.
+func TestEchoAndPassThroughShown(t *testing.T) {
+	e, c := ready(t)
+	now := e.clock.Now()
+	e.b.SetCalls([]webui.CallStatus{{Number: "5001", Direction: "out", Role: "active", Since: now.Add(-30 * time.Second),
+		Codec: "PCMU", MOS: 4.2, Echo: "ERLE 31 dB, ERL 6 dB", EchoERL: 6.2, EchoERLE: 31.4, PassThrough: true}}, "off", "talking")
+	st, raw := statusOf(t, c)
+	if len(st.Calls) != 1 || !strings.Contains(raw, `"echo":"ERLE 31 dB, ERL 6 dB"`) || !strings.Contains(raw, `"echo_erle_db":31.4`) || !strings.Contains(raw, `"pass_through":true`) {
+		t.Fatalf("status: %s", raw)
+	}
+	page := c.get("/").Body.String()
+	if !strings.Contains(page, `<dd class="call-echo">ERLE 31 dB, ERL 6 dB</dd>`) || !strings.Contains(page, `<dd class="call-pass">pass-through</dd>`) {
+		t.Fatalf("status page lacks the echo canceller and pass-through:\n%s", page)
+	}
+	if body := c.get("/metrics").Body.String(); !strings.Contains(body, "ata_echo_erle_db 31.4\n") || !strings.Contains(body, "ata_call_pass_through 1\n") {
+		t.Fatalf("metrics:\n%s", body)
+	}
+	e.b.AddCalls(webui.CallRecord{Start: now.Add(-time.Hour), End: now.Add(-time.Hour + time.Minute), Direction: "in", Number: "700",
+		Duration: 50, Cause: "normal", Codec: "PCMU", MOS: 4.3, EchoERL: 6, EchoERLE: 33},
+		webui.CallRecord{Start: now.Add(-2 * time.Hour), End: now.Add(-2*time.Hour + time.Minute), Direction: "in", Number: "701",
+			Duration: 50, Cause: "normal", Codec: "PCMA", MOS: 4.3, PassThrough: true, DataTone: "ANSam", EchoOff: true})
+	page = c.get("/calls").Body.String()
+	if !strings.Contains(page, `33 dB <span class="detail">ERL 6 dB</span>`) || !strings.Contains(page, "fax/modem pass-through (ANSam)") {
+		t.Fatalf("call log lacks the echo figures or the pass-through:\n%s", page)
+	}
+}

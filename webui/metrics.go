@@ -134,6 +134,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 		metric("ata_call_mos", "gauge", "E-model MOS estimate of the current call.")
 		fmt.Fprintf(&b, "ata_call_mos %g\n", c.MOS)
+		if c.Echo != "" {
+			metric("ata_echo_erl_db", "gauge", "Echo return loss of the line (earpiece to mouthpiece) in the current call, dB.")
+			fmt.Fprintf(&b, "ata_echo_erl_db %g\n", c.EchoERL)
+			metric("ata_echo_erle_db", "gauge", "What the line echo canceller takes off the echo in the current call, dB.")
+			fmt.Fprintf(&b, "ata_echo_erle_db %g\n", c.EchoERLE)
+		}
+		metric("ata_call_pass_through", "gauge", "1 when the current call went to fax/modem pass-through.")
+		fmt.Fprintf(&b, "ata_call_pass_through %d\n", map[bool]int{true: 1}[c.PassThrough])
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))

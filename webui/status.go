@@ -97,6 +97,12 @@ type CallStatusJSON struct {
 	JitterMS  float64   `json:"jitter_ms"`
 	RTTMS     float64   `json:"rtt_ms"` // round trip from RTCP; 0 until the far end reports one
 	MOS       float64   `json:"mos"`
+	// Echo: the line echo canceller in words; its ERL and ERLE in dB;
+	// PassThrough: the call went to fax/modem pass-through.
+	Echo        string  `json:"echo,omitempty"`
+	EchoERL     float64 `json:"echo_erl_db"`
+	EchoERLE    float64 `json:"echo_erle_db"`
+	PassThrough bool    `json:"pass_through"`
 }
 
 func (s *Server) statusJSON() StatusJSON {
@@ -143,6 +149,7 @@ func (s *Server) statusJSON() StatusJSON {
 			Number: c.Number, Name: c.Name, Direction: c.Direction, Role: c.Role, Label: roleLabel(c.Role), FarHeld: c.FarHeld,
 			Since: c.Since.UTC(), DurationS: max(0, int64(now.Sub(c.Since)/time.Second)),
 			Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, RTTMS: c.RTTMS, MOS: c.MOS,
+			Echo: c.Echo, EchoERL: c.EchoERL, EchoERLE: c.EchoERLE, PassThrough: c.PassThrough,
 		})
 	}
 	if len(out.Calls) > 0 {
@@ -248,8 +255,16 @@ func messagesText(waiting bool, n int) string {
 	return "No messages"
 }
 
+// statusPageData is the status and what only the page has: whether the
+// restart's in-page confirmation is open.
+type statusPageData struct {
+	StatusJSON
+	ConfirmRestart bool
+}
+
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.renderPage(w, http.StatusOK, "status", ss, view{Title: "Status", Nav: "status", Page: s.statusFor(r)})
+	d := statusPageData{StatusJSON: s.statusFor(r), ConfirmRestart: r.URL.Query().Get("confirm") == "restart"}
+	s.renderPage(w, http.StatusOK, "status", ss, view{Title: "Status", Nav: "status", Page: d})
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, ss *session) {

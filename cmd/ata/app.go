@@ -348,6 +348,7 @@ func phoneOpts(cfg *config.Config) phone.Opts {
 		}
 	}
 	o.Codes = featureCodes(c.FeatureCodes)
+	o.FaxJitter = c.FaxJitter.D()
 	o.NewRelay = startRelay
 	return o
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/config"
+	"github.com/openata/ata/fxs"
 	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/capture"
 	"github.com/openata/ata/webui"
@@ -107,13 +108,34 @@ func (a *app) Status() webui.Status {
 		st.Calls = append(st.Calls, webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction,
 			Role: c.Role, FarHeld: c.FarHeld, Since: since,
 			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond),
-			RTTMS: float64(c.Media.RTT) / float64(time.Millisecond), MOS: c.Media.MOS})
+			RTTMS: float64(c.Media.RTT) / float64(time.Millisecond), MOS: c.Media.MOS, PassThrough: c.Media.PassThrough})
+		if cs := &st.Calls[len(st.Calls)-1]; c.Role == "active" || c.Role == "conference" {
+			es := a.port.EchoStats() // the handset talks on this call: the port's canceller is on its audio
+			cs.Echo, cs.EchoERL, cs.EchoERLE = echoText(es), es.ERL, es.ERLE
+		}
 	}
 	if len(st.Calls) > 0 {
 		st.Call = &st.Calls[0]
 	}
 	a.health(&st)
 	return st
+}
+
+// echoText puts the line echo canceller's state in words.
+func echoText(es fxs.EchoStats) string {
+	switch {
+	case !es.On:
+		return "off ([phone] echo_canceller)"
+	case es.Bypassed:
+		return "off: a modem's answer tone"
+	case es.ERL == 0 && es.ERLE == 0:
+		return "on, waiting for the far end to talk"
+	}
+	s := fmt.Sprintf("ERLE %.0f dB, ERL %.0f dB", es.ERLE, es.ERL)
+	if es.NLPOff {
+		s += ", NLP off: a fax answer tone"
+	}
+	return s
 }
 
 // health fills what the status page says about the config: problems,

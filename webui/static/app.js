@@ -1,14 +1,64 @@
 // openata web UI: progressive enhancement only. Every page works without
-// this file; with it the status page updates live (server-sent events) and
-// destructive forms ask for confirmation.
+// this file; with it the status page updates live (server-sent events),
+// help texts and the phone menu open on demand, and the in-page
+// confirmations open without a round trip.
 "use strict";
 
 (function () {
-  function confirmForms() {
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (ev) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+  // A restart or reset asks again in the page. Without this the first
+  // button posts (without confirm=1) and the server shows the same
+  // confirmation; here it opens at once. Cancel closes it again.
+  function inlineConfirms() {
+    document.querySelectorAll("form[data-confirm-with]").forEach(function (step) {
+      var box = document.getElementById(step.getAttribute("data-confirm-with"));
+      if (!box) return;
+      step.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        step.hidden = true;
+        box.hidden = false;
+        var title = box.querySelector("[tabindex='-1']");
+        if (title) title.focus();
       });
+    });
+    document.querySelectorAll("[data-cancel]").forEach(function (cancel) {
+      var step = document.getElementById(cancel.getAttribute("data-cancel"));
+      var box = cancel.closest(".confirm");
+      if (!step || !box) return;
+      cancel.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        box.hidden = true;
+        step.hidden = false;
+        var b = step.querySelector("button[type=submit]");
+        if (b) b.focus();
+      });
+    });
+  }
+
+  // A "?" button shows or hides its field's help text.
+  function helpToggles() {
+    document.querySelectorAll("button.help-toggle").forEach(function (b) {
+      var help = document.getElementById(b.getAttribute("aria-controls"));
+      if (!help) return;
+      b.addEventListener("click", function () {
+        var open = b.getAttribute("aria-expanded") !== "true";
+        b.setAttribute("aria-expanded", String(open));
+        help.hidden = !open;
+      });
+    });
+  }
+
+  // On a phone the menu folds behind a button (CSS shows the button only
+  // there); Escape folds it again.
+  function menuToggle() {
+    var b = document.querySelector("button.menu-toggle"), nav = document.getElementById("main-nav");
+    if (!b || !nav) return;
+    function set(open) {
+      b.setAttribute("aria-expanded", String(open));
+      nav.classList.toggle("open", open);
+    }
+    b.addEventListener("click", function () { set(b.getAttribute("aria-expanded") !== "true"); });
+    nav.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && nav.classList.contains("open")) { set(false); b.focus(); }
     });
   }
 
@@ -62,21 +112,34 @@
     return (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(sec);
   }
 
+  // idle makes a card with nothing to show one line (style.css).
+  function setIdle(id, idle) {
+    var card = document.getElementById(id);
+    if (card) card.classList.toggle("idle", idle);
+  }
+
   function renderLines(lines) {
-    var body = document.getElementById("lines");
-    if (!body) return;
-    body.textContent = "";
+    var box = document.getElementById("lines");
+    if (!box) return;
+    box.textContent = "";
+    setIdle("lines-card", !lines.length);
     if (!lines.length) {
-      var tr = el("tr"), td = el("td");
-      td.colSpan = 2;
-      td.append("No SIP account yet. ");
+      var p = el("p", "empty", "No SIP account yet. ");
       var a = el("a", "", "Set one up");
       a.href = "/sip";
-      td.append(a, ".");
-      tr.append(td);
-      body.append(tr);
+      p.append(a, ".");
+      box.append(p);
       return;
     }
+    var table = el("table", "lines"), head = el("tr"), body = el("tbody");
+    ["Line", "Registration"].forEach(function (t) {
+      var th = el("th", "", t);
+      th.scope = "col";
+      head.append(th);
+    });
+    table.append(el("thead"), body);
+    table.tHead.append(head);
+    box.append(table);
     lines.forEach(function (l) {
       var tr = el("tr");
       tr.append(el("td", "aor", l.number + "@" + l.domain));
@@ -105,7 +168,8 @@
     if (!box) return;
     box.textContent = "";
     callClock = { at: Date.now(), calls: [] };
-    if (!calls.length) { box.append(el("p", "muted", "No call.")); return; }
+    setIdle("phone-card", !calls.length);
+    if (!calls.length) { box.append(el("p", "muted empty", "No call.")); return; }
     calls.forEach(function (c) {
       var card = el("article", "call");
       card.setAttribute("data-role", c.role || "");
@@ -126,6 +190,8 @@
           ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
         ].forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
       }
+      if (c.echo) dl.append(el("dt", "", "Echo canceller"), el("dd", "call-echo", c.echo));
+      if (c.pass_through) dl.append(el("dt", "", "Fax/modem"), el("dd", "call-pass", "pass-through"));
       card.append(head, dl);
       box.append(card);
       callClock.calls.push({ el: dur, s: c.duration_s });
@@ -174,7 +240,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    confirmForms();
+    inlineConfirms();
+    helpToggles();
+    menuToggle();
     proxyToggle();
     needsToggle();
     codecSwap();
