@@ -67,6 +67,8 @@ type Stack struct {
 	admission *admission // bounds the incoming INVITEs' state (admission.go)
 
 	media mediaPorts // the calls' bound RTP/RTCP ports (mediaports.go)
+
+	mount *Mount // a socket another server owns (mount.go), or nil
 }
 
 // StackOption changes how a Stack is built.
@@ -171,8 +173,12 @@ func readFilter(s *Stack) siplib.TransportLayerOption {
 	})
 }
 
-// Close stops serving and releases the socket.
+// Close stops serving and releases the socket (a mounted stack's socket
+// is its owner's to close).
 func (s *Stack) Close() error {
+	if s.mount != nil {
+		return nil
+	}
 	if s.ua != nil {
 		s.ua.Close()
 	}
@@ -248,8 +254,12 @@ func (s *Stack) Config() StackConfig { return s.cfg }
 // Handle routes requests of method to h, replacing any earlier handler.
 func (s *Stack) Handle(method siplib.RequestMethod, h Handler) {
 	s.mu.Lock()
+	_, had := s.handlers[method]
 	s.handlers[method] = h
 	s.mu.Unlock()
+	if s.mount != nil && !had {
+		s.mount.Handle(method, s.dispatch) // the owner's server hands these over
+	}
 }
 
 // Allow lists the methods with a handler, for Allow headers.

@@ -9,6 +9,7 @@ import (
 	"github.com/openata/ata/call"
 	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
+	"github.com/openata/ata/sip/registrar"
 )
 
 // RouterSettings turn router mode on: calls are routed between the port,
@@ -20,8 +21,8 @@ type RouterSettings struct {
 	// LineRing and TrunkRing are each account's ring list, by the index
 	// of Settings.Accounts and Settings.Trunks.
 	LineRing, TrunkRing [][]string
-	// UserDialer calls a local user; nil: there are no users to call.
-	UserDialer call.Dialer
+	// Registrar is the local users' registrar; nil: no local users.
+	Registrar *registrar.Options
 	// Port is where the router rings the analog port (phone.Phone).
 	Port router.Port
 	// Record is told of every routed call when it ends (the call log).
@@ -73,9 +74,9 @@ func newRouter(s Settings, ls *lines, log *slog.Logger) (*router.Router, error) 
 		name := "trunk:" + acct.Number
 		links = append(links, router.Link{Name: name, Dialer: byLink[name].line, Ring: ringOf(rs.TrunkRing, i, rs.PortExtension)})
 	}
-	users := rs.UserDialer
-	if users == nil {
-		users = noUsers{}
+	var users call.Dialer = noUsers{}
+	if ls.users != nil {
+		users = ls.users
 	}
 	return router.New(router.Options{PortExtension: rs.PortExtension, Users: rs.Users, Links: links, Routes: rs.Routes,
 		Port: rs.Port, UserDialer: users, Record: rs.Record, Logger: log})

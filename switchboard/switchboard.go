@@ -18,6 +18,7 @@ import (
 	"github.com/openata/ata/call"
 	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
+	"github.com/openata/ata/sip/registrar"
 )
 
 // Settings are the SIP side's settings.
@@ -51,6 +52,21 @@ type Switchboard struct {
 	cur     *lines
 	pending *Settings
 	err     error // why the current settings run no line, nil if they do
+	users   users // router mode's registrar (users.go)
+}
+
+// startLines builds a generation of lines, with the registrar its
+// settings ask for. sb.mu is held.
+func (sb *Switchboard) startLines(s Settings) (*lines, error) {
+	var regOpts *registrar.Options
+	if s.Router != nil {
+		regOpts = s.Router.Registrar
+	}
+	reg, err := sb.ensureRegistrar(regOpts, sb.log)
+	if err != nil {
+		return nil, err
+	}
+	return startLines(s, sb.log, sb.messageWaiting, reg)
 }
 
 // New builds a switchboard for port; idle reports whether the port is
@@ -65,9 +81,9 @@ func New(port Port, idle func() bool, changed func(), log *slog.Logger) *Switchb
 // Build makes the SIP side from s without starting it (sockets bound,
 // nothing sent): a bad setting fails here, before anything runs.
 func (sb *Switchboard) Build(s Settings) error {
-	l, err := startLines(s, sb.log, sb.messageWaiting)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	l, err := sb.startLines(s)
 	sb.err = err
 	if err != nil {
 		return err
@@ -137,7 +153,7 @@ func (sb *Switchboard) restartLocked() {
 	s := *sb.pending
 	sb.pending = nil
 	sb.cur.stop()
-	l, err := startLines(s, sb.log, sb.messageWaiting)
+	l, err := sb.startLines(s)
 	sb.err = err
 	if err != nil {
 		sb.log.Error("ata: new SIP settings failed; no line now", "err", err)
@@ -156,6 +172,12 @@ func (sb *Switchboard) Stop(drain time.Duration) {
 	sb.mu.Unlock()
 	l.drain(drain)
 	l.stop()
+	sb.mu.Lock()
+	if sb.users.reg != nil {
+		sb.users.reg.Close()
+		sb.users = users{}
+	}
+	sb.mu.Unlock()
 }
 
 // OnMessageWaiting sets the function told each change of a line's
@@ -210,6 +232,7 @@ func (sb *Switchboard) SIPPort() int {
 type lines struct {
 	stack   *sip.Stack
 	router  *router.Router // router mode, else nil
+	users   *sip.Line      // router mode's local users' line, or nil
 	lines   []line
 	log     *slog.Logger
 	cancel  context.CancelFunc
@@ -227,7 +250,7 @@ type line struct {
 // startLines builds the SIP side for the active accounts; with none there
 // is no SIP at all (numbers dialled get reorder). Each line subscribes to
 // its message summary; mwi hears the changes.
-func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWIState)) (*lines, error) {
+func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWIState), reg *registrar.Registrar) (*lines, error) {
 	ls := &lines{log: log}
 	for i, acct := range s.Accounts {
 		if acct.Inactive {
@@ -271,6 +294,15 @@ func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWI
 	}
 	if len(ls.lines) == 0 {
 		log.Info("ata: no active SIP line configured")
+	}
+	if s.Router != nil && reg != nil {
+		var err error
+		if ls.users, err = usersLine(reg, s, log); err != nil {
+			if ls.stack != nil {
+				ls.stack.Close()
+			}
+			return nil, err
+		}
 	}
 	if s.Router != nil {
 		var err error
@@ -320,6 +352,9 @@ func (ls *lines) route(ctx context.Context, p Port) {
 		default: // a trunk outside router mode has nothing to ring
 			l.line.OnIncoming(func(c *sip.Call) { c.Reject(call.Unavailable) })
 		}
+	}
+	if ls.users != nil && ls.router != nil {
+		ls.users.OnIncoming(func(c *sip.Call) { ls.router.FromUser(ctx, c.AuthUser(), c.Dialled(), c) })
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/capture"
+	"github.com/openata/ata/sip/registrar"
 	"github.com/openata/ata/sip/sipconfig"
 	"github.com/openata/ata/switchboard"
 )
@@ -440,9 +441,19 @@ func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
 	}
 	// Router mode: trunks take calls, routes and ring lists decide.
 	rs := &switchboard.RouterSettings{PortExtension: cfg.Router.PortExtension, Port: a.phone}
+	reg := &registrar.Options{Listen: cfg.Router.Listen, Realm: config.DigestRealm, FailLimit: cfg.Router.AuthFailures,
+		BlockFor: cfg.Router.BlockFor.D(), KeepAlive: registrar.DefaultKeepAlive, UserAgent: cfg.SIP.UserAgent, Logger: a.log}
+	for _, n := range cfg.Router.AllowNetworks {
+		if p, err := config.ParseNetwork(n); err == nil { // checked by config
+			reg.AllowNetworks = append(reg.AllowNetworks, p)
+		}
+	}
 	for _, u := range cfg.Users {
 		rs.Users = append(rs.Users, router.User{Name: u.Name, External: u.External})
+		reg.Users = append(reg.Users, registrar.User{Name: u.Name, Password: u.Password, HA1: u.HA1MD5, HA1SHA256: u.HA1SHA256,
+			DisplayName: u.DisplayName, External: u.External})
 	}
+	rs.Registrar = reg
 	for _, r := range cfg.Routes {
 		rs.Routes = append(rs.Routes, router.Route{Pattern: r.Pattern, Via: r.Via})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openata/ata/internal/baresiptest"
 	"github.com/openata/ata/internal/kamailiotest"
 )
 
@@ -79,4 +80,95 @@ via = "trunk:carrier"
 		t.Fatal(err)
 	}
 	waitSipp(t, uasDone, 15*time.Second)
+}
+
+// TestRouterModeUsers: baresip phones register to the router's users'
+// socket with digest; a user calls a number at the provider (out through
+// the line with the line's credentials, audio both ways), a provider call
+// rings the port and the user together and the user takes it (the port
+// stops ringing; audio both ways), a user limited to internal calls is
+// refused outside numbers and nothing reaches the provider.
+func TestRouterModeUsers(t *testing.T) {
+	kam := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"1001": "secret", "2000": "pw2000"}})
+	users := freeUDPPort(t)
+	cfg := lineConfig(kam, `ring = ["100", "201"]`) + fmt.Sprintf(`
+[router]
+enabled = true
+listen = %q
+
+[[user]]
+name = "201"
+password = "kitchen-secret-201"
+display_name = "Kitchen"
+external = true
+
+[[user]]
+name = "202"
+password = "hall-secret-202"
+`, users)
+	f := startFirmware(t, cfg)
+	waitRegistered(t, kam, "1001")
+	far := baresiptest.Start(t, baresiptest.Opts{User: "2000", Registrar: kam.Addr().String(), Password: "pw2000",
+		Incoming: baresiptest.AutoAnswer, AnswerDelay: 300 * time.Millisecond,
+		Audio: baresiptest.Tone(1000, -10, 60*time.Second), MaxCall: 90 * time.Second})
+	kitchen := baresiptest.Start(t, baresiptest.Opts{User: "201", Registrar: users, Password: "kitchen-secret-201",
+		Incoming: baresiptest.AutoAnswer, AnswerDelay: 1500 * time.Millisecond,
+		Audio: baresiptest.Tone(600, -10, 60*time.Second), MaxCall: 90 * time.Second})
+	hall := baresiptest.Start(t, baresiptest.Opts{User: "202", Registrar: users, Password: "hall-secret-202",
+		Audio: baresiptest.Tone(800, -10, 60*time.Second), MaxCall: 90 * time.Second})
+
+	// 201 calls the provider's 2000: out through line 1.
+	kitchen.Dial("sip:2000@" + users)
+	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	kitchen.Hangup()
+	far.WaitEvent(baresiptest.Closed, 10*time.Second)
+	kitchen.WaitEvent(baresiptest.Closed, 10*time.Second)
+	if l := baresiptest.ToneLevel(far.RecordedAudio(), 600); l < -16 {
+		t.Errorf("2000 heard the user's 600 Hz at %.1f dBm0", l)
+	}
+	if l := baresiptest.ToneLevel(kitchen.RecordedAudio(), 1000); l < -16 {
+		t.Errorf("the user heard 2000's 1000 Hz at %.1f dBm0", l)
+	}
+	if !strings.Contains(f.log(), `router: call ended" from=user:201 to=2000 route=line:1`) {
+		t.Errorf("no router record of 201's call out:\n%s", f.log())
+	}
+
+	// 2000 calls the line: the port and 201 ring; 201 answers.
+	far.Dial("sip:1001@" + kam.Addr().String())
+	f.waitLog(t, "to=ringing", 10*time.Second)
+	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
+	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := f.phone.State(context.Background())
+		if err == nil && !st.Ringing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the port still rings after the user answered")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	far.Hangup()
+	kitchen.WaitEvent(baresiptest.Closed, 10*time.Second)
+	far.WaitEvent(baresiptest.Closed, 10*time.Second)
+	if l := baresiptest.ToneLevel(kitchen.RecordedAudio(), 1000); l < -16 {
+		t.Errorf("the user heard the provider's caller at %.1f dBm0", l)
+	}
+	if l := baresiptest.ToneLevel(far.RecordedAudio(), 600); l < -16 {
+		t.Errorf("the provider's caller heard the user at %.1f dBm0", l)
+	}
+
+	// 202 may only call inside: 403 for 2000, and nothing goes out.
+	before := strings.Count(f.log(), "sip: calling")
+	hall.Dial("sip:2000@" + users)
+	if ev := hall.WaitEvent(baresiptest.Closed, 10*time.Second); ev.Status != 403 {
+		t.Errorf("an internal-only user's outside call ended with %+v, want 403", ev)
+	}
+	if n := strings.Count(f.log(), "sip: calling"); n != before {
+		t.Errorf("an internal-only user's call went out (%d INVITEs sent)", n-before)
+	}
 }

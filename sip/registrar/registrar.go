@@ -402,6 +402,10 @@ func (r *Registrar) Client() *sipgo.Client { return r.client }
 // UserAgent is the sipgo user agent (transaction and transport layers).
 func (r *Registrar) UserAgent() *sipgo.UserAgent { return r.ua }
 
+// UDPConn is the users' UDP socket, for a SIP stack mounted on it
+// (sip.NewStackOn: the users' line sends its calls from here).
+func (r *Registrar) UDPConn() *net.UDPConn { return r.udp }
+
 // Handle routes requests of method on the registrar's socket to h
 // (the router's INVITE, BYE, ...), replacing any earlier handler.
 // REGISTER and OPTIONS are the registrar's own; replacing them is allowed
