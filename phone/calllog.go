@@ -42,6 +42,19 @@ type Entry struct {
 	// pass-through.
 	PassThrough bool   `json:"pass_through,omitempty"`
 	DataTone    string `json:"data_tone,omitempty"`
+	// A call the router joined between two SIP legs (router mode): where
+	// it came from ("line:1", "user:201"), the route it took, the
+	// extension that answered, who hung up first ("caller", "callee"),
+	// and the second leg with its figures (the first is Leg, Codec...).
+	From         string  `json:"from,omitempty"`
+	Route        string  `json:"route,omitempty"`
+	AnsweredBy   string  `json:"answered_by,omitempty"`
+	EndedBy      string  `json:"ended_by,omitempty"`
+	PeerLeg      string  `json:"peer_leg,omitempty"`
+	PeerCodec    string  `json:"peer_codec,omitempty"`
+	PeerLoss     float64 `json:"peer_loss,omitempty"`
+	PeerJitterMS float64 `json:"peer_jitter_ms,omitempty"`
+	PeerMOS      float64 `json:"peer_mos,omitempty"`
 }
 
 // CallLog appends entries to a JSON-lines file.

@@ -8,6 +8,7 @@ import (
 
 	siplib "github.com/emiago/sipgo/sip"
 
+	"github.com/openata/ata/router"
 	"github.com/openata/ata/sip"
 	"github.com/openata/ata/sip/registrar"
 )
@@ -80,6 +81,13 @@ func usersLine(reg *registrar.Registrar, s Settings, log *slog.Logger) (*sip.Lin
 				}
 				return siplib.Uri{}, netip.AddrPort{}, false
 			}})
+}
+
+// Router is the running router (router mode), or nil.
+func (sb *Switchboard) Router() *router.Router {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.cur.router
 }
 
 // Users is the local users' registration state (router mode), nil without.

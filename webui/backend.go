@@ -77,6 +77,8 @@ type Status struct {
 	SavesTo string
 	// Pending is a change of address waiting for confirmation, or nil.
 	Pending *PendingChange
+	// Router is router mode's users and calls; nil when it is off.
+	Router *RouterStatus
 }
 
 // Line registration states, as LineStatus.State gives them.
@@ -168,6 +170,18 @@ type CallRecord struct {
 	EchoOff     bool    `json:"echo_off,omitempty"`
 	PassThrough bool    `json:"pass_through,omitempty"`
 	DataTone    string  `json:"data_tone,omitempty"`
+	// A call the router joined (router mode): where it came from, the
+	// route, who answered, who hung up first ("caller", "callee"), and
+	// the second leg's figures.
+	From         string  `json:"from,omitempty"`
+	Route        string  `json:"route,omitempty"`
+	AnsweredBy   string  `json:"answered_by,omitempty"`
+	EndedBy      string  `json:"ended_by,omitempty"`
+	PeerLeg      string  `json:"peer_leg,omitempty"`
+	PeerCodec    string  `json:"peer_codec,omitempty"`
+	PeerLoss     float64 `json:"peer_loss,omitempty"`
+	PeerJitterMS float64 `json:"peer_jitter_ms,omitempty"`
+	PeerMOS      float64 `json:"peer_mos,omitempty"`
 }
 
 // CaptureStatus describes the packet capture.

@@ -440,7 +440,7 @@ func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
 		return s
 	}
 	// Router mode: trunks take calls, routes and ring lists decide.
-	rs := &switchboard.RouterSettings{PortExtension: cfg.Router.PortExtension, Port: a.phone}
+	rs := &switchboard.RouterSettings{PortExtension: cfg.Router.PortExtension, Port: a.phone, Record: a.recordRouted}
 	reg := &registrar.Options{Listen: cfg.Router.Listen, Realm: config.DigestRealm, FailLimit: cfg.Router.AuthFailures,
 		BlockFor: cfg.Router.BlockFor.D(), KeepAlive: registrar.DefaultKeepAlive, UserAgent: cfg.SIP.UserAgent, Logger: a.log}
 	for _, n := range cfg.Router.AllowNetworks {
@@ -466,6 +466,38 @@ func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
 	}
 	s.Router = rs
 	return s
+}
+
+// recordRouted writes a call the router joined to the call log. A call
+// the analog port took is the port's own entry (call control logs it).
+func (a *app) recordRouted(rec router.Record) {
+	port := a.Config().Router.PortExtension
+	if rec.AnsweredBy == port || rec.To == port {
+		return
+	}
+	e := phone.Entry{Start: rec.Start, End: rec.End, Number: rec.Caller, Cause: rec.Cause, Detail: rec.Detail,
+		From: rec.From, Route: rec.Route, AnsweredBy: rec.AnsweredBy, EndedBy: rec.EndedBy, Remote: rec.EndedBy == "caller"}
+	e.Direction = "in"
+	if strings.HasPrefix(rec.From, "user:") {
+		e.Direction, e.Number, e.Name = "out", rec.To, rec.Caller
+	}
+	if !rec.Answered.IsZero() {
+		e.Duration = rec.End.Sub(rec.Answered).Seconds()
+	}
+	for _, l := range rec.Legs {
+		m := l.Media
+		if l.Side == "caller" {
+			e.Leg, e.Codec, e.Loss, e.MOS = l.ID, m.Codec, m.Loss, m.MOS
+			e.JitterMS = float64(m.Jitter) / float64(time.Millisecond)
+		} else {
+			e.PeerLeg, e.PeerCodec, e.PeerLoss, e.PeerMOS = l.ID, m.Codec, m.Loss, m.MOS
+			e.PeerJitterMS = float64(m.Jitter) / float64(time.Millisecond)
+		}
+	}
+	if err := a.calls.Append(e); err != nil {
+		a.log.Warn("ata: call log", "err", err)
+	}
+	a.poke()
 }
 
 // checkRoutes checks what config cannot: each route's digit map.

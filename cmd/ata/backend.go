@@ -156,6 +156,40 @@ func (a *app) health(st *webui.Status) {
 	a.mu.Unlock()
 	st.ConfigFile, st.ConfigNote, st.SavesTo = a.files.InForce, a.files.Note, a.files.Save
 	st.Pending = a.pendingStatus()
+	st.Router = a.routerStatus()
+}
+
+// routerStatus is router mode's users, calls and counters, nil when off.
+func (a *app) routerStatus() *webui.RouterStatus {
+	reg, r := a.sip.Users(), a.sip.Router()
+	if reg == nil && r == nil {
+		return nil
+	}
+	rs := &webui.RouterStatus{}
+	if reg != nil {
+		for _, u := range reg.Users() {
+			us := webui.UserStatus{Name: u.Name, DisplayName: u.DisplayName, External: u.External}
+			for _, b := range u.Bindings {
+				us.Contacts = append(us.Contacts, webui.UserContact{URI: b.Contact, Source: b.Source.String(),
+					Transport: b.Transport, UserAgent: b.UserAgent, Expires: b.Expires})
+			}
+			rs.Users = append(rs.Users, us)
+		}
+		s := reg.Stats()
+		rs.AuthFailures, rs.BlockedSources, rs.DroppedOutside, rs.Registrations = s.AuthFailures, s.BlockedSources, s.DroppedOutside, s.Registrations
+	}
+	if r != nil {
+		for _, c := range r.Calls() {
+			rc := webui.RoutedCall{From: c.From, Caller: c.Caller, To: c.To, Route: c.Route, AnsweredBy: c.AnsweredBy,
+				Start: c.Start, Answered: c.Answered}
+			for _, l := range c.Legs {
+				rc.Legs = append(rc.Legs, webui.RoutedLeg{ID: l.ID, Side: l.Side, Codec: l.Media.Codec, Loss: l.Media.Loss,
+					JitterMS: float64(l.Media.Jitter) / float64(time.Millisecond), MOS: l.Media.MOS})
+			}
+			rs.Calls = append(rs.Calls, rc)
+		}
+	}
+	return rs
 }
 
 func addresses() []string {

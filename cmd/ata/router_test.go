@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,13 +137,35 @@ password = "hall-secret-202"
 	if !strings.Contains(f.log(), `router: call ended" from=user:201 to=2000 route=line:1`) {
 		t.Errorf("no router record of 201's call out:\n%s", f.log())
 	}
+	// One call log record with both legs, the route and who hung up.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dataDirOf(t, f), "calls.jsonl"))
+		var e map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(l, `"from":"user:201"`) {
+				json.Unmarshal([]byte(l), &e)
+			}
+		}
+		if e != nil {
+			if e["route"] != "line:1" || e["ended_by"] != "caller" || e["number"] != "2000" || e["codec"] != "PCMU" || e["peer_codec"] != "PCMU" ||
+				e["leg"] == nil || e["peer_leg"] == nil || e["duration_s"].(float64) < 2 {
+				t.Errorf("call log record of the routed call: %v", e)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no call log record of the routed call:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// 2000 calls the line: the port and 201 ring; 201 answers.
 	far.Dial("sip:1001@" + kam.Addr().String())
 	f.waitLog(t, "to=ringing", 10*time.Second)
 	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
 	far.WaitEvent(baresiptest.Established, 10*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		st, err := f.phone.State(context.Background())
 		if err == nil && !st.Ringing {
