@@ -197,3 +197,105 @@ password = "hall-secret-202"
 		t.Errorf("an internal-only user's call went out (%d INVITEs sent)", n-before)
 	}
 }
+
+// TestRouterModeInternalCalls: with no provider at all, user 201 (PCMU)
+// calls user 202 (a phone that only does PCMA): the router anchors the
+// call and transcodes, audio both ways; 201 calls the port's extension:
+// the port rings and, lifted, talks to 201; an INVITE without
+// credentials is challenged and goes nowhere.
+func TestRouterModeInternalCalls(t *testing.T) {
+	users := freeUDPPort(t)
+	cfg := baseConfig + fmt.Sprintf(`
+[sip]
+listen = "127.0.0.1:0"
+
+[router]
+enabled = true
+listen = %q
+
+[[user]]
+name = "201"
+password = "kitchen-secret-201"
+
+[[user]]
+name = "202"
+password = "hall-secret-202"
+`, users)
+	f := startFirmware(t, cfg)
+	f.waitLog(t, "registrar: listening", 5*time.Second)
+	kitchen := baresiptest.Start(t, baresiptest.Opts{User: "201", Registrar: users, Password: "kitchen-secret-201",
+		Audio: baresiptest.Tone(600, -10, 60*time.Second), MaxCall: 90 * time.Second})
+	hall := baresiptest.Start(t, baresiptest.Opts{User: "202", Registrar: users, Password: "hall-secret-202", AudioCodecs: "PCMA",
+		Incoming: baresiptest.AutoAnswer, AnswerDelay: 300 * time.Millisecond,
+		Audio: baresiptest.Tone(800, -10, 60*time.Second), MaxCall: 90 * time.Second})
+
+	// User to user, PCMU to PCMA.
+	kitchen.Dial("sip:202@" + users)
+	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
+	hall.WaitEvent(baresiptest.Established, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	kitchen.Hangup()
+	kitchen.WaitEvent(baresiptest.Closed, 10*time.Second)
+	hall.WaitEvent(baresiptest.Closed, 10*time.Second)
+	if l := baresiptest.ToneLevel(hall.RecordedAudio(), 600); l < -16 {
+		t.Errorf("202 (PCMA) heard 201 at %.1f dBm0", l)
+	}
+	if l := baresiptest.ToneLevel(kitchen.RecordedAudio(), 800); l < -16 {
+		t.Errorf("201 (PCMU) heard 202 at %.1f dBm0", l)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dataDirOf(t, f), "calls.jsonl"))
+		if strings.Contains(string(b), `"codec":"PCMU"`) && strings.Contains(string(b), `"peer_codec":"PCMA"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call log does not show PCMU on one leg and PCMA on the other:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// User to the port.
+	ctx := context.Background()
+	kitchen.Dial("sip:100@" + users)
+	f.waitLog(t, "to=ringing", 10*time.Second)
+	if err := f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
+	time.Sleep(time.Second)
+	ear, err := f.phone.Listen(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := baresiptest.ToneLevel(ear, 600); l < -16 {
+		t.Errorf("the handset heard 201 at %.1f dBm0", l)
+	}
+	if err := f.phone.Speak(ctx, baresiptest.Tone(700, -10, 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if err := f.phone.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+	kitchen.WaitEvent(baresiptest.Closed, 10*time.Second)
+	if l := baresiptest.ToneLevel(kitchen.RecordedAudio(), 700); l < -16 {
+		t.Errorf("201 heard the handset at %.1f dBm0", l)
+	}
+
+	// No credentials: challenged, nothing placed.
+	before := strings.Count(f.log(), "sip: calling")
+	done := sipp(t, freeUDPPort(t), "uac_call.xml", map[string]string{"caller": "666", "name": "NOAUTH", "answer_ms": "2000"},
+		"-s", "201", "-recv_timeout", "3000", users)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an INVITE without credentials was answered")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sipp did not give up")
+	}
+	if n := strings.Count(f.log(), "sip: calling"); n != before {
+		t.Errorf("an unauthenticated INVITE placed %d calls", n-before)
+	}
+}

@@ -135,6 +135,8 @@ type Opts struct {
 
 	// Verbose adds baresip's debug output and a SIP trace to the log.
 	Verbose bool
+	// AudioCodecs limits the account's codecs ("PCMA"); empty: all.
+	AudioCodecs string
 }
 
 // Phone is a running baresip.
@@ -357,6 +359,9 @@ func (p *Phone) accountLine() string {
 		b.WriteString(";regint=0")
 	}
 	b.WriteString(";answermode=manual")
+	if o.AudioCodecs != "" {
+		fmt.Fprintf(&b, ";audio_codecs=%s", o.AudioCodecs)
+	}
 	if p.tap != nil {
 		fmt.Fprintf(&b, ";medianat=stun;stunserver=stun:%s", p.tap.addr())
 	}
