@@ -31,7 +31,9 @@ type EchoStats struct {
 	ERL, ERLE float64
 	// Converged: ERLE has reached 10 dB this call.
 	Converged bool
-	// Delay is the bulk delay the canceller found in front of the echo.
+	// Delay is the echo's delay the canceller found: from the earpiece
+	// signal to the echo path's main arrival (the sound card's bulk delay
+	// and the hybrid's own millisecond or few); 0 until found.
 	Delay time.Duration
 	// NLPOff: a 2100 Hz answer tone (fax CED) turned the non-linear
 	// processor off for the rest of the call.

@@ -17,6 +17,7 @@ import (
 	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
+	"github.com/openata/ata/fxs/echo/echopath"
 	"github.com/openata/ata/fxs/tonedetect"
 )
 
@@ -211,6 +212,11 @@ func TestEchoCancelledOnTheSimLine(t *testing.T) {
 		s := p.EchoStats()
 		if !s.On || !s.Converged || s.ERL < 3 || s.ERL > 9 || s.ERLE < 20 || s.NLPOff || s.Bypassed || s.DataTone != tonedetect.None {
 			t.Errorf("EchoStats %+v: want on, converged, ERL about 6 dB, ERLE over 20 dB, no data tone", s)
+		}
+		// The echo comes back the sim's bulk delay plus model 1's main
+		// arrival (6 samples) after the earpiece: once reported as 0.
+		if want := echoLine.EchoDelay + time.Duration(echopath.Peak(echoLine.EchoModel))*time.Second/board.SampleRate; s.Delay < want-time.Millisecond || s.Delay > want+time.Millisecond {
+			t.Errorf("EchoStats delay %v, want %v ± 1 ms", s.Delay, want)
 		}
 	})
 	t.Logf("far end speech %.1f dBm0; echo it hears: canceller off %.1f dBm0, on %.1f dBm0 (%.1f dB less)", speech, off, on, off-on)

@@ -71,9 +71,16 @@ type Stats struct {
 	// DivergenceResets counts the times the filter made the echo louder and
 	// was cleared.
 	DivergenceResets int
-	// Delay is where the filter's window starts: the bulk delay found,
-	// less a margin for the echo path's lead-in.
+	// Delay is the echo's delay: when the echo path's main arrival comes
+	// back after the earpiece signal, the sound card's bulk delay plus the
+	// hybrid's own millisecond or few, as the delay estimator last found
+	// it steadily; 0 until it has. It is measured whether or not the
+	// filter's window has to move for it.
 	Delay time.Duration
+	// Window is where the filter's window starts: 0 while the tail from
+	// the earpiece signal on holds the echo, else the delay found less a
+	// margin for the echo path's lead-in.
+	Window time.Duration
 }
 
 // Canceller is one port's echo canceller. Process and Reset belong to one
@@ -110,6 +117,7 @@ type Canceller struct {
 	delay                      *delayEstimator
 	xraw                       [block]float32 // this block's high-passed earpiece, undelayed
 	lagBest, lagRun, farBlocks int
+	lagFound                   int     // the last arrival estimated lagStable times in a row, -1 = none
 	sEb, sEf, sD               float64 // smoothed block powers: fg/bg comparison
 	divRun                     int
 	fine                       bool // the double talk is the fine detector's alone
@@ -124,9 +132,10 @@ type Canceller struct {
 
 	nlpOff, bypass atomic.Bool
 	pub            struct {
-		erl, erle      atomic.Uint64 // float64 bits
-		converged      atomic.Bool
-		dt, div, delay atomic.Int64
+		erl, erle     atomic.Uint64 // float64 bits
+		converged     atomic.Bool
+		dt, div       atomic.Int64
+		delay, window atomic.Int64 // samples
 	}
 }
 
@@ -166,7 +175,7 @@ func (c *Canceller) Reset() {
 	c.refN, c.ws = 0, 0
 	c.clearFilter()
 	c.delay.reset()
-	c.lagBest, c.lagRun, c.farBlocks = -1, 0, 0
+	c.lagBest, c.lagRun, c.farBlocks, c.lagFound = -1, 0, 0, -1
 	c.dtHold, c.nearHold, c.pathRunN, c.fine = 0, 0, 0, false
 	c.noise = -1
 	c.rng = 0x9e3779b9
@@ -205,6 +214,7 @@ func (c *Canceller) Stats() Stats {
 		DoubleTalk:       int(c.pub.dt.Load()),
 		DivergenceResets: int(c.pub.div.Load()),
 		Delay:            time.Duration(c.pub.delay.Load()) * sampleDur,
+		Window:           time.Duration(c.pub.window.Load()) * sampleDur,
 	}
 }
 
@@ -221,7 +231,8 @@ func (c *Canceller) publish() {
 	c.pub.converged.Store(c.converged)
 	c.pub.dt.Store(int64(c.dtCount))
 	c.pub.div.Store(int64(c.divCount))
-	c.pub.delay.Store(int64(c.ws))
+	c.pub.delay.Store(int64(max(c.lagFound, 0)))
+	c.pub.window.Store(int64(c.ws))
 }
 
 // Process cancels one frame: ear is what was sent to the earpiece during
@@ -637,6 +648,9 @@ func (c *Canceller) moveWindow(settled bool) {
 		c.lagRun = 1
 	}
 	c.lagBest = arrival
+	if c.lagRun >= lagStable {
+		c.lagFound = arrival
+	}
 	if !c.fixed && c.lagRun >= lagStable && (arrival-lagLead < c.ws || arrival+lagDisperse > c.ws+c.parts*block) {
 		if ws := max(0, arrival-lagMargin); ws+fftLen <= refLen && ws != c.ws {
 			c.ws = ws

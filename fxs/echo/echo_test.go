@@ -214,7 +214,7 @@ func TestLateEcho(t *testing.T) {
 			for _, model := range []int{1, 4, 8} {
 				l := run(t, scenario{model: model, erl: 6, delay: 60 * time.Millisecond, far: far[:8*Rate], tail: 50 * time.Millisecond, noNLP: true, noSearch: fixed})
 				e := l.erle(3*time.Second, 0)
-				d := l.c.Stats().Delay
+				d := l.c.Stats().Window
 				if fixed {
 					if e >= steadyERLE {
 						t.Errorf("model %d, window fixed at 0: ERLE %.1f dB; the echo should run off the window's end", model, e)
@@ -227,8 +227,45 @@ func TestLateEcho(t *testing.T) {
 				if d < 45*time.Millisecond || d > 60*time.Millisecond {
 					t.Errorf("model %d: window at %v, want 45..60 ms", model, d)
 				}
+				checkDelay(t, l.c.Stats(), model, 60*time.Millisecond)
 			}
 		})
+	}
+}
+
+// checkDelay: the delay reported is the echo's, its main arrival
+// (echopath.Peak after the bulk delay), within a millisecond.
+func checkDelay(t *testing.T, st Stats, model int, bulk time.Duration) {
+	t.Helper()
+	want := bulk + time.Duration(echopath.Peak(model))*sampleDur
+	if d := st.Delay - want; d < -time.Millisecond || d > time.Millisecond {
+		t.Errorf("model %d, bulk delay %v: Delay %v, want %v (the main arrival) ± 1 ms", model, bulk, st.Delay, want)
+	}
+}
+
+// TestDelayReported: the echo's delay is reported for every model and
+// bulk delay, also when the tail from the earpiece signal on holds the
+// echo and the window stays at 0 (the figure once read 0 there: it was
+// the window's start, not the delay found).
+func TestDelayReported(t *testing.T) {
+	t.Parallel()
+	far, _ := fixtures(t)
+	for model := 1; model <= echopath.Models; model++ {
+		for _, bulk := range []time.Duration{0, 20 * time.Millisecond, 40 * time.Millisecond} {
+			t.Run(fmt.Sprintf("model=%d/delay=%v", model, bulk), func(t *testing.T) {
+				t.Parallel()
+				l := run(t, scenario{model: model, erl: 6, delay: bulk, far: far[:5*Rate]})
+				st := l.c.Stats()
+				checkDelay(t, st, model, bulk)
+				if bulk <= 20*time.Millisecond && st.Window != 0 {
+					t.Errorf("window moved to %v: the 64 ms tail from 0 holds the echo", st.Window)
+				}
+				l.c.Reset()
+				if st := l.c.Stats(); st.Delay != 0 {
+					t.Errorf("after Reset: Delay %v", st.Delay)
+				}
+			})
+		}
 	}
 }
 
