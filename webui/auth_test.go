@@ -329,12 +329,12 @@ func TestChangePassword(t *testing.T) {
 
 func TestFactoryResetNeedsPassword(t *testing.T) {
 	e, c := ready(t)
-	w := c.postPage("/maintenance", "/maintenance/factory-reset", url.Values{"password": {"wrong wrong wrong"}})
+	w := c.postPage("/maintenance", "/maintenance/factory-reset", url.Values{"password": {"wrong wrong wrong"}, "confirm": {"1"}})
 	wantCode(t, w, http.StatusUnauthorized, "factory reset, wrong password")
 	if e.b.Resets != 0 {
 		t.Fatal("reset with a wrong password")
 	}
-	w = c.postPage("/maintenance", "/maintenance/factory-reset", url.Values{"password": {testPassword}})
+	w = c.postPage("/maintenance", "/maintenance/factory-reset", url.Values{"password": {testPassword}, "confirm": {"1"}})
 	wantRedirect(t, w, "/setup", "factory reset")
 	if e.b.Resets != 1 {
 		t.Fatalf("resets %d", e.b.Resets)

@@ -263,7 +263,7 @@ func featuresView(running *config.Phone, v url.Values, errs map[string]string) f
 	}
 	number := func(id, label, needs, help string) field {
 		return field{ID: id, Label: label, Kind: "text", Value: v.Get(id), Placeholder: "off", InputMode: "tel",
-			AutoComp: "off", Needs: needs, Help: help, Err: errs[id]}
+			AutoComp: "off", Needs: needs, Help: help, Err: errs[id], MaxLen: keyMax("phone." + id)}
 	}
 	secs := func(id, label, needs, help, lo, hi string) field {
 		return field{ID: id, Label: label, Kind: "number", Value: v.Get(id), Unit: "s", Min: lo, Max: hi, Step: "1",

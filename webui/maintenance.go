@@ -54,16 +54,46 @@ type maintenanceData struct {
 	// UploadLimit is MaxConfigUpload in words ("1 MB").
 	UploadLimit string
 	PasswordOK  bool
+	// Confirm is the in-page confirmation shown open: "restart", "reset"
+	// or "" (see confirmStep).
+	Confirm string
 }
 
 func (s *Server) maintenanceView(errs map[string]string, uploadErr string) maintenanceData {
-	return maintenanceData{Capture: s.b.CaptureStatus(), Log: s.b.LogLines(LogViewLines), MinLen: MinPasswordLen,
+	// LogLines gives the oldest first; the page shows the newest on top,
+	// where a look after something went wrong starts.
+	log := slices.Clone(s.b.LogLines(LogViewLines))
+	slices.Reverse(log)
+	d := maintenanceData{Capture: s.b.CaptureStatus(), Log: log, MinLen: MinPasswordLen,
 		Errs: errs, UploadErr: uploadErr, UploadLimit: formatMB(MaxConfigUpload)}
+	if errs["reset_password"] != "" {
+		d.Confirm = "reset" // the password is asked in the confirmation
+	}
+	return d
 }
 
 func (s *Server) maintenancePage(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.renderPage(w, http.StatusOK, "maintenance", ss, view{Title: "Maintenance", Nav: "maintenance",
-		Page: s.maintenanceView(nil, "")})
+	d := s.maintenanceView(nil, "")
+	if c := r.URL.Query().Get("confirm"); c == "restart" || c == "reset" {
+		d.Confirm = c
+	}
+	s.renderPage(w, http.StatusOK, "maintenance", ss, view{Title: "Maintenance", Nav: "maintenance", Page: d})
+}
+
+// confirmStep is the first step of a restart or a factory reset: a post
+// without confirm=1 (the first button, or a crafted single request) acts
+// not, and leads to the page with the in-page confirmation open. It
+// reports whether it answered.
+func confirmStep(w http.ResponseWriter, r *http.Request, which string) bool {
+	if r.PostFormValue("confirm") == "1" {
+		return false
+	}
+	to := "/maintenance?confirm=" + which + "#confirm-" + which
+	if which == "restart" && r.PostFormValue("from") == "status" {
+		to = "/?confirm=restart#confirm-restart"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return true
 }
 
 func (s *Server) maintenanceError(w http.ResponseWriter, ss *session, status int, msg string, errs map[string]string, uploadErr string) {
@@ -177,6 +207,9 @@ func (s *Server) replaceConfig(r *http.Request, name string, data []byte) string
 }
 
 func (s *Server) rebootPost(w http.ResponseWriter, r *http.Request, ss *session) {
+	if confirmStep(w, r, "restart") {
+		return
+	}
 	if err := s.b.Reboot(); err != nil {
 		s.maintenanceError(w, ss, http.StatusInternalServerError, "Reboot failed: "+err.Error(), nil, "")
 		return
@@ -207,6 +240,9 @@ func (s *Server) factoryReset(w http.ResponseWriter, r *http.Request, password s
 }
 
 func (s *Server) factoryResetPost(w http.ResponseWriter, r *http.Request, ss *session) {
+	if confirmStep(w, r, "reset") {
+		return
+	}
 	if msg, status := s.factoryReset(w, r, r.PostFormValue("password")); msg != "" {
 		s.maintenanceError(w, ss, status, "Nothing was reset.", map[string]string{"reset_password": msg}, "")
 		return

@@ -558,7 +558,7 @@ func TestMaintenanceActions(t *testing.T) {
 	if w.Header().Get("Content-Type") != "application/vnd.tcpdump.pcap" || !bytes.HasPrefix(w.Body.Bytes(), []byte{0xd4, 0xc3, 0xb2, 0xa1}) {
 		t.Fatalf("pcap: %s % x", w.Header().Get("Content-Type"), w.Body.Bytes()[:4])
 	}
-	wantCode(t, c.postPage("/maintenance", "/maintenance/reboot", url.Values{}), http.StatusOK, "reboot")
+	wantCode(t, c.postPage("/maintenance", "/maintenance/reboot", url.Values{"confirm": {"1"}}), http.StatusOK, "reboot")
 	if e.b.Reboots != 1 {
 		t.Fatal("no reboot")
 	}

@@ -126,10 +126,10 @@ func phoneView(v url.Values, errs map[string]string) phoneData {
 		return field{ID: id, Label: label, Kind: "number", Value: v.Get(id), Unit: unit, Min: lo, Max: hi, Step: step,
 			Help: help, Err: errs[id], Narrow: true}
 	}
-	dial := field{ID: "dial_plan", Label: "Dial Plan", Kind: "text", Value: v.Get("dial_plan"), Err: errs["dial_plan"], AutoComp: "off",
+	dial := field{ID: "dial_plan", Label: "Dial Plan", Kind: "text", Value: v.Get("dial_plan"), Err: errs["dial_plan"], AutoComp: "off", MaxLen: keyMax("phone.dial_plan"),
 		Help: "Which numbers are complete, e.g. (911|1[2-9]xxxxxxxxx|[2-9]xxxxxxxxx|*xx|xx.T): x is any digit, [2-9] a range, . repeats the element before, T waits the inter-digit timeout, <9:> strips a 9. Press # to dial at once."}
 	cadence := field{ID: "ring_cadence", Label: "Ring Cadence", Kind: "text", Value: v.Get("ring_cadence"), Err: errs["ring_cadence"],
-		Placeholder: "the region's", AutoComp: "off",
+		Placeholder: "the region's", AutoComp: "off", MaxLen: keyMax("phone.ring_cadence"),
 		Help: "Ring on and off times in seconds, e.g. 2,4 (US) or 0.4,0.2,0.4,2 (UK). Leave empty for the region's cadence."}
 	return phoneData{Sections: []section{
 		{ID: "region", Legend: "Region", Rows: []row{{reg}, {cid}, {cadence}}},

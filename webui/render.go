@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/openata/ata/config"
 )
 
 // view is what every page template gets.
@@ -42,7 +44,13 @@ type field struct {
 	Disabled    bool
 	Narrow      bool   // a port number, a timer: a short input
 	Needs       string // a checkbox only matters while the checkbox with this id is ticked
+	MaxLen      int    // maxlength of a text input: config's limit of the key it sets (see keyMax)
 }
+
+// keyMax is the longest value config takes for a text key ("line.number"),
+// for a field that sets that one key: the browser then stops typing where
+// the server would refuse.
+func keyMax(key string) int { return config.TextRules[key].Max }
 
 type option struct {
 	Value, Label string
@@ -117,7 +125,7 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error"}
+var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error", "notfound"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}

@@ -147,6 +147,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/capture.pcap", s.api(s.pcapDownload))
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /confirm/{token}", s.confirm)
+	// Every other address: a 404 page with the way on, JSON under /api/.
+	mux.HandleFunc("/", s.notFound(mux))
+	mux.HandleFunc("/api/", s.apiNotFound(mux))
 
 	// Browsers' cross-origin unsafe requests are refused before any
 	// handler runs; the CSRF token is the second, independent check.

@@ -347,12 +347,16 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	}
 
 	number := text("number", "SIP Number", "Your telephone number or SIP user name, as your provider gave it: the part before the @ in your SIP address.")
-	number.Required, number.AutoComp = true, "off"
+	number.Required, number.AutoComp, number.MaxLen = true, "off", keyMax("line.number")
 	domain := text("service_domain", "SIP Service Domain", "The domain of your SIP address, the part after the @ (e.g. voip.example.net). Add :port only if your provider says so.")
-	domain.Required = true
+	domain.Required, domain.MaxLen = true, keyMax("line.service_domain")
 	auth := text("auth_user", "Authentication User Name", "The user name for the password. Leave empty if it is the same as the SIP Number.")
-	auth.AutoComp = "off"
-	pw := field{ID: "password", Label: "Password", Kind: "password", AutoComp: "new-password", Err: errs["password"],
+	auth.AutoComp, auth.MaxLen = "off", keyMax("line.auth_user")
+	display := text("display_name", "Display Name", "The name people you call see (if their phone and your provider show it). May be empty.")
+	display.MaxLen = keyMax("line.display_name")
+	voicemail := text("voicemail_number", "Voicemail Number", "Your provider's voicemail number, dialled when you press *98. May be empty.")
+	voicemail.MaxLen = keyMax("line.voicemail_number")
+	pw := field{ID: "password", Label: "Password", Kind: "password", AutoComp: "new-password", Err: errs["password"], MaxLen: keyMax("line.password"),
 		Help: "The password of your SIP account. It is never shown again: leave the field empty to keep it."}
 	if passwordSet {
 		pw.Placeholder = "unchanged"
@@ -361,9 +365,9 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	}
 	rows := []row{{check("active", "Active", "Use this account: it registers and makes and takes calls. Turn it off to keep the settings without using them.")},
 		{number},
-		{text("display_name", "Display Name", "The name people you call see (if their phone and your provider show it). May be empty.")},
+		{display},
 		{auth}, {pw},
-		{text("voicemail_number", "Voicemail Number", "Your provider's voicemail number, dialled when you press *98. May be empty.")}}
+		{voicemail}}
 	if passwordSet {
 		rows = append(rows, row{check("clear_password", "Remove the stored password", "For accounts that need none.")})
 	}
@@ -373,6 +377,9 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	register := text("register_host", "REGISTER Server Address", "Where registrations go if your provider names a separate REGISTER server. This firmware sends calls and REGISTER to one server, so leave it empty (it is then the SIP Server).")
 	register.Placeholder = "same as the SIP Server"
 	proxyHost := text("proxy_host", "Outbound Proxy Address", "A proxy every SIP request goes through first (for example your provider's session border controller). Only if your provider gives one.")
+	// The three hosts are the host part of one key each; hostPort checks
+	// them against the same limit.
+	server.MaxLen, register.MaxLen, proxyHost.MaxLen = config.MaxHost, config.MaxHost, config.MaxHost
 	servers := []row{
 		{port("local_port", "SIP Local Port", "The UDP port this adapter receives SIP on (all lines share it). 5060 unless your provider or router needs another.")},
 		{server, port("server_port", "Port", "Empty: found by DNS (SRV), else 5060.")},
@@ -400,7 +407,7 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	}
 
 	dial := text("dial_plan", "Dial Plan", "Which numbers are complete so the call starts without waiting, e.g. (911|1[2-9]xxxxxxxxx|[2-9]xxxxxxxxx|*xx|xx.T). x is any digit, . repeats, T waits the inter-digit timeout. Shared with the Phone page.")
-	dial.AutoComp = "off"
+	dial.AutoComp, dial.MaxLen = "off", keyMax("phone.dial_plan")
 	advanced := []row{
 		{dial},
 		{num("keepalive", "NAT Keep-alive Interval", "s", "How often a small packet goes to the server so your router keeps the way back open for incoming calls; 0 turns it off. 30 s suits most routers.", "0", "3600"),

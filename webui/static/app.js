@@ -57,7 +57,7 @@
       nav.classList.toggle("open", open);
     }
     b.addEventListener("click", function () { set(b.getAttribute("aria-expanded") !== "true"); });
-    nav.addEventListener("keydown", function (ev) {
+    document.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape" && nav.classList.contains("open")) { set(false); b.focus(); }
     });
   }
@@ -119,27 +119,14 @@
   }
 
   function renderLines(lines) {
-    var box = document.getElementById("lines");
-    if (!box) return;
-    box.textContent = "";
+    var body = document.getElementById("lines");
+    if (!body) return;
+    body.textContent = "";
+    // No line: the table hides and the card says so in one line.
     setIdle("lines-card", !lines.length);
-    if (!lines.length) {
-      var p = el("p", "empty", "No SIP account yet. ");
-      var a = el("a", "", "Set one up");
-      a.href = "/sip";
-      p.append(a, ".");
-      box.append(p);
-      return;
-    }
-    var table = el("table", "lines"), head = el("tr"), body = el("tbody");
-    ["Line", "Registration"].forEach(function (t) {
-      var th = el("th", "", t);
-      th.scope = "col";
-      head.append(th);
-    });
-    table.append(el("thead"), body);
-    table.tHead.append(head);
-    box.append(table);
+    body.closest("table").hidden = !lines.length;
+    var none = document.getElementById("no-lines");
+    if (none) none.hidden = lines.length > 0;
     lines.forEach(function (l) {
       var tr = el("tr");
       tr.append(el("td", "aor", l.number + "@" + l.domain));

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/openata/ata/webui"
@@ -24,14 +25,15 @@ func main() {
 	demo := flag.Bool("demo", false, "start with a registered line, two calls (active and on hold) and a call log")
 	delay := flag.Duration("register-delay", 800*time.Millisecond, "how long a line stays registering after a save")
 	waiting := flag.Duration("call-waiting-after", 0, "with -demo: a third call arrives (waiting) this long after a status page goes live; 0: never")
+	restart := flag.String("restart-needed", "", "comma-separated keys saved and waiting for a restart (the Status page offers Restart)")
 	flag.Parse()
-	if err := run(*listen, *data, *demo, *delay, *waiting); err != nil {
+	if err := run(*listen, *data, *demo, *delay, *waiting, *restart); err != nil {
 		fmt.Fprintln(os.Stderr, "webui-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, data string, demo bool, delay, waiting time.Duration) error {
+func run(listen, data string, demo bool, delay, waiting time.Duration, restart string) error {
 	if data == "" {
 		dir, err := os.MkdirTemp("", "webui-demo-")
 		if err != nil {
@@ -46,6 +48,9 @@ func run(listen, data string, demo bool, delay, waiting time.Duration) error {
 		if waiting > 0 {
 			b.DemoCallWaiting(waiting)
 		}
+	}
+	if restart != "" {
+		b.RestartNeeded = strings.Split(restart, ",")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv, err := webui.New(b, webui.Options{DataDir: data, Version: "demo", Logger: logger})
