@@ -125,6 +125,7 @@ func (f *firmware) start(tb testing.TB) {
 		}
 		select {
 		case err := <-f.done:
+			f.done <- err // for the cleanup, which waits for the exit
 			tb.Fatalf("firmware exited: %v\n%s", err, f.log())
 		case <-time.After(50 * time.Millisecond):
 		}
