@@ -124,11 +124,16 @@ type Canceller struct {
 	pathRunN                   int  // blocks the background has led the foreground by pathGain
 	dtHold, nearHold           int
 	noise                      float64 // comfort noise power (mean square), -1 = not yet measured
-	rng                        uint32
-	erlX, erlD, erleD, erleE   float64 // smoothed powers for the stats
-	erlValid                   bool
-	dtCount, divCount          int
-	converged                  bool
+	// unheard counts down the blocks after Reset whose mouthpiece may
+	// still carry the echo of sound played before the canceller started
+	// (a port starts it when a call connects, with its ringback still in
+	// the hybrid): they are not the background.
+	unheard                  int
+	rng                      uint32
+	erlX, erlD, erleD, erleE float64 // smoothed powers for the stats
+	erlValid                 bool
+	dtCount, divCount        int
+	converged                bool
 
 	nlpOff, bypass atomic.Bool
 	pub            struct {
@@ -178,6 +183,7 @@ func (c *Canceller) Reset() {
 	c.lagBest, c.lagRun, c.farBlocks, c.lagFound = -1, 0, 0, -1
 	c.dtHold, c.nearHold, c.pathRunN, c.fine = 0, 0, 0, false
 	c.noise = -1
+	c.unheard = delayLags + c.parts
 	c.rng = 0x9e3779b9
 	c.erlX, c.erlD, c.erleD, c.erleE = 0, 0, 0, 0
 	c.erlValid, c.converged = false, false
@@ -401,9 +407,11 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 			c.converged = true
 		}
 	}
-	if far {
+	switch {
+	case far:
 		c.farBlocks++
-	} else if c.noise < 0 || float64(pef) < c.noise {
+	case c.unheard > 0:
+	case c.noise < 0 || float64(pef) < c.noise:
 		// The background is what is left when nobody talks: a minimum
 		// that falls fast and creeps up slowly (about 1 dB/s).
 		if c.noise < 0 {
@@ -411,9 +419,10 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 		} else {
 			c.noise += 0.2 * (float64(pef) - c.noise)
 		}
-	} else {
+	default:
 		c.noise *= 1.0023
 	}
+	c.unheard = max(c.unheard-1, 0)
 	var same []complex64 // with the window at zero delay the estimator's input spectrum is the filter's
 	if c.ws == 0 {
 		same = xs
