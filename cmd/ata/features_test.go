@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"strings"
@@ -123,8 +124,8 @@ func TestForwardByFeatureCode(t *testing.T) {
 	}
 	r.f.waitLog(t, "ata: feature code saved", 5*time.Second)
 	r.hook("on")
-	time.Sleep(time.Second) // a hang-up is a break longer than flash_max
-	saved, err := os.ReadFile(r.f.config)
+	time.Sleep(time.Second)                                                 // a hang-up is a break longer than flash_max
+	saved, err := os.ReadFile(filepath.Join(dataDirOf(t, r.f), "ata.toml")) // saves go to the data directory
 	if err != nil || !strings.Contains(string(saved), `forward_always = '3000'`) {
 		t.Fatalf("the config file after *72 (%v):\n%s", err, saved)
 	}
