@@ -183,10 +183,11 @@ func (p *Port) lineActive() bool { return p.have.audio != nil && p.offHook.Load(
 
 // cancelEcho returns the mouthpiece frame without the echo of what the
 // earpiece played: the canceller's output while the line is active,
-// else mic itself.
+// else mic itself. An open loop (a flash, or a hang-up not yet told from
+// one) carries no echo: the canceller would unlearn the path from it.
 func (p *Port) cancelEcho(mic []int16) []int16 {
 	l := &p.line
-	if l.ec == nil || !p.lineActive() || len(mic)%echo.BlockSize != 0 {
+	if l.ec == nil || !p.lineActive() || p.hook.LoopOpen() || len(mic)%echo.BlockSize != 0 {
 		l.running = false
 		return mic
 	}

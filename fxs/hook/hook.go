@@ -204,6 +204,11 @@ func New(o Opts) *Detector {
 // to the next OnHook event (flash and dial pulses do not change it).
 func (d *Detector) OffHook() bool { return d.st != idle }
 
+// LoopOpen reports the board's latest raw state: the loop open, whatever
+// debouncing and timing will make of it (a glitch, a pulse, a flash or a
+// hang-up). The mouthpiece carries nothing then.
+func (d *Detector) LoopOpen() bool { return !d.raw }
+
 // Edge takes one raw edge and returns the events it completes. The slice is
 // reused by the next call to Edge or Advance.
 func (d *Detector) Edge(e board.HookEdge) []Event {
