@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -60,6 +63,16 @@ type Route struct {
 
 // DigestRealm is the realm of the local users' digest (their HA1s).
 const DigestRealm = "openata"
+
+// UserHA1 is what the web UI stores for a user's password: the MD5 and
+// SHA-256 digest hashes (hex) of name:DigestRealm:password, so the file
+// never holds the password itself. The name is in the hash: a renamed user
+// needs its password again.
+func UserHA1(name, password string) (md5hex, sha256hex string) {
+	s := name + ":" + DigestRealm + ":" + password
+	m, h := md5.Sum([]byte(s)), sha256.Sum256([]byte(s))
+	return hex.EncodeToString(m[:]), hex.EncodeToString(h[:])
+}
 
 func init() {
 	for k, r := range map[string]TextRule{

@@ -8,6 +8,12 @@ type callRow struct {
 	CallRecord
 	Result string // the cause in words: "Busy", "Transferred"
 	Why    string // the signalling's words ("486 Busy Here"), if any
+	// A call the router joined: caller → callee, the route and who
+	// answered in words, who hung up.
+	Routed      bool
+	FromTo      string
+	RouteText   string
+	EndedByText string
 }
 
 // causeWords are the call log's end causes (call.Cause names) in words.
@@ -49,5 +55,43 @@ func newCallRow(r CallRecord) callRow {
 	if row.Result == "" {
 		row.Result = "–"
 	}
+	if r.From != "" {
+		routedRow(&row)
+	}
 	return row
+}
+
+// routedRow words a call the router joined. The backend writes a user's
+// call as "out" (Name: the user, Number: what it dialled) and a call in on
+// a line or trunk as "in" (Number: the caller).
+func routedRow(row *callRow) {
+	r := row.CallRecord
+	row.Routed = true
+	caller, callee := r.Number, r.AnsweredBy
+	if r.Direction == "out" {
+		caller, callee = r.Name, r.Number
+	}
+	if caller == "" {
+		caller = "anonymous"
+	}
+	if callee == "" {
+		callee = "no answer"
+	}
+	row.FromTo = caller + " → " + callee
+	var parts []string
+	if r.Route != "" {
+		parts = append(parts, "via "+r.Route)
+	} else {
+		parts = append(parts, "internal")
+	}
+	if r.AnsweredBy != "" {
+		parts = append(parts, "answered by "+r.AnsweredBy)
+	}
+	row.RouteText = strings.Join(parts, ", ")
+	switch r.EndedBy {
+	case "caller":
+		row.EndedByText = "Caller (" + caller + ")"
+	case "callee":
+		row.EndedByText = "Callee (" + callee + ")"
+	}
 }

@@ -22,10 +22,21 @@ func cloneConfig(c *config.Config) *config.Config {
 	for i := range n.Lines {
 		l := &n.Lines[i]
 		l.Codecs = slices.Clone(l.Codecs)
+		l.Ring = slices.Clone(l.Ring)
 		if l.Active != nil {
 			a := *l.Active
 			l.Active = &a
 		}
+	}
+	// Router mode's tables: the Users, Trunks and Routes pages edit them
+	// in place.
+	n.Router.AllowNetworks = slices.Clone(c.Router.AllowNetworks)
+	n.Users = slices.Clone(c.Users)
+	n.Routes = slices.Clone(c.Routes)
+	n.Trunks = slices.Clone(c.Trunks)
+	for i := range n.Trunks {
+		t := &n.Trunks[i]
+		t.Addresses, t.Ring = slices.Clone(t.Addresses), slices.Clone(t.Ring)
 	}
 	return &n
 }

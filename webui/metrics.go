@@ -31,6 +31,7 @@ import (
 //	ata_call_rtp_jitter_seconds          current call
 //	ata_call_rtt_seconds                 current call, round trip from RTCP (once reported)
 //	ata_call_mos                         current call, E-model estimate
+//	ata_router_*                         router mode (see routerMetrics)
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if !s.metricsPublic() {
 		if !s.admin.isSet() {
@@ -143,6 +144,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		metric("ata_call_pass_through", "gauge", "1 when the current call went to fax/modem pass-through.")
 		fmt.Fprintf(&b, "ata_call_pass_through %d\n", map[bool]int{true: 1}[c.PassThrough])
 	}
+	routerMetrics(&b, st.Router)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
 }

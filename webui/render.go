@@ -125,13 +125,14 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error", "notfound"}
+var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error", "notfound",
+	"users", "trunks", "routes", "router"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
-			"templates/layout.html", "templates/fields.html", "templates/"+name+".html")
+			"templates/layout.html", "templates/fields.html", "templates/router-parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %s: %w", name, err)
 		}

@@ -33,6 +33,8 @@ type StatusJSON struct {
 	ConfigNote    string       `json:"config_note,omitempty"`
 	SavesTo       string       `json:"saves_to"`
 	Pending       *PendingJSON `json:"pending"` // a change of address to confirm, or null
+	// Router: router mode's users and calls; null when it is off.
+	Router *RouterStatusJSON `json:"router"`
 }
 
 // PendingJSON is a change of address that rolls back at Deadline unless
@@ -159,6 +161,7 @@ func (s *Server) statusJSON() StatusJSON {
 	out.Problems = append([]Problem{}, st.Problems...)
 	out.RestartNeeded = append([]string{}, st.RestartNeeded...)
 	out.ConfigFile, out.ConfigNote, out.SavesTo = st.ConfigFile, st.ConfigNote, st.SavesTo
+	out.Router = routerJSON(st.Router, now)
 	if p := st.Pending; p != nil {
 		out.Pending = &PendingJSON{Keys: p.Keys, Deadline: p.Deadline.UTC(),
 			RollsBackInS: max(0, int64(p.Deadline.Sub(now)/time.Second)), ConfirmURL: p.ConfirmURL("")}

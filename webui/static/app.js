@@ -185,6 +185,49 @@
     });
   }
 
+  // Router mode's card: the users registered and every routed call with
+  // both legs; hidden while router mode is off (router is null).
+  function renderRouter(r) {
+    var card = document.getElementById("router-card"), box = document.getElementById("router-calls");
+    if (!card || !box) return;
+    card.hidden = !r;
+    if (!r) return;
+    var blocked = r.blocked_sources ? ", " + r.blocked_sources + (r.blocked_sources === 1 ? " source blocked" : " sources blocked") : "";
+    setText("router-summary", r.users_registered + " of " + r.users.length + " users registered" + blocked);
+    box.textContent = "";
+    if (!r.calls.length) { box.append(el("p", "muted empty", "No routed call.")); return; }
+    r.calls.forEach(function (c) {
+      var card = el("article", "call routed"), head = el("p", "call-head");
+      card.setAttribute("data-state", c.state);
+      var answered = c.state === "answered";
+      var badge = el("span", "badge role", answered ? "Connected" : "Ringing");
+      badge.setAttribute("data-role", answered ? "active" : "ringing");
+      head.append(badge, el("span", "routed-text", c.text));
+      var dur = el("span", "call-duration", duration(c.duration_s)), p = el("p", "routed-duration", "Duration ");
+      p.append(dur);
+      var table = el("table", "legs"), hr = el("tr"), body = el("tbody");
+      [["Leg", ""], ["Codec", ""], ["Loss", "num"], ["Jitter", "num"], ["MOS", "num"]].forEach(function (h) {
+        var th = el("th", h[1], h[0]);
+        th.scope = "col";
+        hr.append(th);
+      });
+      table.append(el("thead"), body);
+      table.tHead.append(hr);
+      c.legs.forEach(function (l) {
+        var tr = el("tr");
+        tr.setAttribute("data-side", l.side);
+        tr.append(el("td", "", l.label), el("td", "", l.codec || "–"),
+          el("td", "num", l.codec ? (l.loss * 100).toFixed(1) + " %" : "–"),
+          el("td", "num", l.codec ? Math.round(l.jitter_ms) + " ms" : "–"),
+          el("td", "num", l.mos ? l.mos.toFixed(2) : "–"));
+        body.append(tr);
+      });
+      card.append(head, p, table);
+      box.append(card);
+      callClock.calls.push({ el: dur, s: c.duration_s });
+    });
+  }
+
   function setText(id, text) {
     var e = document.getElementById(id);
     if (e) e.textContent = text;
@@ -217,6 +260,7 @@
       var s = JSON.parse(ev.data);
       renderLines(s.lines || []);
       renderCalls(s.calls || (s.call ? [s.call] : []));
+      renderRouter(s.router || null);
       setText("hook", s.hook === "off" ? "Off hook" : "On hook");
       setText("phone-state", s.phone);
       setText("uptime", duration(s.uptime_s));

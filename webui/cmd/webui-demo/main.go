@@ -19,6 +19,10 @@ import (
 	"github.com/openata/ata/webui/internal/fakebackend"
 )
 
+// routerMode: a package variable, so run's signature (shared with other
+// flags' changes) stays as it is.
+var routerMode = flag.Bool("router", false, "router mode: with -demo, users with registered phones, a trunk, routes and a routed call; saved users register a demo phone after -register-delay")
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve on (port 0: any free port)")
 	data := flag.String("data", "", "directory for admin.json (default: a new temporary directory)")
@@ -48,6 +52,12 @@ func run(listen, data string, demo bool, delay, waiting time.Duration, restart s
 		if waiting > 0 {
 			b.DemoCallWaiting(waiting)
 		}
+	}
+	if *routerMode {
+		if demo {
+			b.DemoRouter()
+		}
+		b.AutoRegister = true
 	}
 	if restart != "" {
 		b.RestartNeeded = strings.Split(restart, ",")

@@ -57,6 +57,14 @@ type Backend struct {
 	RestartNeeded []string
 	Pending       *webui.PendingChange
 	Confirms      int
+	// Router mode (reported while [router] enabled): the users' registered
+	// phones by name, the routed calls and the registrar's counters.
+	// AutoRegister: after a save, each user it added gets a phone after
+	// RegisterDelay (a softphone registering, for the demo).
+	contacts     map[string][]webui.UserContact
+	routed       []webui.RoutedCall
+	routerCount  webui.RouterStatus
+	AutoRegister bool
 }
 
 // New returns a fake running cfg (nil: the default configuration).
@@ -126,6 +134,15 @@ func (b *Backend) Status() webui.Status {
 		Problems: append([]webui.Problem(nil), b.Problems...), RestartNeeded: append([]string(nil), b.RestartNeeded...),
 		Pending: b.Pending, SavesTo: "data/ata.toml",
 	}
+	if b.cfg.Router.Enabled {
+		rs := b.routerCount
+		rs.Calls = append([]webui.RoutedCall(nil), b.routed...)
+		for _, u := range b.cfg.Users {
+			rs.Users = append(rs.Users, webui.UserStatus{Name: u.Name, DisplayName: u.DisplayName, External: u.External,
+				Contacts: append([]webui.UserContact(nil), b.contacts[u.Name]...)})
+		}
+		st.Router = &rs
+	}
 	if len(b.active) > 0 {
 		st.Calls = append([]webui.CallStatus(nil), b.active...)
 		st.Call = &st.Calls[0]
@@ -172,6 +189,11 @@ func Validate(cfg *config.Config) error {
 	if _, err := dialplan.Parse(cfg.Phone.DialPlan); err != nil {
 		fe.Fields["phone.dial_plan"] = err.Error()
 	}
+	for i, r := range cfg.Routes { // as cmd/ata's checkRoutes
+		if _, err := dialplan.Parse(r.Pattern); err != nil {
+			fe.Fields[fmt.Sprintf("route[%d].pattern", i)] = err.Error()
+		}
+	}
 	if cfg.Phone.RingCadence != "" {
 		if _, err := region.ParseCadence(cfg.Phone.RingCadence); err != nil {
 			fe.Fields["phone.ring_cadence"] = err.Error()
@@ -193,6 +215,10 @@ func (b *Backend) Apply(ctx context.Context, cfg *config.Config) error {
 	defer b.mu.Unlock()
 	if b.ApplyErr != nil {
 		return b.ApplyErr
+	}
+	known := map[string]bool{}
+	for _, u := range b.cfg.Users {
+		known[u.Name] = true
 	}
 	b.cfg = cfg
 	b.Applies++
@@ -219,6 +245,16 @@ func (b *Backend) Apply(ctx context.Context, cfg *config.Config) error {
 			b.lines[i].State, b.lines[i].LastError = webui.LineRegistered, ""
 			b.lines[i].Expires = b.Clock().Add(l.RegisterExpires.D())
 			b.logf("sip: line %s@%s: registered", l.Number, l.ServiceDomain)
+		}
+		if b.AutoRegister && b.cfg.Router.Enabled {
+			for i, u := range b.cfg.Users {
+				if !known[u.Name] && len(b.contacts[u.Name]) == 0 {
+					b.setContactsLocked(u.Name, webui.UserContact{URI: fmt.Sprintf("sip:%s@192.0.2.%d:5060;transport=udp", u.Name, 60+i),
+						Source: fmt.Sprintf("192.0.2.%d:5060", 60+i), Transport: "udp", UserAgent: "Linphone 5.2 (demo)",
+						Expires: b.Clock().Add(time.Hour)})
+					b.logf("registrar: %s registered from 192.0.2.%d:5060", u.Name, 60+i)
+				}
+			}
 		}
 		b.notify()
 	}))
@@ -268,6 +304,38 @@ func (b *Backend) SetCalls(calls []webui.CallStatus, hook, phone string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active, b.hook, b.phone = append([]webui.CallStatus(nil), calls...), hook, phone
+	b.notify()
+}
+
+// SetContacts sets a user's registered phones (none: not registered) and
+// ticks Changes.
+func (b *Backend) SetContacts(user string, cs ...webui.UserContact) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.setContactsLocked(user, cs...)
+	b.notify()
+}
+
+func (b *Backend) setContactsLocked(user string, cs ...webui.UserContact) {
+	if b.contacts == nil {
+		b.contacts = map[string][]webui.UserContact{}
+	}
+	b.contacts[user] = append([]webui.UserContact(nil), cs...)
+}
+
+// SetRoutedCalls sets the calls the router joins now and ticks Changes.
+func (b *Backend) SetRoutedCalls(calls ...webui.RoutedCall) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.routed = append([]webui.RoutedCall(nil), calls...)
+	b.notify()
+}
+
+// SetRouterCounters sets the registrar's counters Status reports.
+func (b *Backend) SetRouterCounters(authFailures uint64, blocked int, dropped, registrations uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.routerCount = webui.RouterStatus{AuthFailures: authFailures, BlockedSources: blocked, DroppedOutside: dropped, Registrations: registrations}
 	b.notify()
 }
 
@@ -463,3 +531,50 @@ phone: incoming call from +4930987654 "Erika Muster"
 fxs: ringing, cadence 1s on 4s off, caller ID etsi-fsk
 phone: answered, codec PCMA, ptime 20
 phone: call waiting answered: +4930987654 active, +4940555123 on hold`
+
+// DemoPassword is the SIP password of the demo's users.
+const DemoPassword = "kitchen-phone-42"
+
+// DemoRouter turns the demo into router mode: users 201 (two phones), 202
+// (one) and 203 (internal only, not registered), a trunk, two routes, a
+// routed call in progress and routed calls in the call log. Call it after
+// Demo.
+func (b *Backend) DemoRouter() {
+	now := b.Clock()
+	b.mu.Lock()
+	cfg := *b.cfg
+	cfg.Router.Enabled = true
+	user := func(name, display string, external bool) config.User {
+		md5hex, shahex := config.UserHA1(name, DemoPassword)
+		return config.User{Name: name, DisplayName: display, External: external, HA1MD5: md5hex, HA1SHA256: shahex}
+	}
+	cfg.Users = []config.User{user("201", "Kitchen", true), user("202", "Office", true), user("203", "Kids", false)}
+	cfg.Trunks = []config.Trunk{{Name: "carrier", Addresses: []string{"203.0.113.5", "198.51.100.0/28"}, Dial: "carrier.example.net:5060", Ring: []string{"100", "202"}}}
+	cfg.Routes = []config.Route{{Pattern: "<9:>xx.", Via: "trunk:carrier"}, {Pattern: "0xx.", Via: "line:1"}}
+	cfg.Lines = append([]config.Line(nil), cfg.Lines...)
+	for i := range cfg.Lines {
+		cfg.Lines[i].Ring = []string{"100", "201"}
+	}
+	b.cfg = &cfg
+	b.setContactsLocked("201",
+		webui.UserContact{URI: "sip:201@192.168.1.23:5060", Source: "192.168.1.23:5060", Transport: "udp", UserAgent: "Yealink SIP-T46U 108.86.0.20", Expires: now.Add(52 * time.Minute)},
+		webui.UserContact{URI: "sip:201@192.168.1.77:49152;transport=tcp;ob", Source: "192.168.1.77:49152", Transport: "tcp", UserAgent: "Linphone-Android/5.2.5", Expires: now.Add(9 * time.Minute)})
+	b.setContactsLocked("202", webui.UserContact{URI: "sip:202@192.168.1.40:5062", Source: "192.168.1.40:5062", Transport: "udp", UserAgent: "baresip v3.16.0", Expires: now.Add(47 * time.Minute)})
+	b.routed = []webui.RoutedCall{{From: "user:202", Caller: "202", To: "030123456", Route: "line:1", AnsweredBy: "030123456",
+		Start: now.Add(-131 * time.Second), Answered: now.Add(-125 * time.Second), Legs: []webui.RoutedLeg{
+			{ID: "u-202-1", Side: "caller", Codec: "PCMU", Loss: 0.001, JitterMS: 1.4, MOS: 4.38},
+			{ID: "l-1-9", Side: "callee", Codec: "PCMA", Loss: 0.008, JitterMS: 6.2, MOS: 4.21}}}}
+	b.routerCount = webui.RouterStatus{AuthFailures: 23, BlockedSources: 1, DroppedOutside: 412, Registrations: 57}
+	b.mu.Unlock()
+	start := now.Add(-3 * time.Hour)
+	b.AddCalls(
+		webui.CallRecord{Start: start, End: start.Add(4 * time.Minute), Direction: "out", Number: "030987654", Name: "201", Duration: 231,
+			Cause: "normal", From: "user:201", Route: "line:1", AnsweredBy: "030987654", EndedBy: "callee", Remote: false,
+			Leg: "u-201-4", Codec: "PCMU", Loss: 0.002, JitterMS: 1.8, MOS: 4.36,
+			PeerLeg: "l-1-4", PeerCodec: "PCMA", PeerLoss: 0.011, PeerJitterMS: 7.5, PeerMOS: 4.12},
+		webui.CallRecord{Start: start.Add(time.Hour), End: start.Add(time.Hour + 2*time.Minute), Direction: "in", Number: "+4930555777",
+			Name: "Erika Muster", Duration: 104, Cause: "normal", From: "trunk:carrier", Route: "trunk:carrier", AnsweredBy: "202",
+			EndedBy: "caller", Remote: true, Leg: "t-carrier-2", Codec: "PCMA", Loss: 0.004, JitterMS: 4.1, MOS: 4.27,
+			PeerLeg: "u-202-7", PeerCodec: "PCMU", PeerLoss: 0, PeerJitterMS: 0.9, PeerMOS: 4.41},
+	)
+}
