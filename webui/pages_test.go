@@ -214,8 +214,23 @@ func TestPhoneSave(t *testing.T) {
 	e, c := ready(t)
 	f := url.Values{"region": {"de"}, "caller_id": {"etsi-fsk"}, "flash_min": {"80"}, "flash_max": {"700"},
 		"dial_plan": {"(0xx.T|110|112)"}, "inter_digit_timeout": {"3.5"}, "first_digit_timeout": {"20"}, "ring_cadence": {"1,4"},
+		"echo_canceller": {"on"}, "echo_tail": {"128"}, "fax_mode": {"off"}, "tx_gain_db": {"-3"}, "rx_gain_db": {"2.5"},
+	}
+	for _, bad := range []struct{ id, v string }{{"tx_gain_db", "13"}, {"rx_gain_db", "loud"}, {"echo_tail", "200"}, {"fax_mode", "t38"}} {
+		g := url.Values{}
+		for k, v := range f {
+			g[k] = v
+		}
+		g.Set(bad.id, bad.v)
+		res := c.postPage("/phone", "/phone", g)
+		if res.Code != 422 {
+			t.Fatalf("%s=%q: status %d, want 422", bad.id, bad.v, res.Code)
+		}
 	}
 	wantRedirect(t, c.postPage("/phone", "/phone", f), "/phone", "save")
+	if p := e.b.Config().Phone; !p.EchoCanceller || p.EchoTail.D() != 128*time.Millisecond || p.FaxMode != "off" || p.TxGainDB != -3 || p.RxGainDB != 2.5 {
+		t.Fatalf("audio settings not saved: %+v", p)
+	}
 	p := e.b.Config().Phone
 	if p.Region != "de" || p.CallerID != "etsi-fsk" || p.FlashMin.D() != 80*time.Millisecond || p.FlashMax.D() != 700*time.Millisecond ||
 		p.InterDigitTimeout.D() != 3500*time.Millisecond || p.FirstDigitTimeout.D() != 20*time.Second || p.RingCadence != "1,4" {

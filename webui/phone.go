@@ -55,6 +55,13 @@ func phoneValuesFromConfig(cfg *config.Config) url.Values {
 	v.Set("inter_digit_timeout", trimSeconds(p.InterDigitTimeout.D()))
 	v.Set("first_digit_timeout", trimSeconds(p.FirstDigitTimeout.D()))
 	v.Set("ring_cadence", p.RingCadence)
+	if p.EchoCanceller {
+		v.Set("echo_canceller", "on")
+	}
+	v.Set("echo_tail", strconv.FormatInt(p.EchoTail.D().Milliseconds(), 10))
+	v.Set("fax_mode", p.FaxMode)
+	v.Set("tx_gain_db", strconv.FormatFloat(p.TxGainDB, 'f', -1, 64))
+	v.Set("rx_gain_db", strconv.FormatFloat(p.RxGainDB, 'f', -1, 64))
 	return v
 }
 
@@ -89,6 +96,24 @@ func phoneFormToConfig(cur *config.Config, f url.Values) (*config.Config, *formE
 	if d, ok := parseSeconds(errs, "first_digit_timeout", f.Get("first_digit_timeout"), time.Second, 5*time.Minute); ok {
 		p.FirstDigitTimeout = config.Duration(d)
 	}
+	p.EchoCanceller = f.Get("echo_canceller") == "on"
+	if d, ok := parseMillis(errs, "echo_tail", f.Get("echo_tail"), 16*time.Millisecond, 128*time.Millisecond); ok {
+		p.EchoTail = config.Duration(d)
+	}
+	if p.FaxMode = get("fax_mode"); p.FaxMode != "passthrough" && p.FaxMode != "off" {
+		errs.add("fax_mode", "Choose pass-through or off.")
+	}
+	for _, g := range []struct {
+		id string
+		to *float64
+	}{{"tx_gain_db", &p.TxGainDB}, {"rx_gain_db", &p.RxGainDB}} {
+		n, err := strconv.ParseFloat(get(g.id), 64)
+		if err != nil || n < -12 || n > 12 {
+			errs.add(g.id, "Enter a number of dB from -12 to 12.")
+			continue
+		}
+		*g.to = n
+	}
 	p.RingCadence = get("ring_cadence")
 	if p.RingCadence != "" {
 		if _, err := region.ParseCadence(p.RingCadence); err != nil {
@@ -104,7 +129,8 @@ func phoneKeyMapper(key, msg string) string {
 		return ""
 	}
 	switch name {
-	case "region", "caller_id", "flash_min", "flash_max", "dial_plan", "inter_digit_timeout", "first_digit_timeout", "ring_cadence":
+	case "region", "caller_id", "flash_min", "flash_max", "dial_plan", "inter_digit_timeout", "first_digit_timeout", "ring_cadence",
+		"echo_canceller", "echo_tail", "fax_mode", "tx_gain_db", "rx_gain_db":
 		return name
 	}
 	return ""
@@ -138,6 +164,17 @@ func phoneView(v url.Values, errs map[string]string) phoneData {
 				num("flash_min", "Shortest flash", "ms", "Shorter breaks are ignored as switch bounce.", "10", "2000", "10"),
 				num("flash_max", "Longest flash", "ms", "Longer breaks hang up.", "20", "3000", "10"),
 			}}},
+		{ID: "audio", Legend: "Audio", Intro: "The line echo canceller removes the caller's own voice coming back from the phone's line; fax machines and modems are let through untouched when their tones are heard.",
+			Rows: []row{
+				{field{ID: "echo_canceller", Label: "Echo canceller", Kind: "checkbox", Checked: v.Get("echo_canceller") == "on", Err: errs["echo_canceller"],
+					Help: "Leave on: without it a caller hears themselves when the line's hybrid leaks (most lines do)."}},
+				{num("echo_tail", "Echo tail", "ms", "How long an echo the canceller follows after the delay it finds by itself (16 to 128 ms; 64 ms suits most phones).", "16", "128", "8"),
+					field{ID: "fax_mode", Label: "Fax and modem", Kind: "select", Err: errs["fax_mode"],
+						Help:    "Pass-through: a fax or modem tone switches the call to a fixed jitter buffer with no concealment, and the canceller gets out of the way.",
+						Options: []option{{Value: "passthrough", Label: "Pass-through", Selected: v.Get("fax_mode") != "off"}, {Value: "off", Label: "Off", Selected: v.Get("fax_mode") == "off"}}}},
+				{num("tx_gain_db", "Mouthpiece gain", "dB", "Level of your voice toward the caller, -12 to +12 dB.", "-12", "12", "0.5"),
+					num("rx_gain_db", "Earpiece gain", "dB", "Level of the caller's voice in the handset, -12 to +12 dB.", "-12", "12", "0.5")},
+			}},
 		{ID: "dialling", Legend: "Dialling", Rows: []row{{dial}, {
 			num("inter_digit_timeout", "Inter-digit Timeout", "s", "After the last digit, wait this long before dialling a number the plan allows to grow.", "1", "30", "0.5"),
 			num("first_digit_timeout", "First-digit Timeout", "s", "Dial tone with no digit this long gives the off-hook warning tone.", "1", "300", "1"),
