@@ -73,7 +73,7 @@ func (e *delayEstimator) push(x, d []float32, spectrum []complex64, far bool) {
 		xl := e.xs[i*bins:][:bins]
 		gl := e.g[l*bins:][:bins]
 		for k := range bins {
-			gl[k] = delaySmooth*gl[k] + (1-delaySmooth)*e.spec[k]*conj(xl[k])
+			gl[k] = rmul(gl[k], delaySmooth) + rmul(cmulConj(xl[k], e.spec[k]), 1-delaySmooth)
 		}
 	}
 	e.fed++
@@ -88,7 +88,7 @@ func (e *delayEstimator) estimate() (int, bool) {
 	for l := range e.lags {
 		gl := e.g[l*bins : (l+1)*bins]
 		for k := range bins {
-			e.spec[k] = gl[k] * complex(1/(e.sxx[k]+reg), 0)
+			e.spec[k] = rmul(gl[k], 1/(e.sxx[k]+reg))
 		}
 		e.fft.inverse(e.spec[:], e.buf[:])
 		// Lags l·block+τ for τ in [0, block): τ = block is the next

@@ -99,20 +99,25 @@ type Canceller struct {
 	refN int // samples written
 	ws   int // window start, samples
 
-	// x holds the spectra of the last parts input blocks (a ring, newest at
-	// xi); wb and wf are the background and foreground filters, partition p
-	// multiplying the input p blocks old. norm is Σ_p |X_p[k]|².
+	// x holds the spectra of the last parts input blocks and wb and wf the
+	// background and foreground filters, partition p multiplying the input
+	// p blocks old; all three bin by bin (a bin's partitions side by side),
+	// so that each bin's sums over the partitions run in registers over
+	// contiguous memory. Each bin of x is a ring of twice parts entries,
+	// every spectrum written twice (at xi and xi+parts), newest first: the
+	// parts entries from xi on are then partitions 0 to parts−1 in order.
+	// norm is Σ_p |X_p[k]|².
 	x, wb, wf []complex64
 	xi        int
 	norm      []float32
-	constrain int // next partition whose time-domain support is enforced
+	xnew      [bins]complex64 // the newest input spectrum
+	constrain int             // next partition whose time-domain support is enforced
 	xpow      []float32
 	xpi       int
 
 	// scratch
 	xin, tbuf                  [fftLen]float32
-	spec, acc, accF            [bins]complex64
-	gain                       [bins]float32 // Σ_p |W_p[k]|² of the background filter
+	spec, acc, accF, wpart     [bins]complex64
 	d, yb, yf, eb, ef          [block]float32
 	delay                      *delayEstimator
 	xraw                       [block]float32 // this block's high-passed earpiece, undelayed
@@ -124,10 +129,12 @@ type Canceller struct {
 	pathRunN                   int  // blocks the background has led the foreground by pathGain
 	dtHold, nearHold           int
 	noise                      float64 // comfort noise power (mean square), -1 = not yet measured
-	// unheard counts down the blocks after Reset whose mouthpiece may
-	// still carry the echo of sound played before the canceller started
-	// (a port starts it when a call connects, with its ringback still in
-	// the hybrid): they are not the background.
+	// unheard counts down the quiet earpiece blocks after the last loud
+	// one (or after Reset: a port starts the canceller with its ringback
+	// still in the hybrid) until no echo of it can reach the mouthpiece,
+	// bulk delay and tail included. The blocks before are not the
+	// background, even where the filter's window, still looking in the
+	// wrong place, sees no far end.
 	unheard                  int
 	rng                      uint32
 	erlX, erlD, erleD, erleE float64 // smoothed powers for the stats
@@ -158,7 +165,7 @@ func New(o Options) (*Canceller, error) {
 		parts: parts,
 		fixed: o.FixedWindow,
 		fft:   newRealFFT(block),
-		x:     make([]complex64, parts*bins),
+		x:     make([]complex64, 2*parts*bins),
 		wb:    make([]complex64, parts*bins),
 		wf:    make([]complex64, parts*bins),
 		norm:  make([]float32, bins),
@@ -329,26 +336,34 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	// The newest spectrum replaces the oldest in the ring and in norm,
 	// the input power over the filter's span (Σ_p |X_p[k]|²), which is
 	// summed afresh once per turn of the ring so rounding cannot drift.
-	c.xi = (c.xi + 1) % c.parts
-	xs := c.x[c.xi*bins : (c.xi+1)*bins]
-	for k, v := range xs {
-		c.norm[k] -= sq(v)
-	}
+	xs := c.xnew[:]
 	c.fft.forward(c.xin[:], xs)
-	if c.xi == 0 {
-		clear(c.norm)
-		for p := range c.parts {
-			for k, v := range c.part(p) {
-				c.norm[k] += sq(v)
+	P := c.parts
+	c.xi--
+	if c.xi < 0 {
+		c.xi += P
+	}
+	norm := c.norm[:bins]
+	for k, v := range xs {
+		r := c.x[k*2*P:][:2*P]
+		// The oldest spectrum sits where the newest goes.
+		old := r[c.xi+P]
+		r[c.xi], r[c.xi+P] = v, v
+		if c.xi == 0 {
+			var n float32
+			for _, x := range r[:P] {
+				n += sq(x)
 			}
-		}
-	} else {
-		for k, v := range xs {
-			c.norm[k] = max(0, c.norm[k]+sq(v))
+			norm[k] = n
+		} else {
+			norm[k] = max(0, norm[k]-sq(old)+sq(v))
 		}
 	}
 
-	c.filter()
+	// Without far-end speech nothing adapts or compares: the background
+	// filter's output is not needed.
+	far := pwin > farFloor
+	c.filter(far)
 	var pd, peb, pef, pyf float32
 	for i := range block {
 		d := c.d[i]
@@ -364,7 +379,6 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	pef /= block
 	pyf /= block
 
-	far := pwin > farFloor
 	// Double talk, two ways. Coarse (Geigel on block powers): the
 	// mouthpiece louder than the loudest far-end block the echo could come
 	// from, which no hybrid does. Fine, once converged: a residual well
@@ -422,7 +436,11 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	default:
 		c.noise *= 1.0023
 	}
-	c.unheard = max(c.unheard-1, 0)
+	if pxRaw/block > farFloor {
+		c.unheard = delayLags + c.parts
+	} else {
+		c.unheard = max(c.unheard-1, 0)
+	}
 	var same []complex64 // with the window at zero delay the estimator's input spectrum is the filter's
 	if c.ws == 0 {
 		same = xs
@@ -480,34 +498,40 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 }
 
 // filter computes the last block of the echo estimates of the background
-// and foreground filters, in one pass over the input spectra.
-func (c *Canceller) filter() {
-	c.acc = [bins]complex64{}
-	c.accF = [bins]complex64{}
-	for p := range c.parts {
-		// Fixed-length slices let the compiler drop the bounds checks.
-		xp := c.part(p)[:bins]
-		wb := c.wb[p*bins:][:bins]
-		wf := c.wf[p*bins:][:bins]
+// (if bg) and foreground filters, in one pass over the input spectra.
+func (c *Canceller) filter(bg bool) {
+	P := c.parts
+	if !bg {
 		for k := range bins {
-			x := xp[k]
-			c.acc[k] += wb[k] * x
-			c.accF[k] += wf[k] * x
+			xk := c.x[k*2*P+c.xi:][:P]
+			wf := c.wf[k*P:][:len(xk)]
+			var af complex64
+			for p, x := range xk {
+				af += cmul(wf[p], x)
+			}
+			c.accF[k] = af
 		}
+		c.fft.inverse(c.accF[:], c.tbuf[:])
+		copy(c.yf[:], c.tbuf[block:])
+		c.yb = c.yf
+		return
+	}
+	for k := range bins {
+		// Slices of one length let the compiler drop the bounds checks.
+		xk := c.x[k*2*P+c.xi:][:P]
+		wb := c.wb[k*P:][:len(xk)]
+		wf := c.wf[k*P:][:len(xk)]
+		var ab, af complex64
+		for p, x := range xk {
+			ab += cmul(wb[p], x)
+			af += cmul(wf[p], x)
+		}
+		c.acc[k], c.accF[k] = ab, af
 	}
 	c.fft.inverse(c.acc[:], c.tbuf[:])
 	copy(c.yb[:], c.tbuf[block:])
 	c.fft.inverse(c.accF[:], c.tbuf[:])
 	copy(c.yf[:], c.tbuf[block:])
-}
-
-// part returns the input spectrum p blocks old.
-func (c *Canceller) part(p int) []complex64 {
-	i := c.xi - p
-	if i < 0 {
-		i += c.parts
-	}
-	return c.x[i*bins : (i+1)*bins]
 }
 
 // adapt moves the background filter along the normalised gradient of the
@@ -529,31 +553,40 @@ func (c *Canceller) adapt(scale float32) {
 	mean /= bins
 	reg := max(float32(regFloor*fftLen), regRel*mean)
 	step := mu * scale * c.stepScale()
+	P := c.parts
 	for k := range bins {
-		c.spec[k] *= complex(step/(c.norm[k]+reg), 0)
-	}
-	gain := c.gain[:bins]
-	clear(gain)
-	for p := range c.parts {
-		xp := c.part(p)[:bins]
-		wp := c.wb[p*bins:][:bins]
-		for k := range bins {
-			w := wp[k] + conj(xp[k])*c.spec[k]
-			wp[k] = w
-			gain[k] += sq(w)
+		e := rmul(c.spec[k], step/(c.norm[k]+reg))
+		xk := c.x[k*2*P+c.xi:][:P]
+		wb := c.wb[k*P:][:len(xk)]
+		var g float32
+		for p, x := range xk {
+			w := wb[p] + cmulConj(x, e)
+			wb[p] = w
+			g += sq(w)
+		}
+		if g > maxGain {
+			limitGain(wb, g)
 		}
 	}
-	c.limitGain()
-	wp := c.wb[c.constrain*bins : (c.constrain+1)*bins]
+	// The time-domain support of partition c.constrain: zero past its
+	// block.
+	cp := c.constrain
+	wp := c.wpart[:]
+	for k := range wp {
+		wp[k] = c.wb[k*P+cp]
+	}
 	c.fft.inverse(wp, c.tbuf[:])
 	clear(c.tbuf[block:])
 	c.fft.forward(c.tbuf[:], wp)
-	c.constrain = (c.constrain + 1) % c.parts
+	for k, w := range wp {
+		c.wb[k*P+cp] = w
+	}
+	c.constrain = (c.constrain + 1) % P
 }
 
 // limitGain keeps the background filter a hybrid: where the energy of a
-// bin's coefficients over the partitions (c.gain, Σ_p |W_p[k]|²) passes
-// maxGain, the bin is scaled back onto it. No echo path comes near: the
+// bin's coefficients over the partitions (g, Σ_p |W_p[k]|², of the bin's
+// coefficients w) passes maxGain, the bin is scaled back onto it. No echo path comes near: the
 // G.168 models at 0 dB ERL reach 5.5, wherever the window cuts them. A
 // filter that does has found a near-end sound in the faint copy the
 // reference holds of it (a far-end tone's G.711 quantisation noise holds
@@ -561,15 +594,10 @@ func (c *Canceller) adapt(scale float32) {
 // tone there): its fixed point is the near end over that copy, 40 to 60 dB
 // of gain, whatever the regularisation, which only slows the way there.
 // Bounded, the estimate of such a sound stays some 30 dB under it.
-func (c *Canceller) limitGain() {
-	for k, g := range c.gain[:bins] {
-		if g <= maxGain {
-			continue
-		}
-		s := complex(float32(math.Sqrt(maxGain/float64(g))), 0)
-		for p := range c.parts {
-			c.wb[p*bins+k] *= s
-		}
+func limitGain(w []complex64, g float32) {
+	s := float32(math.Sqrt(maxGain / float64(g)))
+	for p, v := range w {
+		w[p] = rmul(v, s)
 	}
 }
 

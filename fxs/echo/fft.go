@@ -226,12 +226,24 @@ func newFFT80() *fft80 {
 	return f
 }
 
+// cmul is a·b. Go computes a complex64 product in float64 and rounds it
+// back, converting every operand; in float32 it is half the time, and the
+// canceller's loops are made of these.
+func cmul(a, b complex64) complex64 {
+	return complex(real(a)*real(b)-imag(a)*imag(b), real(a)*imag(b)+imag(a)*real(b))
+}
+
+// cmulConj is conj(a)·b, as cmul.
+func cmulConj(a, b complex64) complex64 {
+	return complex(real(a)*real(b)+imag(a)*imag(b), real(a)*imag(b)-imag(a)*real(b))
+}
+
 // mulNegI returns −i·c.
 func mulNegI(c complex64) complex64 { return complex(imag(c), -real(c)) }
 
-// scale returns c·f for a real f without the complex product's four
+// rmul returns c·f for a real f without the complex product's four
 // multiplications.
-func scale(c complex64, f float32) complex64 { return complex(real(c)*f, imag(c)*f) }
+func rmul(c complex64, f float32) complex64 { return complex(real(c)*f, imag(c)*f) }
 
 // transform computes the DFT of f.z, using f.tmp as scratch; it returns
 // f.tmp, which holds the result.
@@ -245,9 +257,9 @@ func (f *fft80) transform() *[80]complex64 {
 		w := &f.tw1[p]
 		o := y[4*p : 4*p+4 : 4*p+4]
 		o[0] = t0 + t2
-		o[1] = (t1 + t3) * w[0]
-		o[2] = (t0 - t2) * w[1]
-		o[3] = (t1 - t3) * w[2]
+		o[1] = cmul(t1+t3, w[0])
+		o[2] = cmul(t0-t2, w[1])
+		o[3] = cmul(t1-t3, w[2])
 	}
 	// Radix 4, n = 20, stride 4: y to x.
 	for p := range 5 {
@@ -259,9 +271,9 @@ func (f *fft80) transform() *[80]complex64 {
 			t2, t3 := a1+a3, mulNegI(a1-a3)
 			o := q + 16*p
 			x[o] = t0 + t2
-			x[o+4] = (t1 + t3) * w[0]
-			x[o+8] = (t0 - t2) * w[1]
-			x[o+12] = (t1 - t3) * w[2]
+			x[o+4] = cmul(t1+t3, w[0])
+			x[o+8] = cmul(t0-t2, w[1])
+			x[o+12] = cmul(t1-t3, w[2])
 		}
 	}
 	// Radix 5, n = 5, stride 16, twiddles 1: x to y. The five-point DFT
@@ -276,10 +288,10 @@ func (f *fft80) transform() *[80]complex64 {
 	for q := range 16 {
 		a0, a1, a2, a3, a4 := x[q], x[q+16], x[q+32], x[q+48], x[q+64]
 		t1, t2, t3, t4 := a1+a4, a2+a3, a1-a4, a2-a3
-		b1 := a0 + scale(t1, c1) + scale(t2, c2)
-		b2 := a0 + scale(t1, c2) + scale(t2, c1)
-		b3 := mulNegI(scale(t3, s1) + scale(t4, s2))
-		b4 := mulNegI(scale(t3, s2) - scale(t4, s1))
+		b1 := a0 + rmul(t1, c1) + rmul(t2, c2)
+		b2 := a0 + rmul(t1, c2) + rmul(t2, c1)
+		b3 := mulNegI(rmul(t3, s1) + rmul(t4, s2))
+		b4 := mulNegI(rmul(t3, s2) - rmul(t4, s1))
 		y[q] = a0 + t1 + t2
 		y[q+16] = b1 + b3
 		y[q+32] = b2 + b4
