@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Router holds router mode's settings: local SIP users register to the
@@ -44,6 +45,16 @@ type User struct {
 	DisplayName string `toml:"display_name"`
 	// External lets the user call out through lines and trunks.
 	External bool `toml:"external"`
+	// DND: the user's phones are not alerted; callers get busy when
+	// nothing else rings.
+	DND bool `toml:"dnd,omitempty"`
+	// Forwarding targets (an extension, or a number the routes take: only
+	// for an external user); "" is off. ForwardNoAnswerAfter is how long
+	// the phones ring first (default 20 s).
+	ForwardAlways        string   `toml:"forward_always,omitempty"`
+	ForwardBusy          string   `toml:"forward_busy,omitempty"`
+	ForwardNoAnswer      string   `toml:"forward_no_answer,omitempty"`
+	ForwardNoAnswerAfter Duration `toml:"forward_no_answer_after,omitempty"`
 }
 
 // Trunk is a provider link without registration: calls come from its
@@ -76,21 +87,24 @@ func UserHA1(name, password string) (md5hex, sha256hex string) {
 
 func init() {
 	for k, r := range map[string]TextRule{
-		"router.listen":         {Max: MaxHostPort, Wire: true},
-		"router.allow_networks": {Max: MaxHostPort},
-		"router.port_extension": {Max: MaxUserName, Wire: true},
-		"user.name":             {Max: MaxUserName, Wire: true},
-		"user.password":         {Max: MaxPassword},
-		"user.ha1_md5":          {Max: 32},
-		"user.ha1_sha256":       {Max: 64},
-		"user.display_name":     {Max: MaxDisplayName, Wire: true},
-		"trunk.name":            {Max: MaxWord},
-		"trunk.addresses":       {Max: MaxHostPort},
-		"trunk.dial":            {Max: MaxHostPort, Wire: true},
-		"trunk.ring":            {Max: MaxUserName},
-		"route.pattern":         {Max: MaxDialPlan, Wire: true},
-		"route.via":             {Max: MaxWord + 8},
-		"line.ring":             {Max: MaxUserName},
+		"router.listen":          {Max: MaxHostPort, Wire: true},
+		"router.allow_networks":  {Max: MaxHostPort},
+		"router.port_extension":  {Max: MaxUserName, Wire: true},
+		"user.name":              {Max: MaxUserName, Wire: true},
+		"user.password":          {Max: MaxPassword},
+		"user.ha1_md5":           {Max: 32},
+		"user.ha1_sha256":        {Max: 64},
+		"user.display_name":      {Max: MaxDisplayName, Wire: true},
+		"user.forward_always":    {Max: MaxDialNumber, Wire: true},
+		"user.forward_busy":      {Max: MaxDialNumber, Wire: true},
+		"user.forward_no_answer": {Max: MaxDialNumber, Wire: true},
+		"trunk.name":             {Max: MaxWord},
+		"trunk.addresses":        {Max: MaxHostPort},
+		"trunk.dial":             {Max: MaxHostPort, Wire: true},
+		"trunk.ring":             {Max: MaxUserName},
+		"route.pattern":          {Max: MaxDialPlan, Wire: true},
+		"route.via":              {Max: MaxWord + 8},
+		"line.ring":              {Max: MaxUserName},
 	} {
 		TextRules[k] = r
 	}
@@ -141,7 +155,7 @@ func (c *Config) checkRouter() error {
 	if r.AuthFailures < 1 || r.AuthFailures > 1000 {
 		return keyErr("router.auth_failures", "want 1 to 1000 failed logins a minute before a source is blocked, got %d", r.AuthFailures)
 	}
-	if r.BlockFor < Duration(0) || r.BlockFor > Duration(24*60*60*1e9) {
+	if r.BlockFor < 0 || r.BlockFor > Duration(24*time.Hour) {
 		return keyErr("router.block_for", "want 0s to 24h, got %v", r.BlockFor)
 	}
 	names := map[string]string{r.PortExtension: "router.port_extension"}
@@ -168,6 +182,17 @@ func (c *Config) checkRouter() error {
 		}
 		if err := checkDisplayName(key+".display_name", u.DisplayName); err != nil {
 			return err
+		}
+		for _, f := range []struct{ name, v string }{{"forward_always", u.ForwardAlways}, {"forward_busy", u.ForwardBusy}, {"forward_no_answer", u.ForwardNoAnswer}} {
+			if err := checkDialNumber(f.v); err != nil {
+				return keyErr(key+"."+f.name, "%v", err)
+			}
+			if f.v == u.Name {
+				return keyErr(key+"."+f.name, "%q is the user itself", f.v)
+			}
+		}
+		if d := u.ForwardNoAnswerAfter; d != 0 && (d < Duration(time.Second) || d > Duration(5*time.Minute)) {
+			return keyErr(key+".forward_no_answer_after", "want 1s to 5m, got %v", d)
 		}
 	}
 	checkRing := func(key string, ring []string) error {

@@ -68,6 +68,9 @@ func TestRouterKeysChecked(t *testing.T) {
 		{"bad HA1", "[[user]]\nname = \"201\"\nha1_md5 = \"xyz\"\n", "user[0].ha1_md5", "32 hex digits"},
 		{"bad listen", "[router]\nlisten = \"5062\"\n", "router.listen", "host:port"},
 		{"empty port extension", "[router]\nport_extension = \"\"\n", "router.port_extension", "empty"},
+		{"a user forwarding to itself", "[[user]]\nname = \"201\"\npassword = \"a\"\nforward_busy = \"201\"\n", "user[0].forward_busy", "the user itself"},
+		{"a forward target that is no number", "[[user]]\nname = \"201\"\npassword = \"a\"\nforward_always = \"x@y\"\n", "user[0].forward_always", "want digits"},
+		{"no-answer time out of range", "[[user]]\nname = \"201\"\npassword = \"a\"\nforward_no_answer_after = \"10m\"\n", "user[0].forward_no_answer_after", "1s to 5m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("ata.toml", []byte(tc.toml))

@@ -78,38 +78,44 @@ func (a *active) set(f func(rec *Record)) {
 
 // attempt is one endpoint being alerted for a call.
 type attempt struct {
-	ext  string
-	leg  call.Leg
-	port *portLeg // when the endpoint is the port
+	ext      string
+	leg      call.Leg
+	port     *portLeg    // when the endpoint is the port
+	user     *User       // when the endpoint is a local user
+	depth    int         // forwards followed to get here
+	noAnswer *time.Timer // a user's no-answer forwarding, or nil
+}
+
+func (t *attempt) stopTimer() {
+	if t.noAnswer != nil {
+		t.noAnswer.Stop()
+	}
 }
 
 // ring alerts every extension in exts for in; the first to answer takes
-// the call and the others are cancelled.
+// the call and the others are cancelled. A user's do-not-disturb and
+// forwarding apply here: a user in DND is not alerted, one forwarding
+// always is replaced by the target, one forwarding on busy or on no
+// answer hands over to the target when that happens.
 func (r *Router) ring(ctx context.Context, rec *Record, in call.Leg, exts []string) {
 	act := r.track(rec, in)
 	defer r.untrack(act)
 	var tries []*attempt
+	last := call.Unavailable
 	for _, ext := range exts {
-		if ext == r.o.PortExtension {
-			p := newPortLeg(in)
-			tries = append(tries, &attempt{ext: ext, leg: p, port: p})
-			r.o.Port.Incoming(p)
-			continue
+		t, cause := r.alert(ctx, in, ext, 0)
+		if t != nil {
+			tries = append(tries, t)
+		} else if cause != call.Unavailable {
+			last = cause
 		}
-		leg, err := r.o.UserDialer.Dial(ctx, ext, call.DialOptions{Caller: in.Remote(), Anonymous: in.Remote().Anonymous()})
-		if err != nil {
-			r.log.Info("router: extension not reachable", "ext", ext, "err", err)
-			continue
-		}
-		tries = append(tries, &attempt{ext: ext, leg: leg})
 	}
 	if len(tries) == 0 {
-		in.Reject(call.Unavailable)
-		act.set(func(rec *Record) { rec.Cause, rec.Detail = call.Unavailable.String(), "no extension reachable" })
+		in.Reject(last)
+		act.set(func(rec *Record) { rec.Cause, rec.Detail = last.String(), "no extension reachable" })
 		return
 	}
 	alerted := false
-	last := call.Unavailable
 	for len(tries) > 0 {
 		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.Events())}}
 		for _, t := range tries {
@@ -118,6 +124,13 @@ func (r *Router) ring(ctx context.Context, rec *Record, in call.Leg, exts []stri
 				ch = reflect.ValueOf(t.port.ops)
 			}
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: ch})
+		}
+		for _, t := range tries { // no-answer forwarding timers, after the legs
+			var ch <-chan time.Time
+			if t.noAnswer != nil {
+				ch = t.noAnswer.C
+			}
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 		}
 		i, v, ok := reflect.Select(cases)
 		if i == 0 { // the caller
@@ -128,6 +141,16 @@ func (r *Router) ring(ctx context.Context, rec *Record, in call.Leg, exts []stri
 				}
 				act.set(func(rec *Record) { rec.EndedBy, rec.Cause, rec.Detail = "caller", call.Cancelled.String(), ev.Detail })
 				return
+			}
+			continue
+		}
+		if i > len(tries) { // a user did not answer in time: forward
+			t := tries[i-1-len(tries)]
+			t.cancel()
+			tries = remove(tries, t)
+			r.log.Info("router: no answer, forwarding", "ext", t.ext, "to", t.user.ForwardNoAnswer)
+			if f, _ := r.forward(ctx, in, *t.user, t.user.ForwardNoAnswer, t.depth); f != nil {
+				tries = append(tries, f)
 			}
 			continue
 		}
@@ -155,7 +178,14 @@ func (r *Router) ring(ctx context.Context, rec *Record, in call.Leg, exts []stri
 			if ok {
 				last = ev.Cause
 			}
+			t.stopTimer()
 			tries = remove(tries, t)
+			if t.user != nil && t.user.ForwardBusy != "" && ev.Cause == call.Busy {
+				r.log.Info("router: busy, forwarding", "ext", t.ext, "to", t.user.ForwardBusy)
+				if f, _ := r.forward(ctx, in, *t.user, t.user.ForwardBusy, t.depth); f != nil {
+					tries = append(tries, f)
+				}
+			}
 		case ev.Kind == call.Progress && !alerted:
 			alerted = true
 			in.Alert()
@@ -173,6 +203,74 @@ func (r *Router) ring(ctx context.Context, rec *Record, in call.Leg, exts []stri
 	act.set(func(rec *Record) { rec.EndedBy, rec.Cause = "callee", last.String() })
 }
 
+// forward alerts a user's forwarding target. Only a user that may call
+// out forwards to numbers outside: forwarding is calling out on the
+// caller's behalf.
+func (r *Router) forward(ctx context.Context, in call.Leg, u User, target string, depth int) (*attempt, call.Cause) {
+	if !r.isExtension(target) && !u.External {
+		r.log.Warn("router: a user who may not call out forwards outside", "user", u.Name, "to", target)
+		return nil, call.Rejected
+	}
+	return r.alert(ctx, in, target, depth+1)
+}
+
+// maxForwards bounds a chain of forwards (201 to 202 to 201 ... is cut).
+const maxForwards = 3
+
+// alert starts ringing target for in: the port, a user (with its DND
+// and forwarding) or, for a forward, any number the routes take. It
+// returns nil and the reason when nothing rings.
+func (r *Router) alert(ctx context.Context, in call.Leg, target string, depth int) (*attempt, call.Cause) {
+	if depth > maxForwards {
+		r.log.Warn("router: too many forwards", "at", target)
+		return nil, call.Unavailable
+	}
+	if target == r.o.PortExtension {
+		p := newPortLeg(in)
+		r.o.Port.Incoming(p)
+		return &attempt{ext: target, leg: p, port: p, depth: depth}, 0
+	}
+	opts := call.DialOptions{Caller: in.Remote(), Anonymous: in.Remote().Anonymous()}
+	u, isUser := r.users[target]
+	switch {
+	case isUser && u.DND:
+		r.log.Info("router: do not disturb", "ext", target)
+		return nil, call.Busy
+	case isUser && u.ForwardAlways != "":
+		r.log.Info("router: forwarding always", "ext", target, "to", u.ForwardAlways)
+		return r.forward(ctx, in, u, u.ForwardAlways, depth)
+	case !isUser: // a forward to an outside number: out by the routes
+		kind, via, send, err := r.Resolve(target)
+		if err != nil || kind != "link" {
+			r.log.Info("router: forward target not reachable", "to", target, "err", err)
+			return nil, call.NotFound
+		}
+		leg, err := r.links[via].Dialer.Dial(ctx, send, opts)
+		if err != nil {
+			r.log.Info("router: forward out failed", "to", target, "via", via, "err", err)
+			return nil, call.Congestion
+		}
+		return &attempt{ext: target, leg: leg, depth: depth}, 0
+	}
+	leg, err := r.o.UserDialer.Dial(ctx, target, opts)
+	if err != nil {
+		r.log.Info("router: extension not reachable", "ext", target, "err", err)
+		if u.ForwardBusy != "" { // no phone registered counts as busy for forwarding
+			return r.forward(ctx, in, u, u.ForwardBusy, depth)
+		}
+		return nil, call.Unavailable
+	}
+	t := &attempt{ext: target, leg: leg, user: &u, depth: depth}
+	if u.ForwardNoAnswer != "" {
+		after := u.ForwardNoAnswerAfter
+		if after <= 0 {
+			after = 20 * time.Second
+		}
+		t.noAnswer = time.NewTimer(after)
+	}
+	return t, 0
+}
+
 func remove(tries []*attempt, t *attempt) []*attempt {
 	out := tries[:0:0]
 	for _, x := range tries {
@@ -184,6 +282,7 @@ func remove(tries []*attempt, t *attempt) []*attempt {
 }
 
 func (t *attempt) cancel() {
+	t.stopTimer()
 	if t.port != nil {
 		t.port.cancel()
 		return

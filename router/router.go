@@ -47,6 +47,15 @@ type Port interface {
 type User struct {
 	Name     string // the extension and SIP user name
 	External bool   // may call out through lines and trunks
+	// DND: the user's phones are not alerted (callers get busy when
+	// nothing else rings).
+	DND bool
+	// Forwarding: always (the phones are not alerted), when busy (the
+	// phone refuses busy, or none is registered), or when it does not
+	// answer within ForwardNoAnswerAfter (default 20 s). A target is an
+	// extension or a number the routes take.
+	ForwardAlways, ForwardBusy, ForwardNoAnswer string
+	ForwardNoAnswerAfter                        time.Duration
 }
 
 // Link is a provider link: a line (registered account) or a trunk.

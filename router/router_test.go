@@ -335,3 +335,63 @@ func TestCallsListsActive(t *testing.T) {
 		t.Errorf("%d calls listed after the end", n)
 	}
 }
+
+// Per-user do-not-disturb and forwarding: DND refuses busy without
+// alerting; forward always goes to the target instead (an extension, or
+// out by the routes for a user who may call out); forward busy and no
+// answer hand over when it happens; a user limited to inside calls does
+// not forward outside.
+func TestUserDNDAndForwarding(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		users []User
+		run   func(t *testing.T, g *rig, in *calltest.Leg)
+	}{
+		{"dnd", []User{{Name: "201", DND: true}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			eventually(t, "refused busy", hasOp(in, "reject:busy"))
+		}},
+		{"forward always to an extension", []User{{Name: "201", ForwardAlways: "202"}, {Name: "202"}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			if l := wait(t, g.users.Dialed(), "forward target"); l.Remote().Number != "202" {
+				t.Fatalf("dialled %s, want 202", l.Remote().Number)
+			}
+		}},
+		{"forward always outside", []User{{Name: "201", External: true, ForwardAlways: "5551234"}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			if l := wait(t, g.line.Dialed(), "call out"); l.Remote().Number != "5551234" {
+				t.Fatalf("dialled %s, want 5551234", l.Remote().Number)
+			}
+		}},
+		{"an inside-only user does not forward outside", []User{{Name: "201", ForwardAlways: "5551234"}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			eventually(t, "refused", hasOp(in, "reject:rejected"))
+			select {
+			case l := <-g.line.Dialed():
+				t.Fatalf("forwarded outside to %s", l.Remote().Number)
+			default:
+			}
+		}},
+		{"forward busy", []User{{Name: "201", ForwardBusy: "202"}, {Name: "202"}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			first := wait(t, g.users.Dialed(), "201")
+			first.Emit(call.Event{Kind: call.Ended, Cause: call.Busy, Remote: true})
+			if l := wait(t, g.users.Dialed(), "forward target"); l.Remote().Number != "202" {
+				t.Fatalf("dialled %s, want 202", l.Remote().Number)
+			}
+		}},
+		{"forward no answer", []User{{Name: "201", ForwardNoAnswer: "202", ForwardNoAnswerAfter: 50 * time.Millisecond}, {Name: "202"}}, func(t *testing.T, g *rig, in *calltest.Leg) {
+			first := wait(t, g.users.Dialed(), "201")
+			second := wait(t, g.users.Dialed(), "forward target")
+			if second.Remote().Number != "202" {
+				t.Fatalf("dialled %s, want 202", second.Remote().Number)
+			}
+			eventually(t, "201 stopped ringing", hasOp(first, "hangup:cancelled"))
+			second.Emit(call.Event{Kind: call.Answered})
+			eventually(t, "answered", hasOp(in, "answer"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newRig(t, nil, tc.users...)
+			g.r.links["trunk:carrier"].Ring = []string{"201"}
+			in := incoming("5550000")
+			g.r.FromLink(context.Background(), "trunk:carrier", in)
+			tc.run(t, g, in)
+		})
+	}
+}

@@ -449,7 +449,9 @@ func (a *app) sipSettings(cfg *config.Config) switchboard.Settings {
 		}
 	}
 	for _, u := range cfg.Users {
-		rs.Users = append(rs.Users, router.User{Name: u.Name, External: u.External})
+		rs.Users = append(rs.Users, router.User{Name: u.Name, External: u.External, DND: u.DND,
+			ForwardAlways: u.ForwardAlways, ForwardBusy: u.ForwardBusy, ForwardNoAnswer: u.ForwardNoAnswer,
+			ForwardNoAnswerAfter: u.ForwardNoAnswerAfter.D()})
 		reg.Users = append(reg.Users, registrar.User{Name: u.Name, Password: u.Password, HA1: u.HA1MD5, HA1SHA256: u.HA1SHA256,
 			DisplayName: u.DisplayName, External: u.External})
 	}
