@@ -65,7 +65,7 @@ func usersLine(reg *registrar.Registrar, s Settings, log *slog.Logger) (*sip.Lin
 	if err != nil {
 		return nil, err
 	}
-	return sip.NewLine(st, sip.Account{Number: "router", ServiceDomain: reg.LocalAddr().Addr().String(), Codecs: []string{"PCMU", "PCMA"}},
+	return sip.NewLine(st, sip.Account{Number: "router", ServiceDomain: reg.LocalAddr().String(), Codecs: []string{"PCMU", "PCMA"}},
 		sip.LineOptions{Logger: log, RTPPortMin: s.RTPPortMin, RTPPortMax: s.RTPPortMax,
 			Admit: reg.Authenticate,
 			Locate: func(user string) (siplib.Uri, netip.AddrPort, bool) {
