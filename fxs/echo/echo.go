@@ -136,6 +136,8 @@ type Canceller struct {
 	// background, even where the filter's window, still looking in the
 	// wrong place, sees no far end.
 	unheard                  int
+	firstMin                 float64 // the quietest block so far while noise is -1
+	firstN                   int     // blocks firstMin was taken over
 	rng                      uint32
 	erlX, erlD, erleD, erleE float64 // smoothed powers for the stats
 	erlValid                 bool
@@ -189,7 +191,7 @@ func (c *Canceller) Reset() {
 	c.delay.reset()
 	c.lagBest, c.lagRun, c.farBlocks, c.lagFound = -1, 0, 0, -1
 	c.dtHold, c.nearHold, c.pathRunN, c.fine = 0, 0, 0, false
-	c.noise = -1
+	c.noise, c.firstN = -1, 0
 	c.unheard = delayLags + c.parts
 	c.rng = 0x9e3779b9
 	c.erlX, c.erlD, c.erleD, c.erleE = 0, 0, 0, 0
@@ -283,6 +285,7 @@ const (
 	explainRatio = 2       // NLP: a mouthpiece within 3 dB of the echo estimate is echo
 	nearOver     = 16      // NLP, converged: the residual 12 dB above its prediction is near-end speech
 	nearHang     = 5       // blocks the NLP stays off after near-end speech (50 ms)
+	noiseFirst   = 20      // blocks without far end (200 ms) over which the background is first measured: longer than a key and its gap
 	erlSmooth    = 0.01    // per-block weight of the statistics' smoothing (about 1 s)
 	cmpSmooth    = 0.3     // per-block weight of the foreground/background comparison
 	divergeRun   = 20      // blocks of an output louder than its input before the filter is cleared
@@ -425,14 +428,20 @@ func (c *Canceller) block(ear, mic, out []int16, nlp bool) {
 	case far:
 		c.farBlocks++
 	case c.unheard > 0:
-	case c.noise < 0 || float64(pef) < c.noise:
+	case c.noise < 0:
+		// The first measurement is the quietest of the first noiseFirst
+		// blocks without a far end: one of them may be a key the handset
+		// sends or a word of the near end's, which is not the background.
+		if c.firstN == 0 || float64(pef) < c.firstMin {
+			c.firstMin = float64(pef)
+		}
+		if c.firstN++; c.firstN >= noiseFirst {
+			c.noise = c.firstMin
+		}
+	case float64(pef) < c.noise:
 		// The background is what is left when nobody talks: a minimum
 		// that falls fast and creeps up slowly (about 1 dB/s).
-		if c.noise < 0 {
-			c.noise = float64(pef)
-		} else {
-			c.noise += 0.2 * (float64(pef) - c.noise)
-		}
+		c.noise += 0.2 * (float64(pef) - c.noise)
 	default:
 		c.noise *= 1.0023
 	}

@@ -52,3 +52,57 @@ func TestStartOnRingingLine(t *testing.T) {
 		t.Errorf("combined echo loss %.1f dB over the far end's speech from 1 s on, want ≥ %.0f", loss, combinedMin)
 	}
 }
+
+// tones appends d of the sum of two sines at dBm0 each (0 Hz: silence).
+func tones(x []int16, f1, f2, dBm0 float64, d time.Duration) []int16 {
+	a := 32767 * math.Pow(10, (dBm0-3.17)/20)
+	for i := range int(d / sampleDur) {
+		t := float64(i) / Rate
+		v := 0.0
+		if f1 > 0 {
+			v = a * (math.Sin(2*math.Pi*f1*t) + math.Sin(2*math.Pi*f2*t))
+		}
+		x = append(x, int16(v))
+	}
+	return x
+}
+
+// TestKeysAreNotTheBackground: the port starts the canceller when the
+// handset is lifted; the keys the handset sends (near end, the earpiece
+// silent) come first, and a far end that answers at once talks right
+// after them. The keys are not the background whose level the comfort
+// noise takes: the end-to-end echo test heard comfort noise at −21 dBm0,
+// the keys' level, through the far end's first sentence.
+func TestKeysAreNotTheBackground(t *testing.T) {
+	t.Parallel()
+	far, _ := fixtures(t)
+	hy, err := echopath.New(1, 6, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ear, near []int16
+	for range 4 { // keys: 70 ms on, 70 ms off (the sim phone's)
+		near = tones(near, 697, 1336, -7, 70*time.Millisecond)
+		near = tones(near, 0, 0, 0, 70*time.Millisecond)
+	}
+	ear = tones(ear, 0, 0, 0, time.Duration(len(near))*sampleDur+60*time.Millisecond) // the call set up, the jitter buffer filling
+	speech := len(ear)
+	ear = append(ear, far[:6*Rate]...)
+	near = append(near, make([]int16, len(ear)-len(near))...)
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(ear) / frame * frame
+	mic := make([]int16, frame)
+	out := make([]int16, n)
+	for i := 0; i < n; i += frame {
+		copy(mic, near[i:i+frame])
+		hy.Echo(ear[i:i+frame], mic) // adds the echo to mic
+		c.Process(ear[i:i+frame], mic, out[i:i+frame])
+	}
+	from := speech + Rate
+	if loss := levelRatio(ear[from:n], out[from:n]); loss < combinedMin {
+		t.Errorf("combined echo loss %.1f dB over the far end's speech from 1 s on, want ≥ %.0f", loss, combinedMin)
+	}
+}
