@@ -23,6 +23,10 @@ type Clock interface {
 type wallClock struct {
 	origin time.Time
 	timer  *time.Timer
+	// frame waits frames (short waits) on a timerfd (sleep_linux.go);
+	// made by the first SleepUntil, nil where there is none.
+	frame     *frameTimer
+	frameMade bool
 }
 
 func newWallClock() *wallClock {
@@ -33,11 +37,14 @@ func newWallClock() *wallClock {
 
 func (c *wallClock) Now() time.Duration { return time.Since(c.origin) }
 
-// maxThreadSleep bounds one sleep in the kernel, so a cancelled ctx is
+// maxFrameWait bounds one wait on the frame timer, so a cancelled ctx is
 // noticed within it.
-const maxThreadSleep = 50 * time.Millisecond
+const maxFrameWait = 50 * time.Millisecond
 
 func (c *wallClock) SleepUntil(ctx context.Context, t time.Duration) error {
+	if !c.frameMade {
+		c.frame, c.frameMade = newFrameTimer(), true
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -46,21 +53,24 @@ func (c *wallClock) SleepUntil(ctx context.Context, t time.Duration) error {
 		if d <= 0 {
 			return nil
 		}
-		if d > maxThreadSleep {
-			// Long waits (the port is idle far ahead) go through a Go timer.
-			c.timer.Reset(d - maxThreadSleep/2)
-			select {
-			case <-ctx.Done():
-				c.timer.Stop()
-				return ctx.Err()
-			case <-c.timer.C:
+		if d <= maxFrameWait && c.frame != nil {
+			if c.frame.sleep(d) {
+				continue
 			}
-			continue
+			c.frame = nil // the timerfd failed: Go timers from now on
 		}
-		// The frame wait sleeps in the kernel on the loop's own thread:
-		// with real-time priority (board.LockRealtime) the kernel wakes it
-		// on time even when every core is busy, where a Go timer would wait
-		// for a normal-priority thread to run the timer.
-		sleepThread(d)
+		// Long waits (the port is idle far ahead) go through a Go timer,
+		// the end of them through the frame timer.
+		wait := d
+		if c.frame != nil {
+			wait = d - maxFrameWait/2
+		}
+		c.timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			c.timer.Stop()
+			return ctx.Err()
+		case <-c.timer.C:
+		}
 	}
 }

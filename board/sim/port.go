@@ -223,9 +223,11 @@ func (p *Port) Run(ctx context.Context, h board.Handler) error {
 
 	p.log.Debug("sim: port running", "frame", p.frameDur)
 	// Like hardware, the frame loop runs at real-time priority where the
-	// system allows it. The thread stays locked until Run returns; Go then
-	// ends it rather than reuse a thread whose priority was raised.
-	board.LockRealtime(p.log)
+	// system allows it. The wall clock waits for frames in the Go
+	// runtime's poller (sleep_linux.go says why), so the frame runs on
+	// whichever thread the runtime wakes: all of them are raised, until
+	// Run returns.
+	defer board.RealtimeProcess(p.log)()
 	h.HookEdge(initial)
 	for k := int64(1); ; k++ {
 		at := time.Duration(k) * p.frameDur

@@ -4,4 +4,9 @@ package sim
 
 import "time"
 
-func sleepThread(d time.Duration) { time.Sleep(d) }
+// frameTimer is Linux's timerfd; elsewhere the clock uses a Go timer.
+type frameTimer struct{}
+
+func newFrameTimer() *frameTimer { return nil }
+
+func (*frameTimer) sleep(time.Duration) bool { return false }

@@ -35,7 +35,7 @@ type rtpReadBuf [1500]byte
 // readRTP reads and handles one RTP packet. It returns an error only when
 // the socket is closed.
 func (s *Session) readRTP() error {
-	n, from, err := readFrom(s.cfg.Conn, s.rbuf[:])
+	n, from, err := s.recvRTP(s.rbuf[:])
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return err

@@ -179,6 +179,10 @@ type Session struct {
 
 	started, closed bool
 	wg              sync.WaitGroup
+
+	// rawRTP does the RTP socket's I/O without Go system calls (rawio.go);
+	// nil for a conn it cannot drive.
+	rawRTP *rawUDP
 }
 
 // New prepares a session; Start begins receiving.
@@ -230,6 +234,7 @@ func New(cfg Config) (*Session, error) {
 	}
 	s.out.Header = rtp.Header{Version: 2, SSRC: s.ssrc}
 	s.jb = jitter.New(cfg.Jitter, cfg.Codec)
+	s.rawRTP = newRawUDP(cfg.Conn)
 	s.dtmfIn = rfc4733.NewReceiver(s.reportKey)
 	s.setRemote(cfg.Remote, cfg.RemoteRTCP)
 	s.nextRTCP = s.clock() + s.rtcpInterval()
@@ -485,7 +490,7 @@ func (s *Session) write(payload []byte) {
 		s.log.Warn("rtp: marshal", "err", err)
 		return
 	}
-	if _, err := writeTo(s.cfg.Conn, s.wire[:n], s.remote, s.remoteUDP); err != nil {
+	if err := s.sendRTP(s.wire[:n]); err != nil {
 		s.log.Debug("rtp: send", "to", s.remote, "err", err)
 		return
 	}
