@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -113,6 +114,11 @@ func BenchmarkG711CallCPU(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ataSw0, err1 := procSwitches(c.ataPID)
+	farSw0, err2 := procSwitches(c.farPID)
+	if err := errors.Join(err1, err2); err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	time.Sleep(talk)
 	ata1, err := procCPU(c.ataPID)
@@ -121,6 +127,11 @@ func BenchmarkG711CallCPU(b *testing.B) {
 	}
 	far1, err := procCPU(c.farPID)
 	if err != nil {
+		b.Fatal(err)
+	}
+	ataSw1, err1 := procSwitches(c.ataPID)
+	farSw1, err2 := procSwitches(c.farPID)
+	if err := errors.Join(err1, err2); err != nil {
 		b.Fatal(err)
 	}
 	wall := time.Since(start)
@@ -138,6 +149,8 @@ func BenchmarkG711CallCPU(b *testing.B) {
 	b.ReportMetric(float64(ata)/float64(far), "ata/baresip")
 	b.ReportMetric(100*float64(ata)/float64(wall), "ata_cpu_%")
 	b.ReportMetric(100*float64(far)/float64(wall), "baresip_cpu_%")
+	b.ReportMetric(float64(ataSw1-ataSw0)/wall.Seconds(), "ata_ctxsw/s")
+	b.ReportMetric(float64(farSw1-farSw0)/wall.Seconds(), "baresip_ctxsw/s")
 	b.ReportMetric(load, "load1")
 }
 
