@@ -177,10 +177,13 @@ func TestCRLFPongMissesFailFlowAndPongReRegisters(t *testing.T) {
 	prov.down.Store(false)
 	p := f.clock.waitTimers(t, 2)
 	f.clock.advance(p[0]) // the next probe gets its pong
+	recovered := f.clock.Now()
 	prov.waitRegister(t)
 	s = waitState(t, f.r, StateRegistered, 5*time.Second)
-	if !s.NotAnsweringSince.IsZero() || !s.LastRegistered.Equal(f.clock.Now()) {
-		t.Fatalf("recovered status %+v", s)
+	// Registered at the recovery or later: on a loaded machine another of
+	// the registration's timers may have run before the check.
+	if !s.NotAnsweringSince.IsZero() || s.LastRegistered.Before(recovered) {
+		t.Fatalf("recovered status %+v, want registered at %v or later", s, recovered)
 	}
 	if c := f.r.Counters(); c.ReRegistrations[ReRegFlowRecovered] != 1 {
 		t.Fatalf("re-registrations %v, want one flow_recovered", c.ReRegistrations)
