@@ -254,7 +254,12 @@ func (a *app) apply(cfg *config.Config, mode applyMode) error {
 	if len(a.needRestart) > 0 {
 		a.log.Warn("ata: saved; these settings apply after a restart", "keys", a.needRestart)
 	}
-	if !reflect.DeepEqual(old.SIP, cfg.SIP) || !reflect.DeepEqual(old.Lines, cfg.Lines) {
+	// Router mode's tables are SIP settings too (sipSettings reads them
+	// only in router mode): a user added in the web UI must reach the
+	// registrar without a restart.
+	routerChanged := (old.Router.Enabled || cfg.Router.Enabled) && (!reflect.DeepEqual(old.Router, cfg.Router) ||
+		!reflect.DeepEqual(old.Users, cfg.Users) || !reflect.DeepEqual(old.Trunks, cfg.Trunks) || !reflect.DeepEqual(old.Routes, cfg.Routes))
+	if !reflect.DeepEqual(old.SIP, cfg.SIP) || !reflect.DeepEqual(old.Lines, cfg.Lines) || routerChanged {
 		a.sip.Apply(a.sipSettings(cfg))
 	}
 	if mode == applyChecked && (webChanged || sipChanged) {
