@@ -53,6 +53,9 @@ func ParseMessageSummary(body []byte) (MessageSummary, error) {
 			return MessageSummary{}, fmt.Errorf("%w: line %.40q has no colon", ErrMessageSummary, line)
 		}
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if strings.ContainsAny(value, "\r\x00") { // a lone CR is no line end here, and no value holds one (found by fuzzing)
+			return MessageSummary{}, fmt.Errorf("%w: line %.40q holds a control character", ErrMessageSummary, line)
+		}
 		switch strings.ToLower(name) {
 		case "messages-waiting":
 			switch strings.ToLower(value) {
