@@ -90,8 +90,8 @@ func TestRelayClockFrameAllocatesNothing(t *testing.T) {
 		m.Add(&countingEndpoint{say: 2}, Active)
 		list = append(list, m)
 	}
-	c.relays.Store(&list)
-	if n := testing.AllocsPerRun(100, func() { c.step(160) }); n != 0 {
+	c.slots[0].Store(&list)
+	if n := testing.AllocsPerRun(100, func() { c.step(0, 160) }); n != 0 {
 		t.Errorf("%v allocations per frame", n)
 	}
 }
@@ -119,9 +119,9 @@ func BenchmarkRelayClockFrame(b *testing.B) {
 		m.Add(&countingEndpoint{say: 2}, Active)
 		list = append(list, m)
 	}
-	c.relays.Store(&list)
+	c.slots[0].Store(&list)
 	b.ReportAllocs()
 	for b.Loop() {
-		c.step(160)
+		c.step(0, 160)
 	}
 }
