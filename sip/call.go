@@ -184,7 +184,7 @@ func (l *Line) Dial(ctx context.Context, number string, o call.DialOptions) (cal
 		if !ok {
 			return nil, fmt.Errorf("sip: dial %q: %w", number, ErrNotRegistered)
 		}
-		spec.uri, spec.dest = contact, dest
+		spec.uri, spec.dest, spec.party = contact, dest, number
 	}
 	c, err := l.dial(ctx, spec, nil)
 	if err != nil {
@@ -242,6 +242,9 @@ type dialSpec struct {
 	// dest, when valid, is where the INVITE goes instead of the line's
 	// proxy (a local user's registered flow).
 	dest netip.AddrPort
+	// party, when set, is whom the call is to (the user's name) where the
+	// Request-URI is a registered contact ("202-0x55ab…@host").
+	party string
 }
 
 // ErrNotRegistered is Dial's error for a local user with no registered
@@ -250,6 +253,9 @@ var ErrNotRegistered = errors.New("the user has no registered phone")
 
 func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call.Event)) (*Call, error) {
 	number := spec.uri.User
+	if spec.party != "" {
+		number = spec.party
+	}
 	var target netip.AddrPort
 	var route *siplib.Uri
 	var err error

@@ -68,6 +68,9 @@ func TestUsersLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Hangup(call.Normal)
+	if out.Remote().Number != "202" { // not the contact's user part: a transfer names the user by it
+		t.Errorf("the call to 202 reports its party as %q", out.Remote().Number)
+	}
 	inv := phone202.request(siplib.INVITE)
 	if inv.Recipient.User != "202" || inv.Recipient.Host != "127.0.0.9" || inv.From().Address.User != "5551234" || inv.From().DisplayName != "Outside" {
 		t.Fatalf("INVITE to the user: R-URI %s From %s", inv.Recipient.String(), inv.From().Value())

@@ -301,3 +301,75 @@ password = "hall-secret-202"
 		t.Errorf("an unauthenticated INVITE placed %d calls", n-before)
 	}
 }
+
+// TestRouterModeTransferUserToUser: the port talks to user 201, puts it
+// on hold with a flash, calls user 202 and hangs up: the transfer on
+// hang-up joins 201 and 202 (baresip 1.0 has no Replaces, so 201 is
+// referred to 202 and calls it through the router), and the port is free.
+func TestRouterModeTransferUserToUser(t *testing.T) {
+	users := freeUDPPort(t)
+	cfg := strings.Replace(baseConfig, `dial_plan = "(911|[2-8]xxxxxx)"`, `dial_plan = "(xxx)"`, 1) + fmt.Sprintf(`
+[sip]
+listen = "127.0.0.1:0"
+
+[router]
+enabled = true
+listen = %q
+
+[[user]]
+name = "201"
+password = "kitchen-secret-201"
+
+[[user]]
+name = "202"
+password = "hall-secret-202"
+`, users)
+	f := startFirmware(t, cfg)
+	f.waitLog(t, "registrar: listening", 5*time.Second)
+	answer := func(user, pw string, hz float64) *baresiptest.Phone {
+		return baresiptest.Start(t, baresiptest.Opts{User: user, Registrar: users, Password: pw,
+			Incoming: baresiptest.AutoAnswer, AnswerDelay: 300 * time.Millisecond,
+			Audio: baresiptest.Tone(hz, -10, 60*time.Second), MaxCall: 90 * time.Second})
+	}
+	kitchen := answer("201", "kitchen-secret-201", 600)
+	hall := answer("202", "hall-secret-202", 800)
+	ctx := context.Background()
+	hook := func(a string) {
+		if err := f.phone.Hook(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial := func(n string) {
+		if err := f.phone.Dial(ctx, n, "dtmf"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook("off")
+	dial("201")
+	kitchen.WaitEvent(baresiptest.Established, 10*time.Second)
+	f.waitLog(t, "to=talking", 10*time.Second)
+	hook("flash")
+	f.waitLog(t, "flash: second call", 5*time.Second)
+	dial("202")
+	hall.WaitEvent(baresiptest.Established, 10*time.Second)
+	f.waitLog(t, "shape=consulting", 5*time.Second)
+	hook("on")
+	// 201 is referred to 202 and calls it through the router.
+	kitchen.WaitEvent(baresiptest.Transfer, 10*time.Second)
+	f.waitLog(t, `msg="sip: incoming call" line=router from=201`, 15*time.Second) // the port only called 201 before
+	time.Sleep(2 * time.Second)
+	if st, err := f.phone.State(ctx); err != nil || st.Ringing {
+		t.Fatalf("the port after the transfer: %+v %v", st, err)
+	}
+	kitchen.Hangup()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(f.log(), `router: call ended" from=user:201 to=202`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no routed call 201 → 202 after the transfer:\n%s", f.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(f.log(), "cause=transferred") {
+		t.Errorf("the port's call did not end as transferred:\n%s", f.log())
+	}
+}
