@@ -18,7 +18,7 @@ import (
 	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 	"github.com/openata/ata/fxs/tonedetect"
 )
 

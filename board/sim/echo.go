@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // setHybrid gives the line an echo path (Opts.EchoERL and friends); an

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/board"
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // Event kinds reported by Phone.Events and GET /events.

@@ -50,7 +50,7 @@
 //
 // With Opts.EchoERL above 0 the line has a hybrid, as a SLIC's has: the
 // mouthpiece signal the port gets carries the echo of what the earpiece
-// played, through an ITU-T G.168 echo path model (fxs/echo/echopath)
+// played, through an ITU-T G.168 echo path model (board/echopath)
 // after a bulk delay, so the port's echo canceller can be heard and
 // measured without hardware. By default there is no echo path.
 package sim

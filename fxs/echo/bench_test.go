@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // BenchmarkProcess is the canceller's cost per 20 ms frame of converged

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // erle is the echo return loss enhancement over [from, to): the echo that

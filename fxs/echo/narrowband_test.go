@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/board/pcm"
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 	"github.com/openata/ata/media/codec"
 )
 

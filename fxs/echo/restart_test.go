@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // TestStartOnRingingLine: the port starts the canceller afresh when a

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/fxs/echo/echopath"
+	"github.com/openata/ata/board/echopath"
 )
 
 // frame is the port's frame: 20 ms.
