@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/openata/ata/board"
+	"github.com/openata/ata/board/echopath"
 	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/board/sim"
 	"github.com/openata/ata/config"
-	"github.com/openata/ata/board/echopath"
 	"github.com/openata/ata/fxs/tonedetect"
 )
 

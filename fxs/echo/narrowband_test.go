@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/board/echopath"
+	"github.com/openata/ata/board/pcm"
 	"github.com/openata/ata/media/codec"
 )
 
