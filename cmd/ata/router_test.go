@@ -204,25 +204,7 @@ password = "hall-secret-202"
 // the port rings and, lifted, talks to 201; an INVITE without
 // credentials is challenged and goes nowhere.
 func TestRouterModeInternalCalls(t *testing.T) {
-	users := freeUDPPort(t)
-	cfg := baseConfig + fmt.Sprintf(`
-[sip]
-listen = "127.0.0.1:0"
-
-[router]
-enabled = true
-listen = %q
-
-[[user]]
-name = "201"
-password = "kitchen-secret-201"
-
-[[user]]
-name = "202"
-password = "hall-secret-202"
-`, users)
-	f := startFirmware(t, cfg)
-	f.waitLog(t, "registrar: listening", 5*time.Second)
+	f, users := startWithUsers(t, baseConfig)
 	kitchen := baresiptest.Start(t, baresiptest.Opts{User: "201", Registrar: users, Password: "kitchen-secret-201",
 		Audio: baresiptest.Tone(600, -10, 60*time.Second), MaxCall: 90 * time.Second})
 	hall := baresiptest.Start(t, baresiptest.Opts{User: "202", Registrar: users, Password: "hall-secret-202", AudioCodecs: "PCMA",
@@ -307,25 +289,7 @@ password = "hall-secret-202"
 // hang-up joins 201 and 202 (baresip 1.0 has no Replaces, so 201 is
 // referred to 202 and calls it through the router), and the port is free.
 func TestRouterModeTransferUserToUser(t *testing.T) {
-	users := freeUDPPort(t)
-	cfg := strings.Replace(baseConfig, `dial_plan = "(911|[2-8]xxxxxx)"`, `dial_plan = "(xxx)"`, 1) + fmt.Sprintf(`
-[sip]
-listen = "127.0.0.1:0"
-
-[router]
-enabled = true
-listen = %q
-
-[[user]]
-name = "201"
-password = "kitchen-secret-201"
-
-[[user]]
-name = "202"
-password = "hall-secret-202"
-`, users)
-	f := startFirmware(t, cfg)
-	f.waitLog(t, "registrar: listening", 5*time.Second)
+	f, users := startWithUsers(t, strings.Replace(baseConfig, `dial_plan = "(911|[2-8]xxxxxx)"`, `dial_plan = "(xxx)"`, 1))
 	answer := func(user, pw string, hz float64) *baresiptest.Phone {
 		return baresiptest.Start(t, baresiptest.Opts{User: user, Registrar: users, Password: pw,
 			Incoming: baresiptest.AutoAnswer, AnswerDelay: 300 * time.Millisecond,
@@ -372,4 +336,30 @@ password = "hall-secret-202"
 	if !strings.Contains(f.log(), "cause=transferred") {
 		t.Errorf("the port's call did not end as transferred:\n%s", f.log())
 	}
+}
+
+// startWithUsers runs the firmware on base (no provider line) in router
+// mode with users 201 and 202 on a users' socket of their own; it
+// returns the firmware and that socket's address.
+func startWithUsers(t *testing.T, base string) (*firmware, string) {
+	t.Helper()
+	users := freeUDPPort(t)
+	f := startFirmware(t, base+fmt.Sprintf(`
+[sip]
+listen = "127.0.0.1:0"
+
+[router]
+enabled = true
+listen = %q
+
+[[user]]
+name = "201"
+password = "kitchen-secret-201"
+
+[[user]]
+name = "202"
+password = "hall-secret-202"
+`, users))
+	f.waitLog(t, "registrar: listening", 5*time.Second)
+	return f, users
 }
