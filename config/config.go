@@ -33,6 +33,8 @@ type Config struct {
 	Lines  []Line `toml:"line"`
 	System System `toml:"system"`
 	Web    Web    `toml:"web"`
+	// Provisioning (config/system.go): a config fetched from a URL.
+	Provisioning Provisioning `toml:"provisioning"`
 	// Router mode (config/router.go): local users, trunks, routes.
 	Router Router  `toml:"router"`
 	Users  []User  `toml:"user,omitempty"`
@@ -52,6 +54,19 @@ type Web struct {
 type System struct {
 	// DataDir holds the call log (calls.jsonl) and, later, saved config.
 	DataDir string `toml:"data_dir"`
+	// UpdateHealthTimeout is how long a freshly installed firmware has to
+	// become healthy (ata up, web UI answering, lines registered) before
+	// the box returns to the previous slot.
+	UpdateHealthTimeout Duration `toml:"update_health_timeout"`
+	// Syslog is where log records also go: "udp://host:514" or
+	// "tcp://host:514" (RFC 5424); empty: nowhere.
+	Syslog string `toml:"syslog"`
+	// Timezone is an IANA zone name ("Europe/Berlin") for caller ID time,
+	// the call log and logs; empty: UTC.
+	Timezone string `toml:"timezone"`
+	// NTPServer is the SNTP server the image sets the clock from (empty:
+	// the image's default pool).
+	NTPServer string `toml:"ntp_server"`
 }
 
 // SIP holds the SIP stack's settings shared by all lines.
@@ -79,6 +94,12 @@ type SIP struct {
 	AcceptProxyOnly bool `toml:"accept_proxy_only"`
 	// UserAgent is the User-Agent header.
 	UserAgent string `toml:"user_agent"`
+	// TLSCAFile is a PEM file of CA certificates trusted for TLS lines,
+	// besides the system roots.
+	TLSCAFile string `toml:"tls_ca_file"`
+	// STUNServer is host[:port] of a STUN server (RFC 8489): UDP lines put
+	// the public address it reports into Contact and SDP. Empty: none.
+	STUNServer string `toml:"stun_server"`
 }
 
 // Line is one SIP account, as the provider gives it (the fields of a
@@ -116,6 +137,15 @@ type Line struct {
 	// Ring lists the extensions alerted for this line's calls in router
 	// mode (default: the port's).
 	Ring []string `toml:"ring"`
+	// Transport is "udp", "tcp" or "tls"; empty: udp, unless the registrar
+	// or proxy names one with ;transport= (see TransportName).
+	Transport string `toml:"transport,omitempty"`
+	// TLSVerify checks the provider's certificate and host name (TLS
+	// lines); default true.
+	TLSVerify *bool `toml:"tls_verify,omitempty"`
+	// SRTP is "off", "optional" or "mandatory"; empty: optional on a TLS
+	// line, else off (see SRTPMode).
+	SRTP string `toml:"srtp,omitempty"`
 }
 
 // IsActive reports whether the line is on (the default).
@@ -481,7 +511,8 @@ func builtin() *Config {
 			FaxMode:              "passthrough",
 			FaxJitter:            Duration(60 * time.Millisecond),
 		},
-		System: System{DataDir: "data"},
+		System:       System{DataDir: "data", UpdateHealthTimeout: Duration(5 * time.Minute)},
+		Provisioning: Provisioning{Interval: Duration(24 * time.Hour), FirmwareHour: 3},
 		Router: Router{Listen: "0.0.0.0:5062", PortExtension: "100", AuthFailures: 10, BlockFor: Duration(10 * time.Minute),
 			AllowNetworks: []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8", "fe80::/10"}},
 		Web: Web{Listen: "127.0.0.1:8080"},
@@ -537,10 +568,13 @@ func (c *Config) checkLines() (int, error) {
 		case strings.ContainsAny(l.Number, " \t<>@;:\"\r\n"):
 			return i, keyErr(key+".number", "%q is not a SIP user name", l.Number)
 		}
+		if err := checkHostPort(l.ServiceDomain); err != nil {
+			return i, &KeyError{Key: key + ".service_domain", Msg: err.Error()}
+		}
 		for _, hp := range []struct{ name, v string }{
-			{"service_domain", l.ServiceDomain}, {"registrar", l.Registrar}, {"outbound_proxy", l.OutboundProxy},
+			{"registrar", l.Registrar}, {"outbound_proxy", l.OutboundProxy},
 		} {
-			if err := checkHostPort(hp.v); err != nil {
+			if err := checkHostPortParam(hp.v); err != nil {
 				return i, &KeyError{Key: key + "." + hp.name, Msg: err.Error()}
 			}
 		}
@@ -563,6 +597,9 @@ func (c *Config) checkLines() (int, error) {
 		}
 		if l.Ptime != 10 && l.Ptime != 20 {
 			return i, keyErr(key+".ptime", "want 10 or 20, got %d", l.Ptime)
+		}
+		if err := checkLineSecurity(key, l); err != nil {
+			return i, err
 		}
 	}
 	return 0, nil
@@ -710,6 +747,9 @@ func (c *Config) check() error {
 	}
 	if _, _, err := c.SIP.RTPPortRange(); err != nil {
 		return keyErr("sip.rtp_ports", "%v", err)
+	}
+	if err := c.checkSystem(); err != nil {
+		return err
 	}
 	p := c.Phone
 	if p.FlashMin < Duration(10*time.Millisecond) || p.FlashMax > Duration(5*time.Second) || p.FlashMax <= p.FlashMin {

@@ -24,6 +24,7 @@ const (
 	MaxWord        = 32   // a value from a list: a board, a region, a mode
 	MaxCadence     = 128  // ring on/off times
 	MaxFeatureCode = 4    // * and up to 3 digits
+	MaxURL         = 1024 // a provisioning or syslog URL
 )
 
 // TextRule is what a text key may hold.
@@ -57,13 +58,21 @@ var TextRules = map[string]TextRule{
 	"phone.hotline":           {Max: MaxDialNumber, Wire: true},
 	"phone.fax_mode":          MaxWordRule,
 
-	"system.data_dir": {Max: MaxPath},
-	"web.listen":      {Max: MaxHostPort},
+	"system.data_dir":   {Max: MaxPath},
+	"system.syslog":     {Max: MaxURL},
+	"system.timezone":   {Max: MaxWord},
+	"system.ntp_server": {Max: MaxHostPort},
+
+	"provisioning.url":          {Max: MaxURL},
+	"provisioning.firmware_url": {Max: MaxURL},
+	"web.listen":                {Max: MaxHostPort},
 
 	"sip.listen":           {Max: MaxHostPort, Wire: true}, // Via and Contact
 	"sip.keepalive_method": MaxWordRule,
 	"sip.user_agent":       {Max: MaxUserAgent, Wire: true},
 	"sip.rtp_ports":        {Max: MaxWord, Wire: true}, // the SDP's media port
+	"sip.tls_ca_file":      {Max: MaxPath},
+	"sip.stun_server":      {Max: MaxHostPort},
 
 	"line.number":           {Max: MaxUserName, Wire: true},
 	"line.display_name":     {Max: MaxDisplayName, Wire: true},
@@ -75,6 +84,8 @@ var TextRules = map[string]TextRule{
 	"line.outbound_proxy":   {Max: MaxHostPort, Wire: true},
 	"line.codecs":           {Max: MaxWord, Wire: true}, // each element; the SDP's rtpmap
 	"line.dtmf_mode":        MaxWordRule,
+	"line.transport":        MaxWordRule,
+	"line.srtp":             MaxWordRule,
 }
 
 // MaxWordRule is the rule of a key whose values come from a list.
