@@ -37,6 +37,8 @@ done
 # small C program against speexdsp's echo canceller to compare with.
 [ -f /usr/include/speex/speex_echo.h ] || missing+=(libspeexdsp-dev)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# Kamailio's TLS module (the SIP over TLS tests' provider).
+compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null || [ -f /usr/lib/kamailio/modules/tls.so ] || missing+=(kamailio-tls-modules)
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "test dependencies: all present"
 	exit 0
