@@ -66,23 +66,14 @@ func (s *Session) handleRTP(at time.Duration, buf []byte, from netip.AddrPort) {
 		s.unknownPT++ // other codecs: not ours
 		return
 	}
+	if !s.admitRTP(at, from, h.SSRC, h.SequenceNumber) {
+		return // not the far end's source (strict RTP, strict.go)
+	}
 	if s.src.init && h.SSRC != s.src.ssrc {
 		s.dtmfIn.Reset()
-		s.latched = false // a new source may come from a new address
 	}
 	if !s.src.update(h.SSRC, h.SequenceNumber) {
 		return // sequence jump awaiting confirmation (RFC 3550 A.1)
-	}
-	if s.cfg.Symmetric && !s.latched && from.IsValid() {
-		s.latched = true
-		if from != s.remote {
-			s.log.Info("rtp: symmetric RTP: sending to the source", "from", from, "was", s.remote)
-			rtcp := s.remoteRTCP
-			if !s.latchedRTCP {
-				rtcp = netip.AddrPortFrom(from.Addr(), from.Port()+1)
-			}
-			s.setRemote(from, rtcp)
-		}
 	}
 	if !s.receive {
 		return

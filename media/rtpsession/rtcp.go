@@ -150,9 +150,8 @@ func (s *Session) handleRTCP(at time.Duration, buf []byte, from netip.AddrPort) 
 		s.malformed++
 		return
 	}
-	if s.cfg.Symmetric && !s.latchedRTCP && from.IsValid() {
-		s.latchedRTCP = true
-		s.remoteRTCP, s.remoteRTCPUDP = from, udpAddr(from)
+	if !s.admitRTCP(from) {
+		return // not the far end's host (strict.go)
 	}
 	for _, p := range pkts {
 		switch p := p.(type) {

@@ -30,7 +30,7 @@ func TestRTTFromReceiverReports(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var clk fakeClock
 			conn := listen(t)
-			s, err := New(Config{Conn: conn, Codec: codec.PCMU, Clock: clk.now, Wall: time.Unix(1_700_000_000, 0), Logger: quiet})
+			s, err := New(Config{Conn: conn, Remote: addrOf(conn), Codec: codec.PCMU, Clock: clk.now, Wall: time.Unix(1_700_000_000, 0), Logger: quiet})
 			if err != nil {
 				t.Fatal(err)
 			}

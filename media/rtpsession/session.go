@@ -44,8 +44,10 @@ type Config struct {
 	// Both can change later with SetRemote.
 	Remote     netip.AddrPort
 	RemoteRTCP netip.AddrPort
-	// Symmetric makes the session send RTP (and RTCP) to wherever the far
-	// end's packets come from once they arrive (NAT traversal, RFC 4961).
+	// Latching says when RTP (and RTCP) goes to the source of the far
+	// end's packets instead of Remote (strict.go); the zero value is
+	// LatchAuto. Symmetric is the older flag for LatchAlways.
+	Latching  Latching
 	Symmetric bool
 
 	Codec       codec.Codec
@@ -119,7 +121,7 @@ type Session struct {
 	// WriteToUDPAddrPort, the same as a *net.UDPAddr built once.
 	remote, remoteRTCP       netip.AddrPort
 	remoteUDP, remoteRTCPUDP *net.UDPAddr
-	latched, latchedRTCP     bool
+	strict                   strictSource // the learned source (strict.go)
 	send, receive            bool
 
 	// Pass-through (fax, modems): passReq is what SetPassThrough asked for
@@ -236,7 +238,7 @@ func New(cfg Config) (*Session, error) {
 	s.jb = jitter.New(cfg.Jitter, cfg.Codec)
 	s.rawRTP = newRawUDP(cfg.Conn)
 	s.dtmfIn = rfc4733.NewReceiver(s.reportKey)
-	s.setRemote(cfg.Remote, cfg.RemoteRTCP)
+	s.remoteChanged(cfg.Remote, cfg.RemoteRTCP)
 	s.nextRTCP = s.clock() + s.rtcpInterval()
 	return s, nil
 }
@@ -296,12 +298,11 @@ func (s *Session) Close() error {
 }
 
 // SetRemote changes where media goes (after a re-INVITE). A zero rtcp
-// means rtp's port+1. Symmetric latching starts over.
+// means rtp's port+1. A new address starts strict RTP's learning over.
 func (s *Session) SetRemote(rtp, rtcp netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.setRemote(rtp, rtcp)
-	s.latched, s.latchedRTCP = false, false
+	s.remoteChanged(rtp, rtcp)
 }
 
 func (s *Session) setRemote(rtp, rtcp netip.AddrPort) {

@@ -265,10 +265,12 @@ func TestSymmetricRTP(t *testing.T) {
 		cb.Remote, cb.RemoteRTCP = addrOf(nowhere), netip.AddrPort{}
 		cb.Symmetric = true
 	})
-	// A speaks first; B latches onto its source before B's first packet.
-	a.Exchange(make([]int16, 160), make([]int16, 160))
-	waitFor(t, "B to receive A's first packet", func() bool { return rtpReceived(b) == 1 })
-	clk.advance(20 * time.Millisecond)
+	// A's host speaks first: B learns its source after the probation run
+	// (strict RTP) and latches onto it before B's first packet.
+	for i := range StrictProbation {
+		sendRTP(t, aConn.UDPConn, addrOf(b.cfg.Conn), 0x5eed, uint16(100+i))
+	}
+	waitFor(t, "B to learn A's source", func() bool { return rtpReceived(b) == 1 })
 	call(t, clk, a, b, aConn, 20)
 	if got := b.Stats().Remote; got != aAddr {
 		t.Fatalf("B sends to %v, want A's source %v", got, aAddr)

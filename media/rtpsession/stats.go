@@ -43,7 +43,13 @@ type Stats struct {
 	CNReceived, CNSent uint64
 	Suppressed         uint64
 
-	Remote netip.AddrPort // where RTP goes now (after symmetric latching)
+	Remote netip.AddrPort // where RTP goes now (after latching)
+	// Strict RTP (strict.go): the far end's learned source (invalid until
+	// one is), how often it moved, and the RTP and RTCP packets dropped
+	// for coming from elsewhere (a new source's probation run included).
+	Source                           netip.AddrPort
+	SourceChanges                    uint64
+	StrictDropped, StrictDroppedRTCP uint64
 
 	// R and MOS estimate quality with the E-model: loss as seen here,
 	// one-way delay as half the RTT plus jitter buffer and packetization.
@@ -76,6 +82,12 @@ func (s *Session) Stats() Stats {
 		CNSent:             s.cnSent,
 		Suppressed:         s.muted,
 		Remote:             s.remote,
+		SourceChanges:      s.strict.changes,
+		StrictDropped:      s.strict.dropped,
+		StrictDroppedRTCP:  s.strict.droppedRTCP,
+	}
+	if s.strict.learned {
+		st.Source = s.strict.source
 	}
 	if s.src.init {
 		st.LossFraction = max(float64(st.PacketsLost), 0) / float64(s.src.expected())
