@@ -79,6 +79,10 @@ type Status struct {
 	Pending *PendingChange
 	// Router is router mode's users and calls; nil when it is off.
 	Router *RouterStatus
+	// Provisioning is the last fetch of the provisioning document, nil
+	// when there is no URL; System the time zone and syslog (system.go).
+	Provisioning *ProvisioningStatus
+	System       *SystemStatus
 }
 
 // Line registration states, as LineStatus.State gives them.

@@ -126,7 +126,7 @@ func formatBytes(n int64) string {
 }
 
 var pageNames = []string{"setup", "login", "status", "sip", "phone", "features", "calls", "maintenance", "error", "notfound",
-	"users", "trunks", "routes", "router"}
+	"users", "trunks", "routes", "router", "system"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}

@@ -121,6 +121,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /features", s.page(s.featuresPage))
 	mux.HandleFunc("POST /features", s.page(s.featuresPost))
 	mux.HandleFunc("GET /calls", s.page(s.callsPage))
+	mux.HandleFunc("GET /system", s.page(s.systemPage))
+	mux.HandleFunc("POST /system", s.page(s.systemPost))
 	s.routerRoutes(mux)
 	mux.HandleFunc("GET /maintenance", s.page(s.maintenancePage))
 	mux.HandleFunc("POST /maintenance/password", s.page(s.passwordPost))

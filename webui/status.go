@@ -35,6 +35,10 @@ type StatusJSON struct {
 	Pending       *PendingJSON `json:"pending"` // a change of address to confirm, or null
 	// Router: router mode's users and calls; null when it is off.
 	Router *RouterStatusJSON `json:"router"`
+	// Provisioning: the last fetch of the provisioning document (null
+	// without a URL); System: time zone and syslog (system.go).
+	Provisioning *ProvisioningJSON `json:"provisioning"`
+	System       *SystemJSON       `json:"system"`
 }
 
 // PendingJSON is a change of address that rolls back at Deadline unless
@@ -162,6 +166,7 @@ func (s *Server) statusJSON() StatusJSON {
 	out.RestartNeeded = append([]string{}, st.RestartNeeded...)
 	out.ConfigFile, out.ConfigNote, out.SavesTo = st.ConfigFile, st.ConfigNote, st.SavesTo
 	out.Router = routerJSON(st.Router, now)
+	out.Provisioning, out.System = provisioningJSON(st.Provisioning), systemJSON(st.System)
 	if p := st.Pending; p != nil {
 		out.Pending = &PendingJSON{Keys: p.Keys, Deadline: p.Deadline.UTC(),
 			RollsBackInS: max(0, int64(p.Deadline.Sub(now)/time.Second)), ConfirmURL: p.ConfirmURL("")}

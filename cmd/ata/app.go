@@ -55,6 +55,8 @@ type app struct {
 	restart atomic.Bool // run returned for a restart (web UI reboot)
 	watch   watchers
 	logs    *logRing // recent log lines, nil if not kept
+	sys     *system  // [system] time zone and syslog (system.go); nil in some tests
+	prov    *provisioner
 	calls   *phone.CallLog
 
 	mwiMu sync.Mutex
@@ -102,6 +104,7 @@ func newApp(cfg *config.Config, files configFiles, probs []config.Problem, log *
 	a.problems.set(probs)
 	popts := phoneOpts(cfg)
 	popts.Logger, popts.Log, popts.Mixer = log, a.calls, phone.BridgeMixer{Mixer: &bridge.Mixer{}}
+	popts.Now = zoneNow // [system] timezone: caller ID time and the call log
 	popts.OnFeatures = a.saveFeatures
 	a.phone = phone.New(port, popts)
 	a.sip = switchboard.New(a.phone, a.phoneIdle, a.poke, log)
@@ -145,6 +148,7 @@ func (a *app) run(ctx context.Context) error {
 	// with BYE before the line unregisters.
 	a.sip.Start(ctx)
 	go a.keepGood(ctx)
+	a.startProvisioning(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
@@ -198,8 +202,9 @@ func (a *app) Apply(ctx context.Context, cfg *config.Config) error {
 type applyMode int
 
 const (
-	applyChecked  applyMode = iota // a save from the web UI or a feature code
-	applyRollback                  // restoring the addresses of an unconfirmed change
+	applyChecked     applyMode = iota // a save from the web UI or a feature code
+	applyRollback                     // restoring the addresses of an unconfirmed change
+	applyProvisioned                  // a provisioning document: checked like a save, an address change kept at once
 )
 
 func (a *app) apply(cfg *config.Config, mode applyMode) error {
@@ -218,7 +223,7 @@ func (a *app) apply(cfg *config.Config, mode applyMode) error {
 	old := a.cfg
 	webChanged, sipChanged := old.Web.Listen != cfg.Web.Listen, old.SIP.Listen != cfg.SIP.Listen
 	var webAddr string
-	if mode == applyChecked && (webChanged || sipChanged) {
+	if mode != applyRollback && (webChanged || sipChanged) {
 		if p := a.pending; p != nil {
 			return &config.KeyError{Key: p.keys[0], Msg: "the last change of address waits to be confirmed until " +
 				p.deadline.Format(time.TimeOnly) + "; confirm it or let it roll back first"}
@@ -241,6 +246,7 @@ func (a *app) apply(cfg *config.Config, mode applyMode) error {
 		return err
 	}
 	a.cfg = cfg
+	a.systemChanged(cfg) // time zone, syslog, provisioning (provision.go)
 	a.needRestart = restartKeys(a.boot, cfg)
 	a.clearFixed(old, cfg)
 	if !reflect.DeepEqual(old.Phone, cfg.Phone) {
@@ -264,6 +270,8 @@ func (a *app) apply(cfg *config.Config, mode applyMode) error {
 	}
 	if mode == applyChecked && (webChanged || sipChanged) {
 		a.startPending(old, cfg, webAddr)
+	} else if mode == applyProvisioned && webAddr != "" {
+		a.web.commit(true) // nobody is at a browser to confirm it
 	}
 	a.poke()
 	return nil
@@ -482,7 +490,7 @@ func (a *app) recordRouted(rec router.Record) {
 	if rec.AnsweredBy == port || rec.To == port {
 		return
 	}
-	e := phone.Entry{Start: rec.Start, End: rec.End, Number: rec.Caller, Cause: rec.Cause, Detail: rec.Detail,
+	e := phone.Entry{Start: rec.Start.In(zone.Load()), End: rec.End.In(zone.Load()), Number: rec.Caller, Cause: rec.Cause, Detail: rec.Detail,
 		From: rec.From, Route: rec.Route, AnsweredBy: rec.AnsweredBy, EndedBy: rec.EndedBy, Remote: rec.EndedBy == "caller"}
 	e.Direction = "in"
 	if strings.HasPrefix(rec.From, "user:") {

@@ -157,6 +157,7 @@ func (a *app) health(st *webui.Status) {
 	st.ConfigFile, st.ConfigNote, st.SavesTo = a.files.InForce, a.files.Note, a.files.Save
 	st.Pending = a.pendingStatus()
 	st.Router = a.routerStatus()
+	st.Provisioning, st.System = a.provisioningStatus(), a.systemStatus()
 }
 
 // routerStatus is router mode's users, calls and counters, nil when off.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // logRing passes log output through and keeps the last lines for the web
@@ -14,20 +15,30 @@ type logRing struct {
 	lines []string
 	next  int
 	full  bool
+	tee   atomic.Pointer[func(line string)] // also gets each line (syslog); must not block
 }
+
+// setTee passes every line to f as well.
+func (r *logRing) setTee(f func(line string)) { r.tee.Store(&f) }
 
 func newLogRing(out io.Writer, n int) *logRing {
 	return &logRing{out: out, lines: make([]string, n)}
 }
 
 func (r *logRing) Write(p []byte) (int, error) {
+	lines := strings.Split(strings.TrimRight(string(p), "\n"), "\n")
 	r.mu.Lock()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+	for _, line := range lines {
 		r.lines[r.next] = line
 		r.next = (r.next + 1) % len(r.lines)
 		r.full = r.full || r.next == 0
 	}
 	r.mu.Unlock()
+	if tee := r.tee.Load(); tee != nil {
+		for _, line := range lines {
+			(*tee)(line)
+		}
+	}
 	return r.out.Write(p)
 }
 

@@ -48,7 +48,7 @@ func main() {
 	}
 	startProfile()
 	logs := newLogRing(os.Stderr, 500)
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level, ReplaceAttr: zoneLogTime}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	restart, err := run(ctx, *configPath, log, logs)
@@ -76,11 +76,13 @@ func run(ctx context.Context, configPath string, log *slog.Logger, logs *logRing
 	if err != nil {
 		return false, err
 	}
+	sys := startSystem(cfg, logs) // time zone and syslog, before the firmware logs its start
+	defer sys.close()
 	a, err := newApp(cfg, files, probs, log)
 	if err != nil {
 		return false, err
 	}
-	a.logs = logs
+	a.logs, a.sys = logs, sys
 	err = a.run(ctx)
 	return a.restart.Load(), err
 }
