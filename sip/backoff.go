@@ -95,3 +95,19 @@ func (b Backoff) ReturnDelay(interval time.Duration) time.Duration {
 	}
 	return time.Duration(float64(b.Spread) * b.rnd())
 }
+
+// callRetryMax is the longest Retry-After an outgoing call waits out
+// (the caller hears ringback meanwhile); a longer one fails the call.
+const callRetryMax = 10 * time.Second
+
+// CallRetry is the wait before an outgoing INVITE refused 503, 500 or 480
+// with Retry-After is sent again, for its n-th (1-based) resend: the
+// Retry-After plus up to a tenth more, so calls refused together do not
+// come back together. ok is false (no resend) without a Retry-After, for
+// one over callRetryMax, or after the first resend.
+func (b Backoff) CallRetry(retryAfter time.Duration, n int) (wait time.Duration, ok bool) {
+	if retryAfter <= 0 || retryAfter > callRetryMax || n > 1 {
+		return 0, false
+	}
+	return retryAfter + time.Duration(float64(retryAfter/10)*b.rnd()), true
+}

@@ -167,6 +167,10 @@ func (c *Call) handleOffer(req *siplib.Request, tx siplib.ServerTransaction) {
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
+	if req.IsInvite() && len(req.Body()) == 0 {
+		c.offerInAnswer(req, tx) // late offer: ours in the 200, the answer in the ACK (invite.go)
+		return
+	}
 	if err := c.openAnswerMedia(); err != nil { // an offer before our answer: our SDP names a port now
 		c.line.log.Warn("sip: media for an early offer", "call", c.callID, "err", err)
 		respond(tx, req, siplib.StatusInternalServerError, "Server Error")
