@@ -150,7 +150,6 @@ func (st *Stack) lineRouter() *router {
 		st.Handle(siplib.BYE, r.inCall((*Line).handleBye))
 		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))
 		st.Handle(siplib.UPDATE, r.inCall((*Line).handleUpdate))
-		st.Handle(siplib.PRACK, r.inCall((*Line).handlePrack)) // invite.go
 		st.Handle(siplib.REFER, r.inCall((*Line).handleRefer))
 		st.Handle(siplib.NOTIFY, st.routeNotify(r)) // calls, then message waiting (mwi.go)
 		st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
@@ -264,12 +263,21 @@ func (l *Line) target(ctx context.Context) (netip.AddrPort, *siplib.Uri, error) 
 		}
 		route = &siplib.Uri{Scheme: "sip", Host: h, Port: int(p), UriParams: siplib.HeaderParams{{K: "lr"}}}
 	}
-	addrs, err := ResolveUDP(ctx, l.opt.Resolver, hp)
+	if f := l.st.accountFlow(&l.acct); f != nil {
+		return f.remote, route, nil // the registered connection
+	}
+	transport := l.st.transportOf(ctx, l.opt.Resolver, &l.acct)
+	addrs, err := resolveFor(ctx, l.opt.Resolver, hp, transport)
 	if err != nil {
 		return netip.AddrPort{}, nil, err
 	}
 	if len(addrs) == 0 {
 		return netip.AddrPort{}, nil, fmt.Errorf("%s: no address", hp)
+	}
+	if isStream(transport) { // not registered (yet): a connection of the call's own
+		if _, err := l.st.connectFlow(ctx, transport, addrs[0], tlsSettingsOf(&l.acct), false); err != nil {
+			return netip.AddrPort{}, nil, err
+		}
 	}
 	return addrs[0], route, nil
 }
@@ -284,6 +292,9 @@ func (l *Line) localIP(remote netip.AddrPort) (netip.Addr, error) {
 }
 
 func (l *Line) contact(ip netip.Addr) siplib.ContactHeader {
+	if c, ok := l.st.flowContact(&l.acct, l.acct.Number); ok {
+		return c // our end of the registered TCP/TLS connection
+	}
 	a := netip.AddrPortFrom(ip, l.st.LocalAddr().Port())
 	if l.opt.PublicAddr != nil {
 		if pub := l.opt.PublicAddr(); pub.IsValid() {
@@ -448,8 +459,8 @@ func (r *router) findDialog(ref dialogRef) *Call {
 }
 
 func (l *Line) handleAck(req *siplib.Request, tx siplib.ServerTransaction) {
-	if c := l.find(req); c != nil {
-		c.handleAck(req, tx) // invite.go: a late offer's answer
+	if c := l.find(req); c != nil && c.uas != nil {
+		c.uas.ReadAck(req, tx)
 	}
 }
 

@@ -269,7 +269,8 @@ func (m *MWI) resolve(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, m.opt.Timeout)
 	defer cancel()
-	targets, err := ResolveUDP(rctx, m.opt.Resolver, next)
+	transport := m.st.transportOf(rctx, m.opt.Resolver, &m.acct)
+	targets, err := resolveFor(rctx, m.opt.Resolver, next, transport)
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func (m *MWI) resolve(ctx context.Context) error {
 		return fmt.Errorf("resolve %s: no address of the listening socket's family", next)
 	}
 	if m.acct.OutboundProxy != "" { // the registrar may send NOTIFYs directly too
-		if more, err := ResolveUDP(rctx, m.opt.Resolver, m.acct.RegistrarAddr()); err == nil {
+		if more, err := resolveFor(rctx, m.opt.Resolver, m.acct.RegistrarAddr(), transport); err == nil {
 			for _, t := range more {
 				trusted = append(trusted, t.Addr().Unmap())
 			}
@@ -475,6 +476,7 @@ func (m *MWI) newSubscribe(expires time.Duration) *siplib.Request {
 	req.SetBody(nil)
 	req.SetTransport("UDP")
 	req.SetDestination(m.target.String())
+	m.st.onFlow(req, &m.acct) // a TCP/TLS line: over its connection (transport_line.go)
 	return req
 }
 

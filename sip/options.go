@@ -29,6 +29,9 @@ type StackConfig struct {
 	AcceptProxyOnly bool
 	// UserAgent is the User-Agent header ("" leaves it out).
 	UserAgent string
+	// TLSCAFile is a PEM file of CA certificates trusted for TLS lines
+	// besides the system roots ([sip] tls_ca_file; "" only the system's).
+	TLSCAFile string
 	// MaxPendingInvites caps the incoming INVITEs not yet answered (calls
 	// being set up or ringing: early dialogs) at once; beyond it new ones
 	// are answered 486 Busy Here with Retry-After, keeping nothing
@@ -60,6 +63,14 @@ type Account struct {
 	Registrar string
 	// OutboundProxy is host[:port] every request goes through; empty: none.
 	OutboundProxy string
+	// Transport is "udp" (default), "tcp" or "tls": TCP and TLS keep one
+	// connection open to the proxy (the flow) and receive calls on it.
+	// "auto" takes TLS where the domain alone is given and its DNS has
+	// _sips._tcp SRV records, else UDP.
+	Transport string
+	// TLSNoVerify skips the check of the provider's certificate and host
+	// name (tls_verify = false): the status page warns about it.
+	TLSNoVerify bool
 	// RegisterExpires is the expiry asked for (default 1 h).
 	RegisterExpires time.Duration
 	// Codecs is the codec preference order ("PCMU", "PCMA"); empty: both.

@@ -125,6 +125,8 @@ type Registration struct {
 	goneAt     time.Time // last re-registration for a binding-gone answer
 	goneStreak int       // such re-registrations in a row the provider did not confirm
 
+	lineFlow // the transport; a TCP/TLS line's connection (transport_line.go)
+
 	mu         sync.Mutex
 	status     RegStatus
 	lastReg    time.Time
@@ -321,6 +323,7 @@ func (r *Registration) Run(ctx context.Context) error {
 	}
 	r.st.SetTrustedSources(r.id(), nil)
 	r.st.watchPongs(r.id(), netip.AddrPort{}, nil)
+	r.dropFlow()
 	r.setStatus(RegStatus{State: StateInactive})
 	return nil
 }
@@ -339,7 +342,7 @@ func (r *Registration) stateResolving(ctx context.Context) regState {
 	}
 	rctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
 	defer cancel()
-	targets, err := ResolveUDP(rctx, r.opt.Resolver, next)
+	targets, err := r.resolve(rctx, next)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -355,7 +358,7 @@ func (r *Registration) stateResolving(ctx context.Context) regState {
 		trusted = append(trusted, t.Addr())
 	}
 	if r.line.OutboundProxy != "" { // the registrar may send requests directly too
-		if more, err := ResolveUDP(rctx, r.opt.Resolver, r.line.RegistrarAddr()); err == nil {
+		if more, err := r.resolve(rctx, r.line.RegistrarAddr()); err == nil {
 			for _, t := range more {
 				trusted = append(trusted, t.Addr())
 			}
@@ -382,6 +385,9 @@ func (r *Registration) usable(targets []netip.AddrPort) []netip.AddrPort {
 // the answer.
 func (r *Registration) stateRegistering(ctx context.Context) regState {
 	target := r.targets[r.cur]
+	if err := r.connect(ctx, target); err != nil {
+		return r.flowFail(ctx, err)
+	}
 	if err := r.updateLocal(target); err != nil {
 		return r.fail(err, FailTimeout, 0) // no route: the link is down
 	}
@@ -482,6 +488,9 @@ func (r *Registration) stateRegistered(ctx context.Context) regState {
 			return r.stateRegistering
 		case <-r.pongC:
 			r.pongAnswered()
+		case <-r.flowDone():
+			r.reRegister(ReRegFlowRecovered, "connection closed: connecting again")
+			return r.stateRegistering
 		case <-kaC:
 			switch res := r.keepAlive(ctx, false); res {
 			case kaNetwork:
@@ -804,7 +813,13 @@ const (
 // OPTIONS.
 func (r *Registration) keepAlive(ctx context.Context, probing bool) kaResult {
 	target := r.targets[r.cur]
-	if r.st.local.Addr().IsUnspecified() {
+	if fresh, err := r.reconnect(ctx, target); err != nil {
+		r.log.Debug("sip: keep-alive: connect", "err", err)
+		return kaMissed
+	} else if fresh {
+		return kaNetwork // the provider took a new connection: register on it
+	}
+	if r.st.local.Addr().IsUnspecified() && r.flow == nil {
 		ip, err := r.opt.LocalAddr(target)
 		if err != nil { // no route: the link is down
 			r.log.Debug("sip: keep-alive: no local address", "err", err)
@@ -823,7 +838,7 @@ func (r *Registration) keepAlive(ctx context.Context, probing bool) kaResult {
 			r.log.Info("sip: the provider does not answer CRLF keep-alives (no RFC 5626 pong); checking it with OPTIONS")
 		} else {
 			r.crlfOut = true
-			if err := r.st.sendRaw([]byte("\r\n\r\n"), target); err != nil {
+			if err := r.sendKeepAlive(ctx, target); err != nil {
 				r.log.Debug("sip: keep-alive", "err", err)
 				return kaMissed
 			}
@@ -875,13 +890,15 @@ func (r *Registration) learnFromChallenge(res *siplib.Response) {
 // learned public address is stale too.
 func (r *Registration) updateLocal(target netip.AddrPort) error {
 	ip := r.st.local.Addr()
-	if ip.IsUnspecified() {
+	if r.flow != nil {
+		ip = r.flow.local.Addr() // the connection's own address
+	} else if ip.IsUnspecified() {
 		var err error
 		if ip, err = r.opt.LocalAddr(target); err != nil {
 			return fmt.Errorf("local address towards %s: %w", target, err)
 		}
 	}
-	if ip == r.localIP {
+	if ip == r.localIP && !r.flowMoved() {
 		return nil
 	}
 	if r.localIP.IsValid() {
@@ -898,12 +915,14 @@ func (r *Registration) contactAddr() netip.AddrPort {
 	if r.public.IsValid() {
 		return r.public
 	}
-	return netip.AddrPortFrom(r.localIP, r.st.local.Port())
+	return netip.AddrPortFrom(r.localIP, r.localPort())
 }
 
 func (r *Registration) makeContact() siplib.Uri {
 	a := r.contactAddr()
-	return siplib.Uri{Scheme: "sip", User: r.opt.ContactUser, Host: hostString(a.Addr()), Port: int(a.Port())}
+	u := siplib.Uri{Scheme: "sip", User: r.opt.ContactUser, Host: hostString(a.Addr()), Port: int(a.Port())}
+	decorateContact(&u, r.transport)
+	return u
 }
 
 func hostString(ip netip.Addr) string {
@@ -995,8 +1014,8 @@ func asciiUpper(s string) string {
 func (r *Registration) newRequest(method siplib.RequestMethod, target netip.AddrPort) *siplib.Request {
 	req := siplib.NewRequest(method, r.ruri)
 	via := &siplib.ViaHeader{
-		ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
-		Host: hostString(r.localIP), Port: int(r.st.local.Port()),
+		ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: viaTransport(r.transport),
+		Host: hostString(r.localIP), Port: int(r.localPort()),
 		Params: siplib.HeaderParams{{K: "branch", V: siplib.GenerateBranch()}, {K: "rport"}},
 	}
 	req.AppendHeader(via)
@@ -1015,7 +1034,7 @@ func (r *Registration) newRequest(method siplib.RequestMethod, target netip.Addr
 		req.AppendHeader(siplib.NewHeader("User-Agent", ua))
 	}
 	req.SetBody(nil)
-	req.SetTransport("UDP")
+	req.SetTransport(viaTransport(r.transport))
 	req.SetDestination(target.String())
 	return req
 }

@@ -19,6 +19,18 @@ type Resolver interface {
 // skips SRV; otherwise _sip._udp SRV targets in priority/weight order,
 // falling back to the host's A/AAAA records on port 5060.
 func ResolveUDP(ctx context.Context, r Resolver, hostport string) ([]netip.AddrPort, error) {
+	return resolveSRV(ctx, r, hostport, "sip", "udp", 5060)
+}
+
+// resolveSRV is ResolveUDP for any SRV service and protocol, with the
+// transport's default port.
+func resolveSRV(ctx context.Context, r Resolver, hostport, service, proto string, defPort uint16) ([]netip.AddrPort, error) {
+	orDefault := func(p uint16) uint16 {
+		if p == 0 {
+			return defPort
+		}
+		return p
+	}
 	host, port, err := splitHostPort(hostport)
 	if err != nil {
 		return nil, err
@@ -28,7 +40,7 @@ func ResolveUDP(ctx context.Context, r Resolver, hostport string) ([]netip.AddrP
 	}
 	var out []netip.AddrPort
 	if port == 0 {
-		if _, srvs, err := r.LookupSRV(ctx, "sip", "udp", host); err == nil {
+		if _, srvs, err := r.LookupSRV(ctx, service, proto, host); err == nil {
 			for _, srv := range srvs {
 				if srv.Target == "." { // RFC 2782: service decidedly not available
 					continue

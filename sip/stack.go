@@ -69,6 +69,10 @@ type Stack struct {
 	media mediaPorts // the calls' bound RTP/RTCP ports (mediaports.go)
 
 	mount *Mount // a socket another server owns (mount.go), or nil
+
+	flows   flows // the lines' TCP and TLS connections (transport.go)
+	largeMu sync.Mutex
+	noTCP   map[netip.AddrPort]time.Time // peers that refused TCP for a large request, and when
 }
 
 // StackOption changes how a Stack is built.
@@ -87,6 +91,8 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 		pongs:     map[string]pongWatch{},
 		done:      make(chan struct{}),
 		admission: newAdmission(cfg.MaxPendingInvites),
+		flows:     flows{m: map[flowKey]*flow{}, tcp: newHandoff(), tls: newHandoff()},
+		noTCP:     map[netip.AddrPort]time.Time{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -108,7 +114,7 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
-		sipgo.WithUserAgentTransportLayerOptions(readFilter(s)),
+		sipgo.WithUserAgentTransportLayerOptions(readFilter(s), streamTransports()),
 	)
 	if err != nil {
 		s.conn.Close()
@@ -128,6 +134,7 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 	}
 	// Every method goes through dispatch: handlers can then be added while
 	// serving (sipgo's own map is not safe for that).
+	s.client.TxRequester = reliableTx{s}
 	s.server.OnNoRoute(s.dispatch)
 	s.Handle(siplib.OPTIONS, s.answerOptions)
 
@@ -137,6 +144,10 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 			s.log.Error("sip: serve", "err", err)
 		}
 	}()
+	// The TCP and TLS connections lines dial are read by sipgo's stream
+	// transports (transport.go).
+	go ua.TransportLayer().ServeTCP(s.flows.tcp)
+	go ua.TransportLayer().ServeTLS(s.flows.tls)
 	// Until the listener is in sipgo's pool a request would try to bind a
 	// second socket on the same address: wait for it.
 	pool := ua.TransportLayer().Pool("udp")
@@ -156,10 +167,13 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 func readFilter(s *Stack) siplib.TransportLayerOption {
 	return siplib.WithTransportLayerReadFilter(func(p siplib.TransportReadProps, data []byte) ([]byte, error) {
 		var from netip.AddrPort
-		if ua, ok := p.RemoteAddr.(*net.UDPAddr); ok {
-			from = ua.AddrPort()
-			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		switch ra := p.RemoteAddr.(type) {
+		case *net.UDPAddr:
+			from = ra.AddrPort()
+		case *net.TCPAddr:
+			from = ra.AddrPort()
 		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		src := from.Addr()
 		if isKeepAlive(data) {
 			s.pong(from)
@@ -179,6 +193,8 @@ func (s *Stack) Close() error {
 	if s.mount != nil {
 		return nil
 	}
+	s.flows.tcp.Close()
+	s.flows.tls.Close()
 	if s.ua != nil {
 		s.ua.Close()
 	}
@@ -426,6 +442,7 @@ func (s *Stack) request(ctx context.Context, req *siplib.Request) (*siplib.Respo
 	// sipgo keys its listener under the socket's own address string.
 	la := s.conn.LocalAddr().(*net.UDPAddr)
 	req.Laddr = siplib.Addr{IP: la.IP, Port: la.Port}
+	s.prepareTransport(ctx, req)
 	tx, err := s.ua.TransactionLayer().Request(ctx, req)
 	if err != nil {
 		return nil, err

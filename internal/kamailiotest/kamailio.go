@@ -46,6 +46,17 @@ type Config struct {
 	Port int
 	// Debug raises Kamailio's log level (the log is printed when the test fails).
 	Debug bool
+	// TCP adds a TCP listener on 127.0.0.1 (TCPAddr).
+	TCP bool
+	// TLS adds a TLS listener on 127.0.0.1 (TLSAddr), TLS 1.2 and up (the
+	// kamailio-tls-modules package), with a server certificate for
+	// TLSNames issued by a CA the harness makes (CAFile; see NewCA).
+	TLS bool
+	// TLSNames are the names (DNS names or IP addresses) the server
+	// certificate is valid for (default "sip.test" and 127.0.0.1).
+	TLSNames []string
+	// CA issues the server certificate (default: a new one, NewCA).
+	CA *CA
 }
 
 // Server is a running (or stopped) Kamailio.
@@ -54,6 +65,9 @@ type Server struct {
 	cfg  Config
 	dir  string
 	addr netip.AddrPort
+	tcp  netip.AddrPort // zero without Config.TCP
+	tls  netip.AddrPort // zero without Config.TLS
+	ca   *CA
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -93,6 +107,16 @@ func Start(t testing.TB, cfg Config) *Server {
 		port = freePort(t)
 	}
 	s := &Server{t: t, cfg: cfg, dir: dir, addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))}
+	lo := netip.MustParseAddr("127.0.0.1")
+	if cfg.TCP {
+		s.tcp = netip.AddrPortFrom(lo, uint16(freeTCPPort(t)))
+	}
+	if cfg.TLS {
+		s.tls = netip.AddrPortFrom(lo, uint16(freeTCPPort(t)))
+		if err := s.writeTLS(); err != nil {
+			t.Fatalf("kamailiotest: %v", err)
+		}
+	}
 	if err := s.writeConfig(); err != nil {
 		t.Fatalf("kamailiotest: %v", err)
 	}
@@ -254,8 +278,16 @@ func (s *Server) writeConfig() error {
 	if s.cfg.Debug {
 		debug = 3
 	}
+	tcpAddr, tlsAddr := "", ""
+	if s.tcp.IsValid() {
+		tcpAddr = s.tcp.String()
+	}
+	if s.tls.IsValid() {
+		tlsAddr = s.tls.String()
+	}
 	err := script.Execute(&b, map[string]any{
 		"Addr": s.addr.String(), "Dir": s.dir, "Cfg": s.cfg, "Users": users,
+		"TCPAddr": tcpAddr, "TLSAddr": tlsAddr, "Aliases": s.aliases(),
 		"FarEnd": s.cfg.FarEnd, "FarHost": farHost, "FarPort": farPort, "Debug": debug,
 		"Modules": modulesDir(),
 	})
@@ -292,9 +324,28 @@ log_stderror=yes
 fork=yes
 children=1
 auto_aliases=no
+{{- if or .TCPAddr .TLSAddr}}
+disable_tcp=no
+tcp_children=1
+{{- else}}
 disable_tcp=yes
+{{- end}}
 listen=udp:{{.Addr}}
+{{- range .Aliases}}
+alias="{{.}}"
+{{- end}}
+{{- if .TCPAddr}}
+listen=tcp:{{.TCPAddr}}
+{{- end}}
+{{- if .TLSAddr}}
+enable_tls=yes
+listen=tls:{{.TLSAddr}}
+{{- end}}
 mpath="{{.Modules}}"
+{{- if .TLSAddr}}
+loadmodule "tls.so"
+modparam("tls", "config", "{{.Dir}}/tls.cfg")
+{{- end}}
 loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"

@@ -19,6 +19,7 @@ func StackConfig(c config.SIP) sip.StackConfig {
 		RTPTimeout:      c.RTPTimeout.D(),
 		AcceptProxyOnly: c.AcceptProxyOnly,
 		UserAgent:       c.UserAgent,
+		TLSCAFile:       c.TLSCAFile,
 	}
 	// A range the config rejects never gets here (config.Parse checks it);
 	// 0..0 leaves the stack's default.
@@ -30,15 +31,19 @@ func StackConfig(c config.SIP) sip.StackConfig {
 
 // AccountFromConfig is the account of a [[line]].
 func AccountFromConfig(l config.Line) sip.Account {
+	registrar, _, _ := config.SplitTransportParam(l.Registrar)
+	proxy, _, _ := config.SplitTransportParam(l.OutboundProxy)
 	return sip.Account{
+		Transport:       transport(l),
+		TLSNoVerify:     !l.TLSVerifyOn(),
 		Inactive:        !l.IsActive(),
 		Number:          l.Number,
 		DisplayName:     l.DisplayName,
 		ServiceDomain:   l.ServiceDomain,
 		AuthUser:        l.AuthUser,
 		Password:        l.Password,
-		Registrar:       l.Registrar,
-		OutboundProxy:   l.OutboundProxy,
+		Registrar:       registrar,
+		OutboundProxy:   proxy,
 		RegisterExpires: l.RegisterExpires.D(),
 		Codecs:          slices.Clone(l.Codecs),
 		DTMFMode:        l.DTMFMode,
@@ -58,4 +63,20 @@ func TrunkAccount(t config.Trunk) sip.Account {
 		}
 	}
 	return a
+}
+
+// transport is the line's transport: its transport key or a ;transport=
+// on its proxy or registrar; with neither, "auto" where the line names only
+// a domain (its DNS may publish _sips._tcp: RFC 3263), else udp.
+func transport(l config.Line) string {
+	t := l.TransportName()
+	if l.Transport != "" || t != "udp" {
+		return t
+	}
+	for _, v := range []string{l.OutboundProxy, l.Registrar} {
+		if _, named, err := config.SplitTransportParam(v); err == nil && named != "" {
+			return t
+		}
+	}
+	return "auto"
 }

@@ -43,3 +43,33 @@ func TestVADFromConfig(t *testing.T) {
 		t.Error("a line without vad has VAD on")
 	}
 }
+
+// The transport comes from `transport`, else a ;transport= on the proxy or
+// registrar (stripped from the address), else DNS decides ("auto");
+// tls_verify = false and [sip] tls_ca_file reach the stack.
+func TestTransportFromConfig(t *testing.T) {
+	off := false
+	for _, tc := range []struct {
+		line      config.Line
+		transport string
+		registrar string
+		proxy     string
+		noVerify  bool
+	}{
+		{config.Line{Number: "1", ServiceDomain: "voip.test"}, "auto", "", "", false},
+		{config.Line{Number: "1", ServiceDomain: "voip.test", Transport: "udp"}, "udp", "", "", false},
+		{config.Line{Number: "1", ServiceDomain: "voip.test", Transport: "tls", TLSVerify: &off}, "tls", "", "", true},
+		{config.Line{Number: "1", ServiceDomain: "voip.test", Registrar: "reg.test:5061;transport=tls"}, "tls", "reg.test:5061", "", false},
+		{config.Line{Number: "1", ServiceDomain: "voip.test", OutboundProxy: "p.test;transport=tcp"}, "tcp", "", "p.test", false},
+		{config.Line{Number: "1", ServiceDomain: "voip.test", OutboundProxy: "p.test;transport=udp"}, "udp", "", "p.test", false},
+	} {
+		a := AccountFromConfig(tc.line)
+		if a.Transport != tc.transport || a.Registrar != tc.registrar || a.OutboundProxy != tc.proxy || a.TLSNoVerify != tc.noVerify {
+			t.Errorf("%+v: account transport %q registrar %q proxy %q no-verify %v; want %q %q %q %v", tc.line,
+				a.Transport, a.Registrar, a.OutboundProxy, a.TLSNoVerify, tc.transport, tc.registrar, tc.proxy, tc.noVerify)
+		}
+	}
+	if s := StackConfig(config.SIP{TLSCAFile: "/etc/ata/ca.pem"}); s.TLSCAFile != "/etc/ata/ca.pem" {
+		t.Errorf("tls_ca_file not mapped: %+v", s)
+	}
+}

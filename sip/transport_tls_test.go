@@ -1,0 +1,101 @@
+package sip
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openata/ata/internal/kamailiotest"
+)
+
+// hostsDNS resolves the test's host names to 127.0.0.1 (no SRV records).
+type hostsDNS map[string]string
+
+func (d hostsDNS) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	return "", nil, &net.DNSError{Err: "no SRV", IsNotFound: true}
+}
+
+func (d hostsDNS) LookupHost(_ context.Context, host string) ([]string, error) {
+	if a, ok := d[host]; ok {
+		return []string{a}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+var testHosts = hostsDNS{"sip.test": "127.0.0.1", "wrong.test": "127.0.0.1"}
+
+// tlsStack is a stack trusting caFile for TLS.
+func tlsStack(t *testing.T, caFile string) *Stack {
+	t.Helper()
+	cfg := testStackConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AcceptProxyOnly = true
+	cfg.KeepAlive = 0
+	cfg.TLSCAFile = caFile
+	st, err := NewStack(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func tlsAccount(host string, k *kamailiotest.Server) Account {
+	return Account{Number: "1001", ServiceDomain: "sip.test", AuthUser: "alice", Password: "pw",
+		Registrar: host + ":" + strconv.Itoa(int(k.TLSAddr().Port())), Transport: "tls", RegisterExpires: time.Hour}
+}
+
+// A TLS line registers over one TLS connection to Kamailio's TLS
+// listener, its certificate checked against [sip] tls_ca_file: the
+// location table holds a sips: Contact at our end of the connection, and
+// the status names TLS, its version and the provider's subject.
+func TestTLSRegistersWithKamailio(t *testing.T) {
+	t.Parallel()
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
+	st := tlsStack(t, k.CA().CAFile())
+	r, _ := runLine(t, st, tlsAccount("sip.test", k), RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
+	s := waitState(t, r, StateRegistered, 10*time.Second)
+	fi := r.Flow()
+	t.Logf("status %+v flow %+v", s, fi)
+	if fi.Transport != "tls" || !fi.Connected || fi.Remote != k.TLSAddr() || !strings.HasPrefix(fi.TLSVersion, "TLS 1.") ||
+		!strings.Contains(fi.PeerSubject, "CN=sip.test") || !fi.Verify {
+		t.Fatalf("flow %+v: want a verified TLS connection to %s with the server's subject", fi, k.TLSAddr())
+	}
+	contacts, err := k.Contacts("1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "sips:1001@" + fi.Local.String()
+	if len(contacts) != 1 || !strings.HasPrefix(contacts[0], want) {
+		t.Fatalf("location table has %v, want %s (our end of the TLS connection)", contacts, want)
+	}
+}
+
+// A certificate from a CA we do not trust, and one for another host name,
+// each fail the registration with an error naming the problem.
+func TestTLSRefusesWrongCAAndWrongHost(t *testing.T) {
+	t.Parallel()
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
+	for _, tc := range []struct {
+		name, host, want string
+		ca               string
+	}{
+		{"wrong CA", "sip.test", "certificate signed by unknown authority", kamailiotest.NewCA(t, "another CA").CAFile()},
+		{"wrong host", "wrong.test", "certificate is valid for sip.test, not wrong.test", k.CA().CAFile()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tlsStack(t, tc.ca)
+			r, _ := runLine(t, st, tlsAccount(tc.host, k), RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
+			s := waitState(t, r, StateFailing, 10*time.Second)
+			if !strings.Contains(s.LastError, tc.want) {
+				t.Fatalf("last error %q, want it to say %q", s.LastError, tc.want)
+			}
+			if c, _ := k.Contacts("1001"); len(c) != 0 {
+				t.Fatalf("registered %v despite the bad certificate", c)
+			}
+		})
+	}
+}
