@@ -23,8 +23,8 @@ import (
 
 // What our INVITEs and their answers advertise.
 const (
-	allowMethods  = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
-	supportedTags = "timer, replaces"
+	allowMethods  = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY"
+	supportedTags = "100rel, timer, replaces"
 )
 
 var _ call.Leg = (*Call)(nil)
@@ -93,6 +93,10 @@ type Call struct {
 	// end's last SDP.
 	mediaIP netip.Addr
 	offer   []byte
+
+	// inv is the INVITE extensions' state (invite.go): late offer, 100rel,
+	// forks, redirects.
+	inv inviteState
 }
 
 // ID is the call's SIP Call-ID.
@@ -355,6 +359,7 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 		c.closeMedia()
 		return nil, fmt.Errorf("sip: dial %s: %w", spec.uri.String(), err)
 	}
+	c.tapCalls(dua) // forks' answers, the ACK's CSeq after a PRACK (invite.go)
 	uac, err := dua.WriteInvite(context.Background(), req)
 	if err != nil {
 		c.closeMedia()
@@ -372,13 +377,17 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 }
 
 // waitAnswer follows the INVITE to its final response, answering 401/407
-// with the line's credentials.
+// with the line's credentials, PRACKing reliable 18x, and sending the
+// INVITE again after a 3xx, a 422 or a short Retry-After (invite.go).
 func (c *Call) waitAnswer(ctx context.Context) {
 	l := c.line
-	err := c.uac.WaitAnswer(ctx, sipgo.AnswerOptions{
+	opts := sipgo.AnswerOptions{
 		Username: l.acct.AuthName(),
 		Password: l.acct.Password,
 		OnResponse: func(res *siplib.Response) error {
+			if res.IsProvisional() && !c.provisional(res) {
+				return nil // a reliable 18x already taken
+			}
 			switch {
 			case res.StatusCode == 180 || (res.StatusCode == 183 && len(res.Body()) == 0):
 				c.emit(call.Event{Kind: call.Progress, Detail: statusDetail(res.StatusCode, res.Reason)})
@@ -392,7 +401,35 @@ func (c *Call) waitAnswer(ctx context.Context) {
 			}
 			return nil
 		},
-	})
+	}
+	var err error
+	for {
+		err = c.uac.WaitAnswer(ctx, opts)
+		var dr *sipgo.ErrDialogResponse
+		if !errors.As(err, &dr) || ctx.Err() != nil {
+			break
+		}
+		wait, again := c.retryInvite(dr.Res)
+		if !again {
+			break
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+				break
+			}
+		}
+		if rerr := c.resendInvite(ctx); rerr != nil {
+			l.log.Warn("sip: INVITE not sent again", "call", c.callID, "err", rerr)
+			break
+		}
+	}
 	var dr *sipgo.ErrDialogResponse
 	switch {
 	case err == nil:
@@ -420,12 +457,17 @@ func (c *Call) waitAnswer(ctx context.Context) {
 		return
 	}
 	res := c.uac.InviteResponse
+	c.won(res)
 	if to := res.To(); to != nil && to.DisplayName != "" {
 		c.mu.Lock()
 		c.remote.Name = to.DisplayName
 		c.mu.Unlock()
 	}
-	if _, err := c.applyRemote(res.Body()); err != nil {
+	answer := res.Body()
+	if len(answer) == 0 {
+		answer = c.earlyAnswer(res) // the answer came in this fork's reliable 18x
+	}
+	if _, err := c.applyRemote(answer); err != nil {
 		l.log.Warn("sip: answer SDP", "call", c.callID, "err", err)
 		c.uac.Ack(context.Background())
 		c.byeUAC()
@@ -469,7 +511,9 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 	c.mediaIP = ip
 	c.local = l.localSDP(ip, 0)
 	c.version = c.local.SessionVersion
-	if _, err := c.applyRemote(req.Body()); err != nil {
+	if len(req.Body()) == 0 {
+		c.inv.lateOffer = true // our 200 OK will carry the offer, the ACK the answer
+	} else if _, err := c.applyRemote(req.Body()); err != nil {
 		c.closeMedia()
 		return nil, &statusError{488, "Not Acceptable Here", err}
 	}
@@ -529,6 +573,9 @@ func (c *Call) Alert() error {
 	if c.alerted.Swap(true) {
 		return nil
 	}
+	if c.wantsReliable() {
+		return c.alertReliable() // RFC 3262 (invite.go)
+	}
 	// Sent here, not on a goroutine: a quick answer must not overtake it.
 	if err := c.uas.Respond(180, "Ringing", nil); err != nil {
 		return fmt.Errorf("sip: 180: %w", err)
@@ -552,9 +599,7 @@ func (c *Call) Answer() error {
 		c.answered.Store(false)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
-	c.mu.Lock()
-	answer, err := sdp.Answer(c.nextLocal(), c.media)
-	c.mu.Unlock()
+	answer, err := c.answerBody()
 	if err != nil {
 		c.answered.Store(false)
 		return fmt.Errorf("sip: answer: %w", err)
@@ -580,7 +625,9 @@ func (c *Call) Answer() error {
 	}
 	go c.runSessionTimer(c.timer)
 	c.watchRTP()
-	c.emit(call.Event{Kind: call.Answered})
+	if !c.inv.lateOffer {
+		c.emit(call.Event{Kind: call.Answered}) // a late offer's comes with the ACK's answer
+	}
 	go func() {
 		defer c.finish()
 		if err := c.uas.WriteResponse(res); err != nil {
@@ -947,6 +994,9 @@ func (c *Call) openAnswerMedia() error {
 	c.local = c.line.localSDP(ip, port)
 	c.version = c.local.SessionVersion
 	c.mu.Unlock()
+	if len(offer) == 0 {
+		return nil // a late offer: ours goes in the 200 OK
+	}
 	_, err = c.applyRemote(offer)
 	return err
 }

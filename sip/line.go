@@ -150,6 +150,7 @@ func (st *Stack) lineRouter() *router {
 		st.Handle(siplib.BYE, r.inCall((*Line).handleBye))
 		st.Handle(siplib.INFO, r.inCall((*Line).handleInfo))
 		st.Handle(siplib.UPDATE, r.inCall((*Line).handleUpdate))
+		st.Handle(siplib.PRACK, r.inCall((*Line).handlePrack)) // invite.go
 		st.Handle(siplib.REFER, r.inCall((*Line).handleRefer))
 		st.Handle(siplib.NOTIFY, st.routeNotify(r)) // calls, then message waiting (mwi.go)
 		st.Handle(siplib.CANCEL, func(req *siplib.Request, tx siplib.ServerTransaction) {
@@ -459,8 +460,8 @@ func (r *router) findDialog(ref dialogRef) *Call {
 }
 
 func (l *Line) handleAck(req *siplib.Request, tx siplib.ServerTransaction) {
-	if c := l.find(req); c != nil && c.uas != nil {
-		c.uas.ReadAck(req, tx)
+	if c := l.find(req); c != nil {
+		c.handleAck(req, tx) // invite.go: a late offer's answer
 	}
 }
 
