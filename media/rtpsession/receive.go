@@ -52,6 +52,9 @@ func (s *Session) readRTP() error {
 func (s *Session) handleRTP(at time.Duration, buf []byte, from netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if buf = s.unprotectRTP(buf); buf == nil {
+		return // failed the SRTP check: counted (srtp.go)
+	}
 	if err := s.in.Unmarshal(buf); err != nil || s.in.Version != 2 {
 		s.malformed++
 		return

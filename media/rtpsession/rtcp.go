@@ -113,6 +113,10 @@ func (s *Session) sendRTCP(pkts rtcp.CompoundPacket, to netip.AddrPort, toUDP *n
 		s.log.Warn("rtcp: marshal", "err", err)
 		return
 	}
+	b, ok := s.protectRTCP(b)
+	if !ok {
+		return
+	}
 	if _, err := writeTo(s.cfg.RTCPConn, b, to, toUDP); err != nil {
 		s.log.Debug("rtcp: send", "to", to, "err", err)
 	}
@@ -136,7 +140,9 @@ func (s *Session) readRTCP() error {
 		}
 		return nil
 	}
-	s.handleRTCP(s.clock(), buf[:n], from)
+	if b := s.unprotectRTCP(buf[:n]); b != nil {
+		s.handleRTCP(s.clock(), b, from)
+	}
 	return nil
 }
 

@@ -90,6 +90,9 @@ type Config struct {
 	Wall time.Time
 
 	Logger *slog.Logger
+
+	// SRTP protects the media with these keys (srtp.go); zero: plain RTP.
+	SRTP SRTPKeys
 }
 
 // ErrNoTelephoneEvent is returned by SendDTMF when the far end did not
@@ -185,6 +188,8 @@ type Session struct {
 	// rawRTP does the RTP socket's I/O without Go system calls (rawio.go);
 	// nil for a conn it cannot drive.
 	rawRTP *rawUDP
+
+	srtp srtpState // SRTP contexts and buffers (srtp.go)
 }
 
 // New prepares a session; Start begins receiving.
@@ -240,6 +245,9 @@ func New(cfg Config) (*Session, error) {
 	s.dtmfIn = rfc4733.NewReceiver(s.reportKey)
 	s.remoteChanged(cfg.Remote, cfg.RemoteRTCP)
 	s.nextRTCP = s.clock() + s.rtcpInterval()
+	if err := s.SetSRTP(cfg.SRTP); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -491,7 +499,11 @@ func (s *Session) write(payload []byte) {
 		s.log.Warn("rtp: marshal", "err", err)
 		return
 	}
-	if err := s.sendRTP(s.wire[:n]); err != nil {
+	wire, ok := s.protectRTP(s.wire[:n])
+	if !ok {
+		return
+	}
+	if err := s.sendRTP(wire); err != nil {
 		s.log.Debug("rtp: send", "to", s.remote, "err", err)
 		return
 	}

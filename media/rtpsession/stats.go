@@ -32,6 +32,10 @@ type Stats struct {
 	Concealed   uint64 // frames played as concealment (or silence)
 	DTMFDropped uint64 // key events nobody read from DTMF()
 	Buffer      jitter.Stats
+	// SRTP is set when the media is protected (srtp.go); SRTPFailed
+	// counts the packets, RTP and RTCP, dropped for failing its check.
+	SRTP       bool
+	SRTPFailed uint64
 
 	// PassThrough is set once fax/modem pass-through was on at any time
 	// in the call (SetPassThrough); PassThroughDepth is the fixed depth
@@ -89,6 +93,7 @@ func (s *Session) Stats() Stats {
 	if s.strict.learned {
 		st.Source = s.strict.source
 	}
+	st.SRTP, st.SRTPFailed = s.Encrypted(), s.srtp.failed.Load()
 	if s.src.init {
 		st.LossFraction = max(float64(st.PacketsLost), 0) / float64(s.src.expected())
 	}

@@ -93,6 +93,10 @@ type Local struct {
 	// SessionID and SessionVersion fill o=; the version must grow with
 	// each new offer or answer in a dialog (RFC 3264 §8).
 	SessionID, SessionVersion uint64
+	// SRTP is the line's SRTP policy and Crypto our keys for the call
+	// (NewCryptos), kept for all its offers and answers.
+	SRTP   SRTPPolicy
+	Crypto []Crypto
 }
 
 func (l Local) codecs() []codec.Codec {
@@ -127,6 +131,11 @@ type Media struct {
 	// Hold is set when the far end holds us: it sent sendonly, inactive or
 	// a 0.0.0.0 connection address.
 	Hold bool
+	// SRTP is the negotiated SDES-SRTP (SRTP.On false: plain RTP). SAVP
+	// is set when the far end's m-line said RTP/SAVP (our answer says it
+	// too). A value, not a pointer: see Key.
+	SRTP SRTP
+	SAVP bool
 }
 
 // Errors a negotiation can end with; the returned errors wrap one of them
@@ -160,7 +169,18 @@ func Offer(l Local) ([]byte, error) {
 	case l.EventPayloadType > 0:
 		return nil, fmt.Errorf("sdp: offer: telephone-event payload type %d is not dynamic (96-127)", l.EventPayloadType)
 	}
-	return build(l, formats, l.ptime(), l.Direction)
+	var crypto []string
+	if l.SRTP != SRTPOff {
+		for _, s := range offeredSuites {
+			if c, ok := l.keyFor(s); ok {
+				crypto = append(crypto, c.Attribute())
+			}
+		}
+		if len(crypto) == 0 {
+			return nil, fmt.Errorf("sdp: offer: SRTP %s but no keys", l.SRTP)
+		}
+	}
+	return build(l, formats, l.ptime(), l.Direction, l.SRTP == SRTPMandatory, crypto)
 }
 
 // Answer writes our answer to a remote offer that Negotiate turned into m:
@@ -174,7 +194,11 @@ func Answer(l Local, m Media) ([]byte, error) {
 	if m.EventPayloadType != 0 {
 		formats = append(formats, format{pt: m.EventPayloadType, name: telephoneEvent})
 	}
-	return build(l, formats, m.Ptime, m.Direction)
+	var crypto []string
+	if m.SRTP.On() {
+		crypto = []string{Crypto{Tag: m.SRTP.Tag, Suite: m.SRTP.Suite, Key: m.SRTP.Local}.Attribute()}
+	}
+	return build(l, formats, m.Ptime, m.Direction, m.SAVP && m.SRTP.On(), crypto)
 }
 
 const telephoneEvent = "telephone-event"
@@ -190,7 +214,9 @@ type format struct {
 	name string
 }
 
-func build(l Local, formats []format, ptime time.Duration, dir Direction) ([]byte, error) {
+// build writes the SDP; savp makes the profile RTP/SAVP, crypto are the
+// a=crypto values.
+func build(l Local, formats []format, ptime time.Duration, dir Direction, savp bool, crypto []string) ([]byte, error) {
 	if l.Port <= 0 || l.Port > 65535 {
 		return nil, fmt.Errorf("%w: local port %d", ErrBadPort, l.Port)
 	}
@@ -209,6 +235,9 @@ func build(l Local, formats []format, ptime time.Duration, dir Direction) ([]byt
 			Protos: []string{"RTP", "AVP"},
 		},
 	}
+	if savp {
+		md.MediaName.Protos[1] = "SAVP"
+	}
 	for _, f := range formats {
 		pt := strconv.Itoa(int(f.pt))
 		md.MediaName.Formats = append(md.MediaName.Formats, pt)
@@ -216,6 +245,9 @@ func build(l Local, formats []format, ptime time.Duration, dir Direction) ([]byt
 		if f.name == telephoneEvent {
 			md.Attributes = append(md.Attributes, psdp.NewAttribute("fmtp", pt+" 0-16"))
 		}
+	}
+	for _, c := range crypto {
+		md.Attributes = append(md.Attributes, psdp.NewAttribute("crypto", c))
 	}
 	md.Attributes = append(md.Attributes,
 		psdp.NewAttribute("ptime", strconv.Itoa(int(ptime/time.Millisecond))),
@@ -248,11 +280,27 @@ func Negotiate(l Local, remote []byte) (Media, error) {
 	if err := s.Unmarshal(remote); err != nil {
 		return Media{}, fmt.Errorf("%w: %w", ErrParse, err)
 	}
-	md, err := audioLine(&s)
+	md, err := audioLine(&s, l.SRTP != SRTPOff)
 	if err != nil {
 		return Media{}, err
 	}
-	m := Media{Ptime: 20 * time.Millisecond}
+	profile := md.MediaName.Protos[len(md.MediaName.Protos)-1] // AVP, AVPF, SAVP or SAVPF
+	m := Media{Ptime: 20 * time.Millisecond, SAVP: strings.HasPrefix(profile, "S")}
+	if m.SAVP || l.SRTP != SRTPOff {
+		var values []string
+		for _, a := range md.Attributes {
+			if a.Key == "crypto" {
+				values = append(values, a.Value)
+			}
+		}
+		srtp, err := negotiateCrypto(l, values)
+		switch {
+		case err == nil:
+			m.SRTP = srtp
+		case m.SAVP || l.SRTP == SRTPMandatory:
+			return Media{}, err
+		}
+	}
 
 	// Remote formats: payload type → encoding name at 8 kHz.
 	names := map[uint8]string{0: "PCMU", 8: "PCMA", cnPayloadType: comfortNoise}
@@ -340,15 +388,16 @@ func Negotiate(l Local, remote []byte) (Media, error) {
 	return m, nil
 }
 
-// audioLine returns the first usable audio m-line.
-func audioLine(s *psdp.SessionDescription) (*psdp.MediaDescription, error) {
+// audioLine returns the first usable audio m-line: RTP/AVP or RTP/AVPF,
+// and RTP/SAVP or RTP/SAVPF when we take SRTP.
+func audioLine(s *psdp.SessionDescription, srtp bool) (*psdp.MediaDescription, error) {
 	var seen []string
 	for _, md := range s.MediaDescriptions {
 		if md.MediaName.Media != "audio" {
 			continue
 		}
 		proto := strings.Join(md.MediaName.Protos, "/")
-		if proto != "RTP/AVP" && proto != "RTP/AVPF" {
+		if proto != "RTP/AVP" && proto != "RTP/AVPF" && (!srtp || proto != "RTP/SAVP" && proto != "RTP/SAVPF") {
 			seen = append(seen, proto)
 			continue
 		}
@@ -361,7 +410,10 @@ func audioLine(s *psdp.SessionDescription) (*psdp.MediaDescription, error) {
 		return md, nil
 	}
 	if len(seen) > 0 {
-		return nil, fmt.Errorf("%w: audio offered only over %v (no SRTP support)", ErrNoAudio, seen)
+		if !srtp {
+			return nil, fmt.Errorf("%w: audio offered only over %v (SRTP is off on this line)", ErrNoAudio, seen)
+		}
+		return nil, fmt.Errorf("%w: audio offered only over %v", ErrNoAudio, seen)
 	}
 	return nil, ErrNoAudio
 }
