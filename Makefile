@@ -1,7 +1,11 @@
 # The firmware's one-command entry points. See README.md.
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# KEYS: the update signing key pair (make keys); its public half is linked
+# into the firmware, which then accepts only bundles signed with it.
+KEYS      ?= keys
+UPDATE_PUB = $(shell cat $(KEYS)/update.pub 2>/dev/null)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.updateKey=$(UPDATE_PUB)
 PKGS      := ./...
 FUZZTIME  ?= 10000x
 

@@ -4,6 +4,7 @@
 # Needs no internet beyond Debian's archive, and none once out/cache is filled.
 #
 #   image/build.sh BOARD      # make image BOARD=rpi3 builds the binaries first
+# Environment: VERSION, SOURCE_DATE_EPOCH, ATA_BIN, ATA_SYS_BIN, OUT_DIR, CACHE_DIR.
 . "$(dirname "$0")/lib.sh"
 
 BOARD=${1:-}
@@ -16,6 +17,10 @@ BOARD_DIR="$IMAGE_DIR/board/$BOARD"
 COMMON_DIR="$IMAGE_DIR/board/common"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO_DIR" log -1 --format=%ct 2>/dev/null || echo 0)}
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+# VERSION: what the firmware reports and the update bundle's manifest says
+# (make passes its own, which is also linked into ata); SOURCE_DATE_EPOCH
+# orders versions (a bundle built earlier than the running system is older).
+VERSION=${VERSION:-$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo dev)}
 
 step 1/6 "host tools, board $BOARD"
 need_tools genimage:genimage mcopy:mtools mkfs.vfat:dosfstools mkfs.ext4:e2fsprogs \
@@ -57,7 +62,7 @@ say "busybox: $(echo "$APPLETS" | wc -l) applet links"
 install -m 0755 "$ATA_BIN" "$RD/usr/bin/ata"
 install -m 0755 "$ATA_SYS_BIN" "$RD/usr/sbin/ata-sys"
 echo "$BOARD" >"$RD/etc/ata/board"
-git -C "$REPO_DIR" describe --always --dirty >"$RD/etc/ata/version" 2>/dev/null || echo dev >"$RD/etc/ata/version"
+echo "$VERSION" >"$RD/etc/ata/version"
 modlist() { cat "$@" | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'; }
 modlist "$COMMON_DIR/modules" >"$RD/etc/ata/modules"
 modlist "$COMMON_DIR/modules-rpi" "$BOARD_DIR/modules" >"$RD/etc/ata/modules.board"
@@ -72,24 +77,19 @@ find "$RD" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$RD" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | lz4 -l -12 -q >"$WORK/initramfs.lz4"
 say "initramfs (lz4) $(human "$(stat -c %s "$WORK/initramfs.lz4")") ($(du -sh --apparent-size "$RD" | cut -f1) unpacked)"
 
-step 4/6 "partition contents (boot, root-a, data)"
+step 4/6 "partition contents (boot, slot A, data)"
 STAGE="$WORK/stage"
-mkdir -p "$STAGE"/{boot,root-a,data}
-cp "$KDIR/boot/vmlinuz-$KVER" "$STAGE/boot/Image"
-cp "$WORK/initramfs.lz4" "$STAGE/boot/initramfs"
-cp "$BOARD_DIR/config.txt" "$BOARD_DIR/cmdline.txt" "$STAGE/boot/"
-while read -r f; do cp "$FWDIR/$f" "$STAGE/boot/"; done <"$BOARD_DIR/firmware"
-while read -r f; do cp "$KDIR/usr/lib/linux-image-$KVER/broadcom/$f" "$STAGE/boot/"; done <"$BOARD_DIR/dtbs"
-cp "$STAGE/boot/initramfs" "$STAGE/root-a/"
-cat "$RD/etc/ata/version" >"$STAGE/root-a/version"
-cp "$COMMON_DIR/ata.toml" "$STAGE/data/ata.toml"
+stage_card "$STAGE" "$BOARD" "$KDIR/boot/vmlinuz-$KVER" "$WORK/initramfs.lz4" "$FWDIR" \
+	"$KDIR/usr/lib/linux-image-$KVER/broadcom" "$VERSION" "$SOURCE_DATE_EPOCH"
 cat >"$STAGE/data/README" <<'DATA'
 This is the ATA's data partition (ext4, label ata-data), mounted at /data.
   ata.toml       the firmware's configuration (absent: the embedded default)
   network.conf   mode=dhcp|static, address=IP/PREFIX, gateway=, dns=, ntp=, iface=
   data/          the call log (calls.jsonl)
+  update/        firmware update state: pending.json (an update on its trial boot), result.json
 DATA
-for f in "$STAGE"/boot/*; do say "  boot/$(basename "$f")  $(human "$(stat -c %s "$f")")"; done
+for f in "$STAGE"/slot/*; do say "  slot/$(basename "$f")  $(human "$(stat -c %s "$f")")"; done
+say "  boot/: $(cd "$STAGE/boot" && echo *)"
 find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 step 5/6 "genimage ($IMAGE_DIR/board/genimage.cfg)"

@@ -39,11 +39,12 @@ import (
 	"github.com/openata/ata/fxs/callerid/minimodemtest"
 	"github.com/openata/ata/internal/kamailiotest"
 	"github.com/openata/ata/internal/sipptest"
+	"github.com/openata/ata/update"
 )
 
 const (
 	board       = "rpi3"
-	maxImage    = 128 << 20
+	maxImage    = 192 << 20
 	maxBinary   = 15 << 20
 	sector      = 512
 	ntpTime     = "2031-05-06T07:08:09Z" // what the test's SNTP server says
@@ -83,14 +84,14 @@ func TestImage(t *testing.T) {
 	t.Logf("make image BOARD=%s: %.1fs", board, time.Since(start).Seconds())
 
 	parts := checkPartitions(t, img)
-	checkBootFiles(t, img, parts[0].Start)
+	checkBootFiles(t, img, parts)
 	checkSizes(t, repo, img)
 
 	// The card as a user would prepare it: config files on the data partition.
 	disk := prepareCard(t, img)
 	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, repo, disk) })
 	t.Run("qemu-virt-selftest", func(t *testing.T) { bootVirtSelftest(t, repo, disk) })
-	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[0].Start) })
+	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[1].Start) })
 }
 
 type partition struct {
@@ -124,9 +125,9 @@ func checkPartitions(t *testing.T, img string) []partition {
 		size int64 // sectors
 		boot bool
 	}{
-		{"c", 60 << 20 / sector, true},   // boot, FAT32 LBA
-		{"83", 16 << 20 / sector, false}, // root A
-		{"83", 16 << 20 / sector, false}, // root B
+		{"e", 16 << 20 / sector, true},   // boot, FAT16 LBA: firmware, autoboot.txt
+		{"c", 64 << 20 / sector, false},  // slot A, FAT32 LBA
+		{"c", 64 << 20 / sector, false},  // slot B
 		{"83", 16 << 20 / sector, false}, // data
 	}
 	for i, w := range want {
@@ -145,23 +146,42 @@ func checkPartitions(t *testing.T, img string) []partition {
 	return p
 }
 
-func checkBootFiles(t *testing.T, img string, start int64) {
-	fat := fmt.Sprintf("%s@@%d", img, start*sector)
-	out, err := exec.Command("mdir", "-b", "-i", fat, "::").CombinedOutput()
-	if err != nil {
-		t.Fatalf("mdir: %v\n%s", err, out)
+// checkBootFiles checks p1 (the firmware and autoboot.txt choosing slot
+// A, with its manifest) and slot A (a complete Pi boot partition).
+func checkBootFiles(t *testing.T, img string, parts []partition) {
+	fatFiles := func(p partition) (string, map[string]bool) {
+		fat := fmt.Sprintf("%s@@%d", img, p.Start*sector)
+		out, err := exec.Command("mdir", "-b", "-i", fat, "::").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mdir: %v\n%s", err, out)
+		}
+		have := map[string]bool{}
+		for _, l := range strings.Fields(string(out)) {
+			have[strings.TrimPrefix(l, "::/")] = true
+		}
+		return fat, have
 	}
-	have := map[string]bool{}
-	for _, l := range strings.Fields(string(out)) {
-		have[strings.TrimPrefix(l, "::/")] = true
-	}
-	for _, f := range []string{"config.txt", "cmdline.txt", "Image", "initramfs", "bootcode.bin", "start.elf", "fixup.dat",
-		"bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb"} {
+	boot, have := fatFiles(parts[0])
+	for _, f := range []string{"autoboot.txt", "config.txt", "bootcode.bin", "start.elf", "fixup.dat", "slot-2.json"} {
 		if !have[f] {
-			t.Errorf("boot partition has no %s (has %s)", f, strings.TrimSpace(string(out)))
+			t.Errorf("boot partition has no %s (has %v)", f, have)
 		}
 	}
-	cfg, err := exec.Command("mtype", "-i", fat, "::config.txt").Output()
+	ab, err := exec.Command("mtype", "-i", boot, "::autoboot.txt").Output()
+	if err != nil {
+		t.Fatalf("mtype autoboot.txt: %v", err)
+	}
+	if a, err := update.ParseAutoboot(ab); err != nil || a != (update.Autoboot{Committed: 2, Try: 3}) {
+		t.Errorf("autoboot.txt: %+v %v, want slot A (p2) committed, p3 for tryboot:\n%s", a, err, ab)
+	}
+	slot, have := fatFiles(parts[1])
+	for _, f := range []string{"config.txt", "cmdline.txt", "Image", "initramfs", "start.elf", "fixup.dat",
+		"bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb"} {
+		if !have[f] {
+			t.Errorf("slot A has no %s (has %v)", f, have)
+		}
+	}
+	cfg, err := exec.Command("mtype", "-i", slot, "::config.txt").Output()
 	if err != nil {
 		t.Fatalf("mtype config.txt: %v", err)
 	}
@@ -687,7 +707,8 @@ func crossBuild(t *testing.T, repo, pkg string, test bool) []byte {
 }
 
 // bootRaspi3b boots the image's own kernel, initramfs and Pi 3 device tree
-// on QEMU's Raspberry Pi 3 model, with the card on the emulated SD host.
+// (from slot A, which bootStart locates) on QEMU's Raspberry Pi 3 model,
+// with the card on the emulated SD host.
 // That model has no network (the Pi 3's Ethernet is a USB chip QEMU lacks)
 // and its watchdog resets at once when armed (hence ata.nowatchdog).
 func bootRaspi3b(t *testing.T, card string, bootStart int64) {

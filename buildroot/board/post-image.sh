@@ -6,14 +6,11 @@ set -euo pipefail
 BOARD=$2
 IMAGE_DIR=$BR2_EXTERNAL_ATA_PATH/../image
 STAGE=$BUILD_DIR/ata-stage
-rm -rf "$STAGE" && mkdir -p "$STAGE"/{boot,root-a,data}
-cp "$BINARIES_DIR/Image" "$STAGE/boot/Image"
-cp "$BINARIES_DIR/rootfs.cpio.gz" "$STAGE/boot/initramfs"
-cp "$IMAGE_DIR/board/$BOARD/config.txt" "$IMAGE_DIR/board/$BOARD/cmdline.txt" "$STAGE/boot/"
-while read -r f; do cp "$BINARIES_DIR/rpi-firmware/$f" "$STAGE/boot/"; done <"$IMAGE_DIR/board/$BOARD/firmware"
-while read -r f; do cp "$BINARIES_DIR/$f" "$STAGE/boot/"; done <"$IMAGE_DIR/board/$BOARD/dtbs"
-cp "$STAGE/boot/initramfs" "$STAGE/root-a/"
-cp "$IMAGE_DIR/board/common/ata.toml" "$STAGE/data/ata.toml"
+. "$IMAGE_DIR/lib.sh" # stage_card: the same partition contents as image/build.sh
+VERSION=${VERSION:-$(git -C "$IMAGE_DIR/.." describe --always --dirty 2>/dev/null || echo dev)}
+rm -rf "$STAGE"
+stage_card "$STAGE" "$BOARD" "$BINARIES_DIR/Image" "$BINARIES_DIR/rootfs.cpio.gz" "$BINARIES_DIR/rpi-firmware" \
+	"$BINARIES_DIR" "$VERSION" "${SOURCE_DATE_EPOCH:-$(date +%s)}"
 rm -rf "$BUILD_DIR/genimage.tmp"
 genimage --rootpath "$STAGE" --tmppath "$BUILD_DIR/genimage.tmp" --inputpath "$BINARIES_DIR" \
 	--outputpath "$BINARIES_DIR" --config "$IMAGE_DIR/board/genimage.cfg"

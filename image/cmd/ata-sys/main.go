@@ -5,6 +5,8 @@
 //	ata-sys ntp [-timeout 3s] SERVER...   set the clock from the first SNTP server that answers
 //	ata-sys grow-part DEVICE              extend the last MBR partition (e.g. /dev/mmcblk0p4) to the end of the disk
 //	ata-sys grow-fs DEVICE MOUNTPOINT     grow the mounted ext4 file system on DEVICE to fill its partition
+//	ata-sys update-boot                   settle an update's trial at boot; prints "trial" or "committed"
+//	ata-sys update-watch [CONFIG]         roll a trial boot back (reboot) unless ata commits it in time
 //
 // It runs as root in the initramfs (grow-part and grow-fs in the background
 // once ata has started); every failure is reported and non-fatal to the boot.
@@ -15,6 +17,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/openata/ata/update"
 )
 
 func main() {
@@ -41,6 +45,11 @@ func main() {
 			usage()
 		}
 		err = growFS(args[0], args[1])
+	case "update-boot":
+		err = updateBoot("/")
+	case "update-watch":
+		files := append(args, "/data/ata.toml")
+		err = updateWatch("/", files, time.Second, func() error { return update.Reboot("") })
 	default:
 		usage()
 	}
@@ -51,6 +60,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ata-sys ntp [-timeout D] SERVER... | grow-part DEVICE | grow-fs DEVICE MOUNTPOINT")
+	fmt.Fprintln(os.Stderr, "usage: ata-sys ntp [-timeout D] SERVER... | grow-part DEVICE | grow-fs DEVICE MOUNTPOINT | update-boot | update-watch [CONFIG]")
 	os.Exit(2)
 }
