@@ -84,6 +84,11 @@ type SIP struct {
 	// RTPTimeout ends a call whose far end sent no RTP for this long (not
 	// while held); 0 turns it off.
 	RTPTimeout Duration `toml:"rtp_timeout"`
+	// RTPLatching says when a call's RTP goes to the source of the far
+	// end's packets instead of its SDP address: "auto" (only where the SDP
+	// address is private, loopback or unspecified and the packets come
+	// from elsewhere: a far end behind a NAT), "always" or "never".
+	RTPLatching string `toml:"rtp_latching"`
 	// RTPPorts is the UDP port range calls use, "A-B" with both ends
 	// included: each call takes an even RTP port and the odd RTCP port
 	// above it (a firewall in front of the box opens this range).
@@ -523,6 +528,7 @@ func builtin() *Config {
 			KeepAliveMisses: 2,
 			RTPTimeout:      Duration(60 * time.Second),
 			RTPPorts:        "10000-20000",
+			RTPLatching:     "auto",
 			AcceptProxyOnly: true,
 			UserAgent:       "openata",
 		},
@@ -747,6 +753,9 @@ func (c *Config) check() error {
 	}
 	if _, _, err := c.SIP.RTPPortRange(); err != nil {
 		return keyErr("sip.rtp_ports", "%v", err)
+	}
+	if m := c.SIP.RTPLatching; m != "auto" && m != "always" && m != "never" {
+		return keyErr("sip.rtp_latching", "unknown %q (known: auto, always, never)", m)
 	}
 	if err := c.checkSystem(); err != nil {
 		return err

@@ -39,6 +39,7 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"integer duration", "[sip]\nkeepalive = 30\n", []string{"sip.keepalive", "30ns"}},
 		{"integer flash", "[phone]\nflash_min = 12\nflash_max = 900\n", []string{"phone."}},
 		{"keepalive method", "[sip]\nkeepalive_method = \"ping\"\n", []string{"sip.keepalive_method", "crlf"}},
+		{"rtp latching", "[sip]\nrtp_latching = \"comedia\"\n", []string{"sip.rtp_latching", "auto, always, never"}},
 		{"keepalive misses zero", "[sip]\nkeepalive_misses = 0\n", []string{"sip.keepalive_misses", "1 to 10", "got 0"}},
 		{"keepalive misses many", "[sip]\nkeepalive_misses = 11\n", []string{"sip.keepalive_misses", "got 11"}},
 		{"keepalive misses string", "[sip]\nkeepalive_misses = \"2\"\n", []string{"ata.toml:2", "keepalive_misses"}},

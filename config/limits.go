@@ -71,6 +71,7 @@ var TextRules = map[string]TextRule{
 	"sip.keepalive_method": MaxWordRule,
 	"sip.user_agent":       {Max: MaxUserAgent, Wire: true},
 	"sip.rtp_ports":        {Max: MaxWord, Wire: true}, // the SDP's media port
+	"sip.rtp_latching":     MaxWordRule,
 	"sip.tls_ca_file":      {Max: MaxPath},
 	"sip.stun_server":      {Max: MaxHostPort},
 

@@ -1033,7 +1033,7 @@ func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 	if c.session == nil {
 		s, err := rtpsession.New(rtpsession.Config{
 			Conn: c.rtp, RTCPConn: c.rtcp, Remote: m.Remote, RemoteRTCP: m.RemoteRTCP,
-			Symmetric: true, Codec: m.Codec, PayloadType: m.PayloadType,
+			Latching: c.line.st.cfg.RTPLatching, Codec: m.Codec, PayloadType: m.PayloadType,
 			EventPayloadType: m.EventPayloadType, Jitter: c.line.opt.Jitter,
 			ComfortNoisePayloadType: m.CNPayloadType, VAD: c.line.acct.VAD,
 			PacketSamples: int(m.Ptime / (time.Second / 8000)),

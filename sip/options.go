@@ -3,6 +3,8 @@ package sip
 import (
 	"net/netip"
 	"time"
+
+	"github.com/openata/ata/media/rtpsession"
 )
 
 // StackConfig is how the SIP stack is set up (the [sip] settings).
@@ -29,6 +31,10 @@ type StackConfig struct {
 	AcceptProxyOnly bool
 	// UserAgent is the User-Agent header ("" leaves it out).
 	UserAgent string
+	// RTPLatching says when calls' RTP goes to the source of the far
+	// end's packets rather than its SDP address (rtpsession.Latching;
+	// the zero value is auto).
+	RTPLatching rtpsession.Latching
 	// TLSCAFile is a PEM file of CA certificates trusted for TLS lines
 	// besides the system roots ([sip] tls_ca_file; "" only the system's).
 	TLSCAFile string

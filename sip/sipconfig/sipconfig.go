@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/openata/ata/config"
+	"github.com/openata/ata/media/rtpsession"
 	"github.com/openata/ata/sip"
 )
 
@@ -21,6 +22,8 @@ func StackConfig(c config.SIP) sip.StackConfig {
 		UserAgent:       c.UserAgent,
 		TLSCAFile:       c.TLSCAFile,
 	}
+	// config.Parse refuses any other word; one that gets here anyway is auto.
+	s.RTPLatching, _ = rtpsession.ParseLatching(c.RTPLatching)
 	// A range the config rejects never gets here (config.Parse checks it);
 	// 0..0 leaves the stack's default.
 	if lo, hi, err := c.RTPPortRange(); err == nil {

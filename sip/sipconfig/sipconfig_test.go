@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/config"
+	"github.com/openata/ata/media/rtpsession"
 )
 
 func TestAccountFromConfig(t *testing.T) {
@@ -71,5 +72,22 @@ func TestTransportFromConfig(t *testing.T) {
 	}
 	if s := StackConfig(config.SIP{TLSCAFile: "/etc/ata/ca.pem"}); s.TLSCAFile != "/etc/ata/ca.pem" {
 		t.Errorf("tls_ca_file not mapped: %+v", s)
+	}
+}
+
+// `[sip] rtp_latching` reaches the stack (auto by default).
+func TestRTPLatchingFromConfig(t *testing.T) {
+	for in, want := range map[string]rtpsession.Latching{"": rtpsession.LatchAuto, "always": rtpsession.LatchAlways, "never": rtpsession.LatchNever} {
+		toml := "[sip]\n"
+		if in != "" {
+			toml += "rtp_latching = \"" + in + "\"\n"
+		}
+		c, err := config.Parse("t.toml", []byte(toml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := StackConfig(c.SIP).RTPLatching; got != want {
+			t.Errorf("rtp_latching %q: stack has %v, want %v", in, got, want)
+		}
 	}
 }
