@@ -130,6 +130,8 @@ type MediaReport struct {
 	// PassThrough is set when the call went to fax/modem pass-through
 	// (fixed jitter buffer, no concealment or comfort noise) at any time.
 	PassThrough bool
+	// SRTP is set when the call's media was encrypted (SRTP).
+	SRTP bool
 }
 
 // Leg is one side of a call. Its methods are safe from any goroutine and

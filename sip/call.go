@@ -943,7 +943,7 @@ func (c *Call) Report() call.MediaReport {
 	}
 	st := s.Stats()
 	r := call.MediaReport{Codec: m.Codec.Name(), Loss: st.LossFraction, Jitter: st.Jitter, RTT: st.RTT,
-		PassThrough: st.PassThrough}
+		PassThrough: st.PassThrough, SRTP: st.SRTP}
 	if st.PacketsReceived > 0 {
 		r.MOS = st.MOS
 	}
@@ -1037,7 +1037,7 @@ func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 			EventPayloadType: m.EventPayloadType, Jitter: c.line.opt.Jitter,
 			ComfortNoisePayloadType: m.CNPayloadType, VAD: c.line.acct.VAD,
 			PacketSamples: int(m.Ptime / (time.Second / 8000)),
-			Logger:        c.line.log,
+			Logger:        c.line.log, SRTP: srtpKeys(m),
 		})
 		if err != nil {
 			return sdp.Media{}, err
@@ -1049,6 +1049,9 @@ func (c *Call) applyRemote(body []byte) (sdp.Media, error) {
 			c.startLocked()
 		}
 		return m, nil
+	}
+	if err := c.session.SetSRTP(srtpKeys(m)); err != nil { // new keys in a re-offer (srtp.go)
+		return sdp.Media{}, err
 	}
 	c.session.SetRemote(m.Remote, m.RemoteRTCP)
 	c.session.SetDirection(m.Direction.Sends(), m.Direction.Receives())

@@ -346,10 +346,10 @@ func (l *Line) localSDP(ip netip.Addr, port int) sdp.Local {
 	if l.acct.DTMFMode != "rfc4733" && l.acct.DTMFMode != "" {
 		ev = -1 // no telephone-event: digits go in-band or by INFO
 	}
-	return sdp.Local{
+	return l.withSRTP(sdp.Local{
 		Addr: ip, Port: port, Codecs: l.codecs, EventPayloadType: ev, ComfortNoise: l.acct.VAD,
 		Ptime: msDuration(ptime), SessionID: randUint64() >> 2, SessionVersion: 1,
-	}
+	}) // SRTP policy and the call's keys (srtp.go)
 }
 
 // openRTP binds an even RTP port and the RTCP port above it on ip.

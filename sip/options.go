@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openata/ata/media/rtpsession"
+	"github.com/openata/ata/media/sdp"
 )
 
 // StackConfig is how the SIP stack is set up (the [sip] settings).
@@ -90,6 +91,9 @@ type Account struct {
 	// (CN/8000) and, when the far end takes it, our silences go out as
 	// one RFC 3389 CN packet instead of speech packets.
 	VAD bool
+	// SRTP is the line's use of SRTP with SDES keys (srtp.go): off,
+	// optional or mandatory.
+	SRTP sdp.SRTPPolicy
 	// TrunkFrom, when set, makes the account an IP trunk: INVITEs from
 	// these networks ring it whatever their Request-URI, nothing
 	// registers, and its calls go to ServiceDomain presenting the

@@ -1,6 +1,7 @@
 package rtpsession
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,11 @@ type SRTPKeys struct {
 	RemoteMKI []byte
 }
 
+func (k SRTPKeys) equal(o SRTPKeys) bool {
+	return k.Profile == o.Profile && bytes.Equal(k.Local, o.Local) && bytes.Equal(k.Remote, o.Remote) &&
+		bytes.Equal(k.RemoteMKI, o.RemoteMKI)
+}
+
 // On reports whether the keys are set.
 func (k SRTPKeys) On() bool { return k.Profile != 0 }
 
@@ -61,6 +67,7 @@ const srtpMaxOverhead = 16 + 4 + 10 + 8
 
 // srtpContexts is one set of keys in use.
 type srtpContexts struct {
+	keys          SRTPKeys
 	rtpOut, rtpIn *srtp.Context
 	rtcpOut       *srtp.Context // under rtcpOutMu
 	rtcpOutMu     sync.Mutex
@@ -104,7 +111,8 @@ func newSRTPContexts(k SRTPKeys) (*srtpContexts, error) {
 		}
 		return srtp.CreateContext(k.Remote[:keyLen], k.Remote[keyLen:], k.Profile, opts...)
 	}
-	var c srtpContexts
+	c := srtpContexts{keys: SRTPKeys{Profile: k.Profile, Local: bytes.Clone(k.Local), Remote: bytes.Clone(k.Remote),
+		RemoteMKI: bytes.Clone(k.RemoteMKI)}}
 	var errs [4]error
 	c.rtpOut, errs[0] = out()
 	c.rtcpOut, errs[1] = out()
@@ -117,9 +125,13 @@ func newSRTPContexts(k SRTPKeys) (*srtpContexts, error) {
 }
 
 // SetSRTP changes the session's keys (zero: plain RTP from now on), as a
-// new offer or answer says. The packet counters of the new keys start
-// over, as RFC 3711 has them for a new master key.
+// new offer or answer says. New keys start their packet counters over, as
+// RFC 3711 has them for a new master key; the keys in use again (a session
+// refresh, a hold) change nothing, so the rollover counters carry on.
 func (s *Session) SetSRTP(k SRTPKeys) error {
+	if cur := s.srtp.ctx.Load(); cur != nil && cur.keys.equal(k) || cur == nil && !k.On() {
+		return nil
+	}
 	var c *srtpContexts
 	if k.On() {
 		var err error

@@ -369,3 +369,16 @@ func TestSRTPKeysNeverPrint(t *testing.T) {
 		}
 	}
 }
+
+// The same keys again (a session refresh, a hold) keep the contexts: a
+// stream past its first sequence wrap still decrypts.
+func TestSetSRTPSameKeysKeepsState(t *testing.T) {
+	p := newSRTPPair(t, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	before := p.rx.srtp.ctx.Load()
+	if err := p.rx.SetSRTP(p.rx.cfg.SRTP); err != nil {
+		t.Fatal(err)
+	}
+	if p.rx.srtp.ctx.Load() != before {
+		t.Fatal("the same keys replaced the contexts (rollover counters lost)")
+	}
+}

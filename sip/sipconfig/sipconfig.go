@@ -7,6 +7,7 @@ import (
 
 	"github.com/openata/ata/config"
 	"github.com/openata/ata/media/rtpsession"
+	"github.com/openata/ata/media/sdp"
 	"github.com/openata/ata/sip"
 )
 
@@ -52,6 +53,7 @@ func AccountFromConfig(l config.Line) sip.Account {
 		DTMFMode:        l.DTMFMode,
 		Ptime:           l.Ptime,
 		VAD:             l.VAD,
+		SRTP:            srtpPolicy(l),
 	}
 }
 
@@ -82,4 +84,11 @@ func transport(l config.Line) string {
 		}
 	}
 	return "auto"
+}
+
+// srtpPolicy is the line's SRTP mode (config checks the word: one that gets
+// here anyway is off).
+func srtpPolicy(l config.Line) sdp.SRTPPolicy {
+	p, _ := sdp.ParseSRTPPolicy(l.SRTPMode())
+	return p
 }
