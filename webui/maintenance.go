@@ -57,6 +57,8 @@ type maintenanceData struct {
 	// Confirm is the in-page confirmation shown open: "restart", "reset"
 	// or "" (see confirmStep).
 	Confirm string
+	// Update is the firmware update state (maintenance_update.go).
+	Update UpdateStatus
 }
 
 func (s *Server) maintenanceView(errs map[string]string, uploadErr string) maintenanceData {
@@ -65,7 +67,7 @@ func (s *Server) maintenanceView(errs map[string]string, uploadErr string) maint
 	log := slices.Clone(s.b.LogLines(LogViewLines))
 	slices.Reverse(log)
 	d := maintenanceData{Capture: s.b.CaptureStatus(), Log: log, MinLen: MinPasswordLen,
-		Errs: errs, UploadErr: uploadErr, UploadLimit: formatMB(MaxConfigUpload)}
+		Errs: errs, UploadErr: uploadErr, UploadLimit: formatMB(MaxConfigUpload), Update: s.updateView()}
 	if errs["reset_password"] != "" {
 		d.Confirm = "reset" // the password is asked in the confirmation
 	}

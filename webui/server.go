@@ -148,6 +148,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/capture/start", s.api(s.apiCaptureStart))
 	mux.HandleFunc("POST /api/capture/stop", s.api(s.apiCaptureStop))
 	mux.HandleFunc("GET /api/capture.pcap", s.api(s.pcapDownload))
+	s.updateRoutes(mux)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /confirm/{token}", s.confirm)
 	// Every other address: a 404 page with the way on, JSON under /api/.
