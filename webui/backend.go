@@ -101,6 +101,13 @@ type LineStatus struct {
 	LastError string    // why the last attempt failed ("403 Forbidden", "timeout")
 	NextRetry time.Time // when a failing line tries again; zero if none is due
 	Expires   time.Time // when the registration runs out; zero if not registered
+
+	// Transport is "udp", "tcp" or "tls"; for TLS, TLSVersion ("TLS 1.3")
+	// and TLSPeer (the provider certificate's subject) once connected, and
+	// TLSUnverified where tls_verify = false (the page warns).
+	Transport, TLSVersion, TLSPeer string
+	TLSUnverified                  bool
+
 	// NotAnsweringSince is when the provider stopped answering keep-alives
 	// (or REGISTER); zero while it answers.
 	NotAnsweringSince time.Time
@@ -144,6 +151,7 @@ type CallStatus struct {
 	Echo              string
 	EchoERL, EchoERLE float64
 	PassThrough       bool
+	SRTP              bool // the media is encrypted (SRTP)
 }
 
 // CallRecord is one entry of the call log. Its fields and types are those
@@ -174,6 +182,8 @@ type CallRecord struct {
 	EchoOff     bool    `json:"echo_off,omitempty"`
 	PassThrough bool    `json:"pass_through,omitempty"`
 	DataTone    string  `json:"data_tone,omitempty"`
+	// SRTP: the call's media was encrypted.
+	SRTP bool `json:"srtp"`
 	// A call the router joined (router mode): where it came from, the
 	// route, who answered, who hung up first ("caller", "callee"), and
 	// the second leg's figures.

@@ -153,7 +153,9 @@ func TestSIPConfigErrorsMapToFields(t *testing.T) {
 		{"keepalive_method", "carrier-pigeon", "keepalive_method", "unknown"},
 		{"dtmf_mode", "smoke", "dtmf_mode", "unknown mode"},
 		{"ptime", "30", "ptime", "10 or 20"},
-		{"transport", "tcp", "transport", "Only UDP"},
+		{"transport", "sctp", "transport", "Choose UDP, TCP, TLS"},
+		{"srtp", "always", "srtp", "off, optional or mandatory"},
+		{"tls_ca_file", "/nonexistent/ca.pem", "tls_ca_file", "Cannot read /nonexistent/ca.pem"},
 		{"register_host", "other.example.net", "register_host", "one server"},
 		{"voicemail_number", "80 00", "voicemail_number", "want digits"},
 	} {

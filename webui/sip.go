@@ -1,10 +1,13 @@
 package webui
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +31,8 @@ import (
 //	Outbound Proxy              line.outbound_proxy ("" when not active)
 //	Expiration Duration         line.register_expires
 //	Register Re-send timer      not configurable: shown as what the firmware does
-//	Transport                   UDP only
+//	Transport                   line.transport (Automatic: empty), TLS verify line.tls_verify,
+//	                            SRTP line.srtp, CA file sip.tls_ca_file
 //	Codecs, DTMF, packet time   line.codecs, line.dtmf_mode, line.ptime
 //	Advanced                    phone.dial_plan, sip.keepalive(_method), sip.accept_proxy_only
 
@@ -140,19 +144,26 @@ func sipValuesFromConfig(cfg *config.Config, i int) url.Values {
 	v.Set("voicemail_number", l.VoicemailNumber)
 	_, lport := splitHostPort(cfg.SIP.Listen)
 	v.Set("local_port", lport)
-	h, p := splitHostPort(l.Registrar)
+	registrar, _, _ := config.SplitTransportParam(l.Registrar)
+	h, p := splitHostPort(registrar)
 	v.Set("server_host", h)
 	v.Set("server_port", p)
 	v.Set("service_domain", l.ServiceDomain)
 	v.Set("auth_user", l.AuthUser)
 	if l.OutboundProxy != "" {
 		v.Set("proxy_active", "on")
-		h, p := splitHostPort(l.OutboundProxy)
+		proxy, _, _ := config.SplitTransportParam(l.OutboundProxy)
+		h, p := splitHostPort(proxy)
 		v.Set("proxy_host", h)
 		v.Set("proxy_port", p)
 	}
 	v.Set("expires", strconv.FormatInt(int64(l.RegisterExpires.D()/time.Second), 10))
-	v.Set("transport", "udp")
+	v.Set("transport", formTransport(l))
+	if l.TLSVerifyOn() {
+		v.Set("tls_verify", "on")
+	}
+	v.Set("srtp", l.SRTP)
+	v.Set("tls_ca_file", cfg.SIP.TLSCAFile)
 	if len(l.Codecs) > 0 {
 		v.Set("codec1", l.Codecs[0])
 	}
@@ -228,8 +239,35 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 	if d, ok := parseSeconds(errs, "expires", f.Get("expires"), time.Minute, 24*time.Hour); ok {
 		l.RegisterExpires = config.Duration(d)
 	}
-	if t := get("transport"); t != "udp" {
-		errs.add("transport", "Only UDP is available.")
+	switch t := get("transport"); t {
+	case "auto":
+		l.Transport = ""
+	case "udp", "tcp", "tls":
+		l.Transport = t
+	default:
+		errs.add("transport", "Choose UDP, TCP, TLS or Automatic.")
+	}
+	// The box is read on a TLS line only: a form without it (unchecked, or
+	// a script's post for a UDP line) leaves the others' setting alone.
+	if l.Transport == "tls" {
+		if f.Get("tls_verify") == "on" {
+			l.TLSVerify = nil // the default: the file says nothing
+		} else {
+			off := false
+			l.TLSVerify = &off
+		}
+	}
+	switch m := get("srtp"); m {
+	case "", "off", "optional", "mandatory":
+		l.SRTP = m
+	default:
+		errs.add("srtp", "Choose off, optional or mandatory.")
+	}
+	cfg.SIP.TLSCAFile = get("tls_ca_file")
+	if cfg.SIP.TLSCAFile != "" {
+		if err := checkCAFile(cfg.SIP.TLSCAFile); err != nil {
+			errs.add("tls_ca_file", err.Error())
+		}
 	}
 	c1, c2 := get("codec1"), get("codec2")
 	for id, c := range map[string]string{"codec1": c1, "codec2": c2} {
@@ -286,6 +324,8 @@ func sipKeyMapper(i int) keyMapper {
 			return "keepalive_method"
 		case "phone.dial_plan":
 			return "dial_plan"
+		case "sip.tls_ca_file":
+			return "tls_ca_file"
 		}
 		n, name, ok := lineKey(key)
 		if !ok || n != i {
@@ -306,7 +346,8 @@ func sipKeyMapper(i int) keyMapper {
 			return "expires"
 		case "codecs":
 			return "codec1"
-		case "number", "display_name", "voicemail_number", "service_domain", "auth_user", "password", "dtmf_mode", "ptime", "active":
+		case "number", "display_name", "voicemail_number", "service_domain", "auth_user", "password", "dtmf_mode", "ptime", "active",
+			"transport", "tls_verify", "srtp":
 			return name
 		}
 		return ""
@@ -398,7 +439,11 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	}
 
 	media := []row{
-		{sel("transport", "Transport", "How SIP messages travel. Only UDP is available in this firmware version.", "udp", "UDP")},
+		{sel("transport", "Transport", "How SIP messages travel to your provider. UDP is the most common. TCP and TLS keep one connection open, and incoming calls come back over it; TLS encrypts it (your password digest and who you call cannot be read on the way) and checks the provider's certificate. Automatic: TLS where the service domain alone is given and its DNS offers SIP over TLS (_sips._tcp), else UDP. A ;transport= on the server address also chooses.",
+			"auto", "Automatic", "udp", "UDP", "tcp", "TCP", "tls", "TLS (encrypted)")},
+		{check("tls_verify", "Verify the provider's certificate", "TLS only: check that the server's certificate is valid for the server's name and signed by a trusted authority (the system's, or the CA file under Advanced). Turn it off only for a test server: anyone on the way could then read and change your calls, and the Status page warns about it."),
+			sel("srtp", "SRTP (encrypted voice)", "Encrypt the voice (SRTP with SDES keys, which travel safely only over TLS). Optional: encrypt when the far end agrees, else plain RTP. Mandatory: refuse calls without encryption. Default: optional on a TLS line, off otherwise.",
+				"", "Default", "off", "Off", "optional", "Optional", "mandatory", "Mandatory")},
 		{sel("codec1", "Codec, first choice", "The voice codec offered first. G.711 µ-law (PCMU) is common in North America and Japan, A-law (PCMA) elsewhere.", "PCMU", "G.711 µ-law (PCMU)", "PCMA", "G.711 A-law (PCMA)"),
 			sel("codec2", "Second choice", "Offered if the first is refused; none offers only the first.", "", "none", "PCMU", "G.711 µ-law (PCMU)", "PCMA", "G.711 A-law (PCMA)")},
 		{sel("dtmf_mode", "DTMF Mode", "How keys you press during a call (voice menus) reach the far end. RFC 4733 (RFC 2833) events suit almost every provider; in-band sends the tones as audio; SIP INFO sends messages.",
@@ -408,10 +453,13 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 
 	dial := text("dial_plan", "Dial Plan", "Which numbers are complete so the call starts without waiting, e.g. (911|1[2-9]xxxxxxxxx|[2-9]xxxxxxxxx|*xx|xx.T). x is any digit, . repeats, T waits the inter-digit timeout. Shared with the Phone page.")
 	dial.AutoComp, dial.MaxLen = "off", keyMax("phone.dial_plan")
+	tlsCA := text("tls_ca_file", "TLS CA File", "A file on this adapter (PEM) with the certificate authorities your provider's TLS certificate is signed by, trusted besides the system's. Needed only for a private or self-signed provider certificate. Shared by all lines.")
+	tlsCA.MaxLen = 1024
 	advanced := []row{
 		{dial},
 		{num("keepalive", "NAT Keep-alive Interval", "s", "How often a small packet goes to the server so your router keeps the way back open for incoming calls; 0 turns it off. 30 s suits most routers.", "0", "3600"),
 			sel("keepalive_method", "Keep-alive Packet", "A double CRLF is smallest; OPTIONS is a full SIP request for servers that want one.", "crlf", "CRLF", "options", "SIP OPTIONS")},
+		{tlsCA},
 		{check("accept_proxy_only", "Accept SIP from proxy only", "Ignore SIP requests that do not come from your registrar or outbound proxy, so internet SIP scanners cannot ring your phone. Shared by all lines.")},
 	}
 	d.Sections = []section{
@@ -422,4 +470,31 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 		{ID: "advanced", Legend: "Advanced", Rows: advanced, Advanced: true},
 	}
 	return d
+}
+
+// formTransport is the Transport choice of l: its transport key, else a
+// ;transport= on its servers, else Automatic.
+func formTransport(l config.Line) string {
+	if l.Transport != "" {
+		return l.Transport
+	}
+	for _, v := range []string{l.OutboundProxy, l.Registrar} {
+		if _, t, err := config.SplitTransportParam(v); err == nil && t != "" {
+			return t
+		}
+	}
+	return "auto"
+}
+
+// checkCAFile reads a CA file as the SIP stack will: a PEM file with at
+// least one certificate.
+func checkCAFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("Cannot read %s: %v.", path, errors.Unwrap(err))
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return fmt.Errorf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----).", path)
+	}
+	return nil
 }

@@ -84,6 +84,16 @@ type LineStatusJSON struct {
 	Label  string `json:"label"`
 	Detail string `json:"detail,omitempty"`
 	Text   string `json:"text"`
+
+	// Transport is udp, tcp or tls; a TLS line adds the version and the
+	// provider certificate's subject, and tls_unverified where its
+	// certificate is not checked (tls_verify = false). Security says it
+	// in words.
+	Transport     string `json:"transport,omitempty"`
+	TLSVersion    string `json:"tls_version,omitempty"`
+	TLSPeer       string `json:"tls_peer,omitempty"`
+	TLSUnverified bool   `json:"tls_unverified,omitempty"`
+	Security      string `json:"security,omitempty"`
 }
 
 type CallStatusJSON struct {
@@ -109,6 +119,8 @@ type CallStatusJSON struct {
 	EchoERL     float64 `json:"echo_erl_db"`
 	EchoERLE    float64 `json:"echo_erle_db"`
 	PassThrough bool    `json:"pass_through"`
+	// SRTP: the call's media is encrypted.
+	SRTP bool `json:"srtp"`
 }
 
 func (s *Server) statusJSON() StatusJSON {
@@ -125,6 +137,7 @@ func (s *Server) statusJSON() StatusJSON {
 	}
 	for _, l := range st.Lines {
 		j := LineStatusJSON{Number: l.Number, Domain: l.Domain, State: l.State, LastError: l.LastError,
+			Transport: l.Transport, TLSVersion: l.TLSVersion, TLSPeer: l.TLSPeer, TLSUnverified: l.TLSUnverified,
 			MessagesWaiting: l.MessagesWaiting, NewMessages: l.NewMessages, OldMessages: l.OldMessages,
 			MWISubscribed: l.MWISubscribed, MWIError: l.MWIError}
 		if !l.NextRetry.IsZero() {
@@ -155,7 +168,7 @@ func (s *Server) statusJSON() StatusJSON {
 			Number: c.Number, Name: c.Name, Direction: c.Direction, Role: c.Role, Label: roleLabel(c.Role), FarHeld: c.FarHeld,
 			Since: c.Since.UTC(), DurationS: max(0, int64(now.Sub(c.Since)/time.Second)),
 			Codec: c.Codec, Loss: c.Loss, JitterMS: c.JitterMS, RTTMS: c.RTTMS, MOS: c.MOS,
-			Echo: c.Echo, EchoERL: c.EchoERL, EchoERLE: c.EchoERLE, PassThrough: c.PassThrough,
+			Echo: c.Echo, EchoERL: c.EchoERL, EchoERLE: c.EchoERLE, PassThrough: c.PassThrough, SRTP: c.SRTP,
 		})
 	}
 	if len(out.Calls) > 0 {
@@ -242,6 +255,7 @@ func lineText(l *LineStatusJSON) {
 	if l.Voicemail != "" {
 		detail = append(detail, l.Voicemail)
 	}
+	l.Security = transportText(l)
 	l.Detail = strings.Join(detail, ", ")
 	l.Text = l.Label
 	if l.Detail != "" {
@@ -345,4 +359,27 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, ss *session) 
 			}
 		}
 	}
+}
+
+// transportText says how a line reaches its provider: "TLS 1.3,
+// certificate CN=sip.example.net" (and a warning where the certificate is
+// not checked), "TCP"; "" for UDP, the default.
+func transportText(l *LineStatusJSON) string {
+	switch l.Transport {
+	case "tls":
+		t := "TLS"
+		if l.TLSVersion != "" {
+			t = l.TLSVersion
+		}
+		if l.TLSPeer != "" {
+			t += ", certificate " + l.TLSPeer
+		}
+		if l.TLSUnverified {
+			t += " — NOT VERIFIED (tls_verify = false): anyone on the path can read and change this line's calls"
+		}
+		return t
+	case "tcp":
+		return "TCP"
+	}
+	return ""
 }

@@ -86,6 +86,8 @@ func (a *app) Status() webui.Status {
 		if reg := a.sip.Registration(l.Number); reg != nil && l.IsActive() {
 			rs := reg.Status()
 			ls.State, ls.LastError, ls.NextRetry, ls.Expires = string(rs.State), rs.LastError, rs.NextRetry, rs.Expires
+			fi := reg.Flow()
+			ls.Transport, ls.TLSVersion, ls.TLSPeer, ls.TLSUnverified = fi.Transport, fi.TLSVersion, fi.PeerSubject, fi.Transport == "tls" && !fi.Verify
 			ls.NotAnsweringSince, ls.LastRegistered, ls.LastKeepAliveAnswer = rs.NotAnsweringSince, rs.LastRegistered, rs.LastKeepAliveAnswer
 			rc := reg.Counters()
 			ls.KeepAliveMisses, ls.FlowFailures = rc.KeepAliveMisses, rc.FlowFailures
@@ -108,7 +110,8 @@ func (a *app) Status() webui.Status {
 		st.Calls = append(st.Calls, webui.CallStatus{Number: c.Number, Name: c.Name, Direction: c.Direction,
 			Role: c.Role, FarHeld: c.FarHeld, Since: since,
 			Codec: c.Media.Codec, Loss: c.Media.Loss, JitterMS: float64(c.Media.Jitter) / float64(time.Millisecond),
-			RTTMS: float64(c.Media.RTT) / float64(time.Millisecond), MOS: c.Media.MOS, PassThrough: c.Media.PassThrough})
+			RTTMS: float64(c.Media.RTT) / float64(time.Millisecond), MOS: c.Media.MOS, PassThrough: c.Media.PassThrough,
+			SRTP: c.Media.SRTP})
 		if cs := &st.Calls[len(st.Calls)-1]; c.Role == "active" || c.Role == "conference" {
 			es := a.port.EchoStats() // the handset talks on this call: the port's canceller is on its audio
 			cs.Echo, cs.EchoERL, cs.EchoERLE = echoText(es), es.ERL, es.ERLE

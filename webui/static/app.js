@@ -134,6 +134,7 @@
       td.append(el("span", "badge " + l.state, l.label));
       if (l.messages) td.append(el("span", "badge mwi" + (l.messages_waiting || l.new_messages > 0 ? " waiting" : ""), l.messages));
       if (l.detail) td.append(el("span", "detail", l.detail));
+      if (l.security) td.append(el("span", "detail" + (l.tls_unverified ? " warn" : ""), l.security));
       tr.append(td);
       body.append(tr);
     });
@@ -176,6 +177,8 @@
           ["Round trip", c.rtt_ms ? Math.round(c.rtt_ms) + " ms" : "–"],
           ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
         ].forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
+        dl.insertBefore(el("dd", "call-srtp", c.srtp ? "SRTP" : "none"), dl.children[7]);
+        dl.insertBefore(el("dt", "", "Encryption"), dl.children[7]);
       }
       if (c.echo) dl.append(el("dt", "", "Echo canceller"), el("dd", "call-echo", c.echo));
       if (c.pass_through) dl.append(el("dt", "", "Fax/modem"), el("dd", "call-pass", "pass-through"));
