@@ -30,6 +30,7 @@ import (
 	"github.com/openata/ata/sip/registrar"
 	"github.com/openata/ata/sip/sipconfig"
 	"github.com/openata/ata/switchboard"
+	"github.com/openata/ata/update"
 )
 
 // app is the running firmware: the board, the analog port, call control
@@ -67,10 +68,11 @@ type app struct {
 	mediaPorts []uint16             // the calls' RTP and RTCP ports, for the capture
 	portsGone  map[uint16]time.Time // ended calls' ports the capture keeps until then
 
-	boot        *config.Config // the config the firmware started on
-	web         *webServer     // guarded by mu
-	pending     *pendingChange // guarded by mu: an address change waiting for confirmation
-	needRestart []string       // guarded by mu: changed keys that wait for a restart
+	boot        *config.Config  // the config the firmware started on
+	web         *webServer      // guarded by mu
+	pending     *pendingChange  // guarded by mu: an address change waiting for confirmation
+	needRestart []string        // guarded by mu: changed keys that wait for a restart
+	upd         *update.Manager // guarded by mu: firmware updates (update.go)
 }
 
 func newApp(cfg *config.Config, files configFiles, probs []config.Problem, log *slog.Logger) (*app, error) {
@@ -149,6 +151,7 @@ func (a *app) run(ctx context.Context) error {
 	a.sip.Start(ctx)
 	go a.keepGood(ctx)
 	a.startProvisioning(ctx)
+	a.startUpdates(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
