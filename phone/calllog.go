@@ -42,6 +42,8 @@ type Entry struct {
 	// pass-through.
 	PassThrough bool   `json:"pass_through,omitempty"`
 	DataTone    string `json:"data_tone,omitempty"`
+	// SRTP: the call's media was encrypted.
+	SRTP bool `json:"srtp"`
 	// A call the router joined between two SIP legs (router mode): where
 	// it came from ("line:1", "user:201"), the route it took, the
 	// extension that answered, who hung up first ("caller", "callee"),

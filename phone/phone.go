@@ -946,6 +946,7 @@ func (ph *Phone) logLeg(s *slot, ev call.Event) {
 	e.JitterMS = float64(rep.Jitter) / float64(time.Millisecond)
 	e.RTTMS = float64(rep.RTT) / float64(time.Millisecond)
 	e.PassThrough = rep.PassThrough || s.passThrough
+	e.SRTP = rep.SRTP
 	if s.up() {
 		es := ph.port.EchoStats()
 		e.EchoERL, e.EchoERLE, e.EchoOff = es.ERL, es.ERLE, es.Bypassed

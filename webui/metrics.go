@@ -143,6 +143,8 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		}
 		metric("ata_call_pass_through", "gauge", "1 when the current call went to fax/modem pass-through.")
 		fmt.Fprintf(&b, "ata_call_pass_through %d\n", map[bool]int{true: 1}[c.PassThrough])
+		metric("ata_call_srtp", "gauge", "1 when the current call's media is encrypted (SRTP).")
+		fmt.Fprintf(&b, "ata_call_srtp %d\n", map[bool]int{true: 1}[c.SRTP])
 	}
 	routerMetrics(&b, st.Router)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

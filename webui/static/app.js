@@ -170,15 +170,14 @@
       dl.append(el("dt", "", "Direction"), el("dd", "", c.direction === "in" ? "Incoming" : "Outgoing"));
       dl.append(el("dt", "", "Duration"), dur);
       if (c.codec) {
+        dl.append(el("dt", "", "Codec"), el("dd", "", c.codec),
+          el("dt", "", "Encryption"), el("dd", "call-srtp", c.srtp ? "SRTP" : "none"));
         [
-          ["Codec", c.codec],
           ["Packet loss", (c.loss * 100).toFixed(1) + " %"],
           ["Jitter", Math.round(c.jitter_ms) + " ms"],
           ["Round trip", c.rtt_ms ? Math.round(c.rtt_ms) + " ms" : "–"],
           ["MOS", c.mos ? c.mos.toFixed(2) : "–"]
         ].forEach(function (r) { dl.append(el("dt", "", r[0]), el("dd", "", r[1])); });
-        dl.insertBefore(el("dd", "call-srtp", c.srtp ? "SRTP" : "none"), dl.children[7]);
-        dl.insertBefore(el("dt", "", "Encryption"), dl.children[7]);
       }
       if (c.echo) dl.append(el("dt", "", "Echo canceller"), el("dd", "call-echo", c.echo));
       if (c.pass_through) dl.append(el("dt", "", "Fax/modem"), el("dd", "call-pass", "pass-through"));
