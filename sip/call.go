@@ -298,6 +298,11 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	if route != nil {
 		req.AppendHeader(&siplib.RouteHeader{Address: *route})
 	}
+	if !spec.dest.IsValid() {
+		for _, u := range l.serviceRoute() { // RFC 3608 (serviceroute.go)
+			req.AppendHeader(&siplib.RouteHeader{Address: u})
+		}
+	}
 	from := siplib.FromHeader{DisplayName: l.acct.DisplayName, Address: l.aor,
 		Params: siplib.HeaderParams{{K: "tag", V: siplib.GenerateTagN(16)}}}
 	if spec.caller.Number != "" {

@@ -521,7 +521,8 @@ func (c *Call) retryInvite(res *siplib.Response) (time.Duration, bool) {
 	switch {
 	case code >= 300 && code < 400:
 		for _, u := range redirectTargets(res) {
-			if k := uriKey(u); !c.inv.tried[k] && len(c.inv.next) < maxRedirects {
+			// Each target once, and at most maxRedirects in all.
+			if k := uriKey(u); !c.inv.tried[k] && len(c.inv.tried) <= maxRedirects {
 				c.inv.next = append(c.inv.next, u)
 				c.inv.tried[k] = true
 			}

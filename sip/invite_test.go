@@ -671,3 +671,44 @@ func FuzzParseRAck(f *testing.F) {
 		}
 	})
 }
+
+// A 1.6 kB INVITE with a long route set (12 Record-Routes) is answered
+// (our 200 OK repeats the route set: over 1300 bytes, sent as one large
+// datagram), and our BYE goes with the whole route set.
+func TestLargeInviteAnsweredAndByeSent(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	l := testLine(t, p)
+	// The first Record-Route is the proxy nearest us (the peer): where
+	// requests in the dialog go.
+	rr := []siplib.Header{siplib.NewHeader("Record-Route", fmt.Sprintf("<sip:%s;lr;ftag=%s>", p.addr(), siplib.GenerateTagN(16)))}
+	for i := range 11 {
+		rr = append(rr, siplib.NewHeader("Record-Route",
+			fmt.Sprintf("<sip:edge-proxy-%02d.carrier-core.example.net;lr;ftag=%s;did=%s>", i, siplib.GenerateTagN(16), siplib.GenerateTagN(12))))
+	}
+	calls := make(chan *Call, 1)
+	l.OnIncoming(func(c *Call) { calls <- c })
+	req, d := p.invite(l, rr...)
+	if n := len(req.String()); n < 1600 {
+		t.Fatalf("INVITE of %d bytes, want 1.6 kB", n)
+	}
+	c := nextCall(t, calls)
+	if err := c.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	ok := p.response(siplib.INVITE)
+	if ok.StatusCode != 200 || len(ok.GetHeaders("Record-Route")) != 12 || len(ok.String()) <= 1300 {
+		t.Fatalf("answer (%d bytes):\n%s", len(ok.String()), ok)
+	}
+	d.toTag, _ = ok.To().Params.Get("tag")
+	d.target = ok.Contact().Address
+	p.ack(d, 1)
+	waitEvent(t, c, call.Answered)
+	time.Sleep(50 * time.Millisecond)
+	c.Hangup(call.Normal)
+	bye := p.request(siplib.BYE)
+	if n := len(bye.GetHeaders("Route")); n != 12 {
+		t.Fatalf("BYE with %d Routes, want 12:\n%s", n, bye)
+	}
+	p.reply(bye, 200, "", nil)
+}

@@ -58,6 +58,10 @@ type LineOptions struct {
 	// send (the registered contact) and the address to send it to (where
 	// the phone's REGISTER came from: the flow through its NAT).
 	Locate func(user string) (contact siplib.Uri, dest netip.AddrPort, ok bool)
+	// ServiceRoute, when set, is the registration's Service-Route (RFC
+	// 3608, Registration.ServiceRoute): the INVITEs of calls carry it as
+	// their preloaded Route set.
+	ServiceRoute func() []siplib.Uri
 }
 
 // Line is one SIP account's calls: it places calls through the outbound

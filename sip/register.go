@@ -134,6 +134,8 @@ type Registration struct {
 	counters   RegCounters
 	publicSeen netip.AddrPort // public, once a registration with it succeeded
 	subs       map[chan RegStatus]struct{}
+	// serviceRoute is RFC 3608's, from the last 2xx (serviceroute.go).
+	serviceRoute []siplib.Uri
 }
 
 // pongSupport is whether the provider answers CRLF keep-alives.
@@ -447,6 +449,7 @@ func (r *Registration) registered(res *siplib.Response) regState {
 	}
 	r.granted, r.failc, r.everRegistered, r.stale = granted, 0, true, nil
 	r.misses, r.downSince = 0, time.Time{}
+	r.learnServiceRoute(res)
 	r.mu.Lock()
 	r.publicSeen = r.public
 	r.lastReg = r.opt.Clock.Now()

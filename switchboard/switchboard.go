@@ -265,7 +265,7 @@ func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWI
 			return nil, err
 		}
 		l, err := sip.NewLine(ls.stack, acct, sip.LineOptions{Logger: log, RTPPortMin: s.RTPPortMin, RTPPortMax: s.RTPPortMax,
-			PublicAddr: reg.PublicAddr})
+			PublicAddr: reg.PublicAddr, ServiceRoute: reg.ServiceRoute})
 		if err != nil {
 			ls.stack.Close()
 			return nil, err
