@@ -62,6 +62,16 @@ func (s *Server) updateView() UpdateStatus {
 		Status: sn.Status, Staged: sn.Staged, Installing: sn.Installing}
 }
 
+// updateStatusJSON is the update state for /api/status and the Status
+// page: nil without an A/B card.
+func (s *Server) updateStatusJSON() *UpdateStatus {
+	st := s.updateView()
+	if !st.Available {
+		return nil
+	}
+	return &st
+}
+
 func (s *Server) apiUpdateStatus(w http.ResponseWriter, r *http.Request, ss *session) {
 	writeJSON(w, http.StatusOK, s.updateView())
 }

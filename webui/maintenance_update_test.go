@@ -236,4 +236,15 @@ func TestUpdateRolledBackShown(t *testing.T) {
 	if !strings.Contains(page, "Rolled back") || !strings.Contains(page, "line 1001: 403 Forbidden") {
 		t.Errorf("maintenance page does not say the update was rolled back and why:\n%s", page[strings.Index(page, `id="update"`):][:1200])
 	}
+	status := c.get("/").Body.String()
+	if !strings.Contains(status, `id="firmware-card"`) || !strings.Contains(status, "was rolled back: not healthy within the update health timeout: line 1001: 403 Forbidden") {
+		t.Errorf("status page does not say the update was rolled back and why")
+	}
+	var st struct {
+		Update *webui.UpdateStatus `json:"update"`
+	}
+	json.Unmarshal(c.get("/api/status").Body.Bytes(), &st)
+	if st.Update == nil || st.Update.Last == nil || st.Update.Last.Outcome != update.OutcomeRolledBack || len(st.Update.Slots) != 2 || !st.Update.Slots[0].Running {
+		t.Errorf("/api/status update: %+v", st.Update)
+	}
 }

@@ -132,7 +132,7 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(templateFuncs).ParseFS(templateFS,
-			"templates/layout.html", "templates/fields.html", "templates/router-parts.html", "templates/"+name+".html")
+			"templates/layout.html", "templates/fields.html", "templates/router-parts.html", "templates/update-parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %s: %w", name, err)
 		}

@@ -39,6 +39,10 @@ type StatusJSON struct {
 	// without a URL); System: time zone and syslog (system.go).
 	Provisioning *ProvisioningJSON `json:"provisioning"`
 	System       *SystemJSON       `json:"system"`
+	// Update: both firmware slots, the running one, an update on trial
+	// and how the last ended (maintenance_update.go); null without an
+	// A/B card.
+	Update *UpdateStatus `json:"update"`
 }
 
 // PendingJSON is a change of address that rolls back at Deadline unless
@@ -180,6 +184,7 @@ func (s *Server) statusJSON() StatusJSON {
 	out.ConfigFile, out.ConfigNote, out.SavesTo = st.ConfigFile, st.ConfigNote, st.SavesTo
 	out.Router = routerJSON(st.Router, now)
 	out.Provisioning, out.System = provisioningJSON(st.Provisioning), systemJSON(st.System)
+	out.Update = s.updateStatusJSON()
 	if p := st.Pending; p != nil {
 		out.Pending = &PendingJSON{Keys: p.Keys, Deadline: p.Deadline.UTC(),
 			RollsBackInS: max(0, int64(p.Deadline.Sub(now)/time.Second)), ConfirmURL: p.ConfirmURL("")}
