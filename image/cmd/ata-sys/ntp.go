@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"time"
+
+	"github.com/openata/ata/config"
 )
 
 // ntpEpochOffset is the number of seconds from 1900 (NTP era 0) to 1970.
@@ -112,4 +115,65 @@ func query(server string, timeout time.Duration) (time.Duration, error) {
 		return 0, err
 	}
 	return sntpOffset(buf[:n], t1, t4)
+}
+
+// ntpLoop keeps the clock set: at once, again every `every` after a
+// success, every `retry` until the first success (the network may come
+// up late), and at once when the config's [system] ntp_server changes.
+// The configured server is asked first, then the fallbacks (network.conf,
+// DHCP, pool.ntp.org). It returns when stop closes.
+type ntpLoop struct {
+	configured func() string // [system] ntp_server, read again each check ("" none)
+	fallback   []string
+	set        func(servers []string) error // setClock
+	every      time.Duration
+	retry      time.Duration // after a failure (10 s)
+	check      time.Duration // how often configured is read (15 s)
+	logf       func(format string, args ...any)
+}
+
+func (l ntpLoop) run(stop <-chan struct{}) {
+	last := l.configured()
+	next := time.Now()
+	for {
+		if now := time.Now(); !now.Before(next) {
+			servers := l.fallback
+			if last != "" {
+				servers = append([]string{last}, l.fallback...)
+			}
+			if err := l.set(servers); err != nil {
+				l.logf("ntp: %v; again in %v", err, l.retry)
+				next = now.Add(l.retry)
+			} else {
+				next = now.Add(l.every)
+			}
+		}
+		wait := min(time.Until(next), l.check)
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+		if c := l.configured(); c != last {
+			l.logf("ntp: [system] ntp_server is now %q", c)
+			last, next = c, time.Now()
+		}
+	}
+}
+
+// configuredNTP reads [system] ntp_server from the firmware's config file
+// ("" when the file is missing, does not read, or sets none).
+func configuredNTP(path string) string {
+	if path == "" {
+		return ""
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	cfg, err := config.Decode(path, data)
+	if err != nil {
+		return ""
+	}
+	return cfg.System.NTPServer
 }
