@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/openata/ata/config"
@@ -44,14 +45,12 @@ func updateBoot(root string) error {
 // is marked failed (with what ata last said it waited for) and the box
 // reboots normally, which the firmware starts from the committed slot.
 // The hardware watchdog covers a kernel that hangs before this runs.
-func updateWatch(root string, configFiles []string, poll time.Duration, reboot func() error) error {
+func updateWatch(root string, timeout, poll time.Duration, reboot func() error) error {
 	c, err := update.Discover(root)
 	if err != nil {
 		return err
 	}
 	c.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	timeout, from := healthTimeout(configFiles)
-	fmt.Fprintf(os.Stderr, "update-watch: trial boot; committed within %v (%s) or rolled back\n", timeout, from)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if !c.Trying() {
@@ -62,6 +61,15 @@ func updateWatch(root string, configFiles []string, poll time.Duration, reboot f
 	}
 	if !c.Trying() {
 		return nil
+	}
+	// ata records what it waits for while it runs; one that never got so
+	// far leaves its last exit (ata-supervise).
+	if p := c.Status().Pending; p != nil && p.Waiting == "" {
+		if b, err := os.ReadFile(filepath.Join(root, "run/ata-last-exit")); err == nil {
+			c.Waiting(strings.TrimSpace(string(b)))
+		} else {
+			c.Waiting("ata did not start")
+		}
 	}
 	if err := c.Fail(); err != nil {
 		fmt.Fprintf(os.Stderr, "update-watch: %v\n", err)

@@ -131,7 +131,7 @@ func build(args []string) error {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	zw, _ := gzip.NewWriterLevel(tmp, gzip.BestCompression)
+	zw, _ := gzip.NewWriterLevel(tmp, gzip.DefaultCompression) // -9: 3x the time for 0.1 % less
 	n, err := io.Copy(io.MultiWriter(zw, h), bufio.NewReader(img))
 	if err != nil {
 		return err
