@@ -46,7 +46,7 @@ type Config struct {
 	Port int
 	// Debug raises Kamailio's log level (the log is printed when the test fails).
 	Debug bool
-	// TCP adds a TCP listener on 127.0.0.1 (TCPAddr).
+	// TCP adds a TCP listener on 127.0.0.1, on the UDP port (TCPAddr).
 	TCP bool
 	// TLS adds a TLS listener on 127.0.0.1 (TLSAddr), TLS 1.2 and up (the
 	// kamailio-tls-modules package), with a server certificate for
@@ -103,13 +103,15 @@ func Start(t testing.TB, cfg Config) *Server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	port := cfg.Port
-	if port == 0 {
+	if port == 0 && cfg.TCP {
+		port = freeBothPort(t) // TCP listens on the UDP port: a large request moves there (RFC 3261 §18.1.1)
+	} else if port == 0 {
 		port = freePort(t)
 	}
 	s := &Server{t: t, cfg: cfg, dir: dir, addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))}
 	lo := netip.MustParseAddr("127.0.0.1")
 	if cfg.TCP {
-		s.tcp = netip.AddrPortFrom(lo, uint16(freeTCPPort(t)))
+		s.tcp = netip.AddrPortFrom(lo, uint16(port))
 	}
 	if cfg.TLS {
 		s.tls = netip.AddrPortFrom(lo, uint16(freeTCPPort(t)))

@@ -174,3 +174,16 @@ func (s *Server) tlsNames() []string {
 	}
 	return []string{"sip.test", "127.0.0.1"}
 }
+
+// freeBothPort is a loopback port free for UDP and TCP alike.
+func freeBothPort(t testing.TB) int {
+	for range 50 {
+		p := freePort(t)
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(p))); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("kamailiotest: no port free for both UDP and TCP")
+	return 0
+}
