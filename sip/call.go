@@ -965,7 +965,7 @@ func (c *Call) openMedia(ip netip.Addr) error {
 		return err
 	}
 	c.rtp, c.rtcp, c.mediaPort = rtp, rtcp, port
-	c.local = c.line.localSDP(ip, port)
+	c.local = c.line.localSDP(c.line.mediaAddr(rtp, ip, port)) // STUN's mapping behind a NAT (stun.go)
 	c.version = c.local.SessionVersion
 	return nil
 }
@@ -996,7 +996,7 @@ func (c *Call) openAnswerMedia() error {
 		return errors.New("call ended")
 	}
 	c.rtp, c.rtcp, c.mediaPort = rtp, rtcp, port
-	c.local = c.line.localSDP(ip, port)
+	c.local = c.line.localSDP(c.line.mediaAddr(rtp, ip, port)) // STUN's mapping behind a NAT (stun.go)
 	c.version = c.local.SessionVersion
 	c.mu.Unlock()
 	if len(offer) == 0 {

@@ -36,6 +36,10 @@ type StackConfig struct {
 	// end's packets rather than its SDP address (rtpsession.Latching;
 	// the zero value is auto).
 	RTPLatching rtpsession.Latching
+	// STUNServer is host[:port] (default port 3478) of a STUN server: the
+	// stack learns its public address from it and, behind a NAT, UDP
+	// lines put it into Contact and calls into their SDP (stun.go).
+	STUNServer string
 	// TLSCAFile is a PEM file of CA certificates trusted for TLS lines
 	// besides the system roots ([sip] tls_ca_file; "" only the system's).
 	TLSCAFile string

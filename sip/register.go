@@ -451,7 +451,7 @@ func (r *Registration) registered(res *siplib.Response) regState {
 	r.misses, r.downSince = 0, time.Time{}
 	r.learnServiceRoute(res)
 	r.mu.Lock()
-	r.publicSeen = r.public
+	r.publicSeen = r.seenPublic() // received/rport, else STUN's (stun.go)
 	r.lastReg = r.opt.Clock.Now()
 	r.mu.Unlock()
 	r.setStatus(RegStatus{State: StateRegistered, Expires: r.opt.Clock.Now().Add(granted), Contact: r.contact.String()})
@@ -901,7 +901,7 @@ func (r *Registration) updateLocal(target netip.AddrPort) error {
 			return fmt.Errorf("local address towards %s: %w", target, err)
 		}
 	}
-	if ip == r.localIP && !r.flowMoved() {
+	if ip == r.localIP && !r.flowMoved() && !r.stunMoved() {
 		return nil
 	}
 	if r.localIP.IsValid() {
@@ -917,6 +917,9 @@ func (r *Registration) updateLocal(target netip.AddrPort) error {
 func (r *Registration) contactAddr() netip.AddrPort {
 	if r.public.IsValid() {
 		return r.public
+	}
+	if pub, ok := r.stunContact(); ok { // [sip] stun_server (stun.go)
+		return pub
 	}
 	return netip.AddrPortFrom(r.localIP, r.localPort())
 }

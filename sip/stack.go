@@ -70,6 +70,8 @@ type Stack struct {
 
 	mount *Mount // a socket another server owns (mount.go), or nil
 
+	stun *stunClient // the SIP socket's public mapping (stun.go), or nil
+
 	flows   flows // the lines' TCP and TLS connections (transport.go)
 	largeMu sync.Mutex
 	noTCP   map[netip.AddrPort]time.Time // peers that refused TCP for a large request, and when
@@ -159,6 +161,7 @@ func NewStack(cfg StackConfig, opts ...StackOption) (*Stack, error) {
 		case <-time.After(time.Millisecond):
 		}
 	}
+	s.startSTUN() // [sip] stun_server (stun.go)
 	return s, nil
 }
 
@@ -175,6 +178,9 @@ func readFilter(s *Stack) siplib.TransportLayerOption {
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		src := from.Addr()
+		if s.takeSTUN(data, from) {
+			return nil, nil // a STUN answer, not SIP (stun.go)
+		}
 		if isKeepAlive(data) {
 			s.pong(from)
 		}
@@ -195,6 +201,7 @@ func (s *Stack) Close() error {
 	}
 	s.flows.tcp.Close()
 	s.flows.tls.Close()
+	s.stopSTUN()
 	if s.ua != nil {
 		s.ua.Close()
 	}

@@ -22,6 +22,7 @@ func StackConfig(c config.SIP) sip.StackConfig {
 		AcceptProxyOnly: c.AcceptProxyOnly,
 		UserAgent:       c.UserAgent,
 		TLSCAFile:       c.TLSCAFile,
+		STUNServer:      c.STUNServer,
 	}
 	// config.Parse refuses any other word; one that gets here anyway is auto.
 	s.RTPLatching, _ = rtpsession.ParseLatching(c.RTPLatching)
