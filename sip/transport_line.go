@@ -76,10 +76,10 @@ func (r *Registration) connect(ctx context.Context, target netip.AddrPort) error
 	return nil
 }
 
-// reconnect connects a stream line whose connection is gone; fresh
-// reports a new connection.
+// reconnect connects a stream line whose connection is gone (or never
+// came up); fresh reports a new connection.
 func (r *Registration) reconnect(ctx context.Context, target netip.AddrPort) (fresh bool, err error) {
-	if r.flow == nil || !r.flow.closed() {
+	if !isStream(r.transport) || (r.flow != nil && !r.flow.closed()) {
 		return false, nil
 	}
 	if err := r.connect(ctx, target); err != nil {
@@ -127,10 +127,10 @@ func (r *Registration) localPort() uint16 {
 // sendKeepAlive sends a double CRLF (RFC 5626 §4.4.1) over the line's
 // connection, or from the SIP socket for UDP.
 func (r *Registration) sendKeepAlive(ctx context.Context, target netip.AddrPort) error {
-	if r.flow == nil {
+	if !isStream(r.transport) {
 		return r.st.sendRaw([]byte("\r\n\r\n"), target)
 	}
-	if r.flow.closed() {
+	if r.flow == nil || r.flow.closed() {
 		return fmt.Errorf("%s connection to %s closed", r.transport, target)
 	}
 	_, err := r.flow.conn.Write([]byte("\r\n\r\n"))

@@ -33,7 +33,7 @@ func TestTCPLineRegistersKeepsAliveAndReconnects(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	acct := Account{Number: "1001", ServiceDomain: k.Addr().Addr().String(), AuthUser: "alice", Password: "pw",
 		Registrar: k.TCPAddr().String(), Transport: "tcp", RegisterExpires: time.Hour}
-	r, _ := runLine(t, st, acct, RegOptions{Timeout: 3 * time.Second, Backoff: Backoff{Base: 200 * time.Millisecond, Cap: time.Second}})
+	r, stop := runLine(t, st, acct, RegOptions{Timeout: 3 * time.Second})
 	waitState(t, r, StateRegistered, 10*time.Second)
 	fi := r.Flow()
 	contacts, err := k.Contacts("1001")
@@ -67,6 +67,10 @@ func TestTCPLineRegistersKeepsAliveAndReconnects(t *testing.T) {
 			t.Fatalf("not registered again within 15 s after Kamailio's restart: %+v, contacts %v", r.Status(), c)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	if r.pongCap != pongYes { // read after Run returned
+		t.Error("no CRLF pong came back over the TCP connection (the keep-alives were answered by OPTIONS only)")
 	}
 	pcap := stopCapture()
 	if n := tsharkCount(t, pcap, clearSIP, 0); n == 0 {
