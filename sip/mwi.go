@@ -51,6 +51,9 @@ type MWIOptions struct {
 	PublicAddr func() netip.AddrPort
 	// ContactUser is the user part of our Contact (default: the number).
 	ContactUser string
+	// ServiceRoute, when set, is the registration's Service-Route (RFC
+	// 3608): a new subscription's SUBSCRIBE carries it as its Route set.
+	ServiceRoute func() []siplib.Uri
 	// OnChange is called with the new state each time it changes (the
 	// counts, Waiting, Subscribed or LastError), on the MWI's own or a
 	// SIP goroutine; it must not block.
@@ -441,6 +444,9 @@ func (m *MWI) newSubscribe(expires time.Duration) *siplib.Request {
 		routes = nil
 		if m.route != nil {
 			routes = []siplib.Uri{*m.route}
+		}
+		if remoteTag == "" && m.opt.ServiceRoute != nil {
+			routes = append(routes, m.opt.ServiceRoute()...) // RFC 3608 (serviceroute.go)
 		}
 	}
 

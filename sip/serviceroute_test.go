@@ -134,3 +134,29 @@ func TestRegisterRetryAfterOn500And480(t *testing.T) {
 		}
 	}
 }
+
+// A new subscription's SUBSCRIBE carries the Service-Route too.
+func TestSubscribeCarriesServiceRoute(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	st := newTestStack(t, "127.0.0.1:0", false)
+	p.ata = st.LocalAddr()
+	sr := []siplib.Uri{{Scheme: "sip", Host: "scscf.example.net", UriParams: siplib.HeaderParams{{K: "lr"}}}}
+	m, err := NewMWI(st, Account{Number: "1001", ServiceDomain: "voip.test", Registrar: p.addr()},
+		MWIOptions{Logger: testLogger(t), Timeout: 2 * time.Second, ServiceRoute: func() []siplib.Uri { return sr }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-ran })
+	sub := p.request(siplib.SUBSCRIBE)
+	var got []string
+	for _, h := range sub.GetHeaders("Route") {
+		got = append(got, h.Value())
+	}
+	if strings.Join(got, " ") != "<sip:scscf.example.net;lr>" {
+		t.Fatalf("SUBSCRIBE Route %q, want the Service-Route", got)
+	}
+}

@@ -271,7 +271,7 @@ func startLines(s Settings, log *slog.Logger, mwi func(number string, st sip.MWI
 			return nil, err
 		}
 		number := acct.Number
-		m, err := sip.NewMWI(ls.stack, acct, sip.MWIOptions{Logger: log, PublicAddr: reg.PublicAddr,
+		m, err := sip.NewMWI(ls.stack, acct, sip.MWIOptions{Logger: log, PublicAddr: reg.PublicAddr, ServiceRoute: reg.ServiceRoute,
 			OnChange: func(st sip.MWIState) { mwi(number, st) }})
 		if err != nil {
 			ls.stack.Close()
