@@ -519,6 +519,8 @@ func (c *Call) retryInvite(res *siplib.Response) (time.Duration, bool) {
 		c.inv.tried = map[string]bool{uriKey(req.Recipient): true}
 	}
 	switch {
+	case (code == 488 || code == 606) && c.srtpUpgrade(req): // an SRTP-only far end (srtp.go)
+		return 0, true
 	case code >= 300 && code < 400:
 		for _, u := range redirectTargets(res) {
 			// Each target once, and at most maxRedirects in all.

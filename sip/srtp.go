@@ -1,6 +1,8 @@
 package sip
 
 import (
+	siplib "github.com/emiago/sipgo/sip"
+
 	"github.com/openata/ata/media/rtpsession"
 	"github.com/openata/ata/media/sdp"
 )
@@ -41,4 +43,27 @@ func srtpKeys(m sdp.Media) rtpsession.SRTPKeys {
 		k.RemoteMKI = []byte(m.SRTP.RemoteMKI)
 	}
 	return k
+}
+
+// srtpUpgrade answers a refusal (488, 606) of our first offer on an
+// optional line: the offer was RTP/AVP with keys, which peers without
+// SRTP take as plain RTP and most SRTP peers as SRTP, but an SRTP-only
+// peer (baresip's mediaenc=srtp-mand, Asterisk's media_encryption=sdes)
+// refuses any RTP/AVP offer. The INVITE then goes once more as RTP/SAVP
+// with the same keys (the call is then SRTP or nothing). It reports
+// whether req now carries that offer.
+func (c *Call) srtpUpgrade(req *siplib.Request) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.local.SRTP != sdp.SRTPOptional || len(c.local.Crypto) == 0 {
+		return false
+	}
+	c.local.SRTP = sdp.SRTPMandatory
+	offer, err := sdp.Offer(c.nextLocal())
+	if err != nil {
+		return false
+	}
+	req.SetBody(offer)
+	c.line.log.Info("sip: RTP/AVP with SRTP keys refused: offering RTP/SAVP", "call", c.callID)
+	return true
 }

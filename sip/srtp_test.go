@@ -315,3 +315,49 @@ func TestSRTPOptionalFallsBackToPlain(t *testing.T) {
 		t.Fatalf("a %d-byte packet, report SRTP %v: want plain RTP", n, c.Report().SRTP)
 	}
 }
+
+// An optional line whose RTP/AVP offer with keys is refused (488: an
+// SRTP-only far end) calls again once with RTP/SAVP and the same keys.
+func TestSRTPOptionalOffersSAVPAfter488(t *testing.T) {
+	p := newPeer(t)
+	l, _ := srtpLine(t, p, sdp.SRTPOptional)
+	c, err := l.DialCall(context.Background(), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Hangup(call.Normal) })
+	first := p.request(siplib.INVITE)
+	ours, _ := ourCrypto(t, first.Body(), sdp.AESCM128HMACSHA180)
+	if !bytes.Contains(first.Body(), []byte(" RTP/AVP ")) {
+		t.Fatalf("first offer:\n%s", first.Body())
+	}
+	p.reply(first, 488, "", nil)
+	p.request(siplib.ACK)
+	second := p.request(siplib.INVITE)
+	again, _ := ourCrypto(t, second.Body(), sdp.AESCM128HMACSHA180)
+	if !bytes.Contains(second.Body(), []byte(" RTP/SAVP ")) || again.Key != ours.Key ||
+		second.CSeq().SeqNo != first.CSeq().SeqNo+1 || second.CallID().Value() != first.CallID().Value() {
+		t.Fatalf("second INVITE (CSeq %d after %d):\n%s", second.CSeq().SeqNo, first.CSeq().SeqNo, second.Body())
+	}
+	p.reply(second, 200, siplib.GenerateTagN(8), p.srtpSDP("RTP/SAVP", "1 AES_CM_128_HMAC_SHA1_80 inline:"+base64.StdEncoding.EncodeToString(farKey)))
+	p.request(siplib.ACK)
+	waitEvent(t, c, call.Answered)
+	if !c.Report().SRTP {
+		t.Fatal("the call is not encrypted")
+	}
+	// A second refusal ends the call: no loop.
+	l2, _ := srtpLine(t, p, sdp.SRTPOptional)
+	c2, err := l2.DialCall(context.Background(), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		inv := p.request(siplib.INVITE)
+		p.reply(inv, 488, "", nil)
+		p.request(siplib.ACK)
+	}
+	if ev := waitEvent(t, c2, call.Ended); !strings.Contains(ev.Detail, "488") {
+		t.Fatalf("ended %q, want the 488", ev.Detail)
+	}
+	p.none(siplib.INVITE, 300*time.Millisecond)
+}

@@ -137,6 +137,13 @@ type Opts struct {
 	Verbose bool
 	// AudioCodecs limits the account's codecs ("PCMA"); empty: all.
 	AudioCodecs string
+	// MediaEnc is the account's media encryption (baresip's mediaenc):
+	// "srtp" (best effort: offers RTP/AVP with a=crypto, takes SRTP or
+	// plain RTP), "srtp-mand" (RTP/SAVP only: refuses a call without
+	// keys), "srtp-mandf" (RTP/SAVPF); empty: plain RTP. The srtp module
+	// is loaded for it. The capture then holds encrypted RTP: Heard and
+	// its friends refuse, RecordedAudio is sndfile's decoded recording.
+	MediaEnc string
 }
 
 // Phone is a running baresip.
@@ -183,7 +190,11 @@ func Start(t testing.TB, opts Opts) *Phone {
 	if _, err := exec.LookPath("baresip"); err != nil {
 		t.Fatalf("install baresip: apt-get install baresip-core (%v)", err)
 	}
-	for _, m := range []string{"ctrl_tcp", "aufile", "sndfile", "g711", "menu", "account", "stun"} {
+	mods := []string{"ctrl_tcp", "aufile", "sndfile", "g711", "menu", "account", "stun"}
+	if opts.MediaEnc != "" {
+		mods = append(mods, "srtp")
+	}
+	for _, m := range mods {
 		if _, err := os.Stat(filepath.Join(modulePath, m+".so")); err != nil {
 			t.Fatalf("install baresip: apt-get install baresip-core (module %s missing: %v)", m, err)
 		}
@@ -331,6 +342,9 @@ module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:%d
 snd_path		%s
 `, sipPort, p.path("play.wav"), modulePath, ctrlPort, p.dir)
+	if p.opts.MediaEnc != "" {
+		b.WriteString("module\t\t\tsrtp.so\n")
+	}
 	return b.Bytes()
 }
 
@@ -361,6 +375,9 @@ func (p *Phone) accountLine() string {
 	b.WriteString(";answermode=manual")
 	if o.AudioCodecs != "" {
 		fmt.Fprintf(&b, ";audio_codecs=%s", o.AudioCodecs)
+	}
+	if o.MediaEnc != "" {
+		fmt.Fprintf(&b, ";mediaenc=%s", o.MediaEnc)
 	}
 	if p.tap != nil {
 		fmt.Fprintf(&b, ";medianat=stun;stunserver=stun:%s", p.tap.addr())

@@ -191,11 +191,12 @@ func (p *Phone) CallHeard(callID string) []int16 {
 // RecordedAudio is what the phone received in its latest call (the call
 // whose ID appeared last in an event): CallHeard of that call. Wait for
 // the call's Closed event (or long enough) before reading it. Without
-// packet capture it is sndfile's recording of the latest call, which
-// ends at the call's first hold, complete once the call has closed.
+// packet capture, or with MediaEnc (SRTP), it is sndfile's recording of
+// the latest call, which ends at the call's first hold, complete once the
+// call has closed.
 func (p *Phone) RecordedAudio() []int16 {
 	p.t.Helper()
-	if p.tap == nil {
+	if p.tap == nil || p.opts.MediaEnc != "" { // no capture, or only SRTP in it
 		return p.recording("dec")
 	}
 	p.mu.Lock()
@@ -217,9 +218,13 @@ func (p *Phone) RecordedAudio() []int16 {
 	return x
 }
 
-// needTap fails the test when the phone runs without packet capture.
+// needTap fails the test when the phone runs without packet capture, or
+// with SRTP (the capture holds only ciphertext).
 func (p *Phone) needTap(what string) {
 	p.t.Helper()
+	if p.opts.MediaEnc != "" {
+		p.t.Fatalf("baresiptest: %s decodes the captured RTP, which mediaenc %s encrypts: use RecordedAudio", what, p.opts.MediaEnc)
+	}
 	if p.tap == nil {
 		p.t.Fatalf("baresiptest: %s needs packet capture on lo: %v (run the tests as root or give the test binary CAP_NET_RAW)", what, p.tapErr)
 	}
