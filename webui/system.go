@@ -20,6 +20,11 @@ type ProvisioningStatus struct {
 	Result, Error string
 	LastApplied   time.Time // zero if no document changed anything yet
 	Next          time.Time // the next fetch; zero if none is planned
+	// [provisioning] firmware_url: the URL last checked, what came of it
+	// in words ("up to date: …", "version 1.4 installed; restarting into
+	// it", "refused: …"), when, and the next check.
+	FirmwareURL, Firmware    string
+	FirmwareAt, FirmwareNext time.Time
 }
 
 // SystemStatus is [system]'s time zone and remote syslog as they run.
@@ -45,6 +50,11 @@ type ProvisioningJSON struct {
 	Next        *time.Time `json:"next,omitempty"`
 	// Text says it in words: "refused at 14:02:11 UTC: line 1: number: empty".
 	Text string `json:"text"`
+	// The firmware_url check: the URL, what came of it, when, the next.
+	FirmwareURL  string     `json:"firmware_url,omitempty"`
+	Firmware     string     `json:"firmware,omitempty"`
+	FirmwareAt   *time.Time `json:"firmware_at,omitempty"`
+	FirmwareNext *time.Time `json:"firmware_next,omitempty"`
 }
 
 // SystemJSON is [system]'s time zone and syslog in GET /api/status.
@@ -69,8 +79,11 @@ func provisioningJSON(p *ProvisioningStatus) *ProvisioningJSON {
 		return &u
 	}
 	j := &ProvisioningJSON{URL: p.URL, Source: p.Source, At: opt(p.At), Result: p.Result, Error: p.Error,
-		LastApplied: opt(p.LastApplied), Next: opt(p.Next)}
+		LastApplied: opt(p.LastApplied), Next: opt(p.Next),
+		FirmwareURL: p.FirmwareURL, Firmware: p.Firmware, FirmwareAt: opt(p.FirmwareAt), FirmwareNext: opt(p.FirmwareNext)}
 	switch {
+	case p.URL == "":
+		j.Text = "no provisioning URL"
 	case j.At == nil:
 		j.Text = "not fetched yet"
 	default:

@@ -14,7 +14,12 @@ import (
 
 // provisioner is [provisioning] as run: the fetcher and what it needs.
 type provisioner struct {
-	f *provision.Fetcher
+	f  *provision.Fetcher
+	fw *firmwareFetcher
+	// firmware_url and firmware_hour as last applied: a change moves the
+	// next check.
+	fwURL  string
+	fwHour int
 }
 
 // dhcpProvisioningFile is where the image's udhcpc script leaves options
@@ -39,8 +44,9 @@ func (a *app) startProvisioning(ctx context.Context) {
 		OnStatus:  a.poke,
 		Logger:    a.log,
 	})
+	fw := a.startFirmwareProvisioning(ctx)
 	a.mu.Lock()
-	a.prov = &provisioner{f: f}
+	a.prov = &provisioner{f: f, fw: fw, fwURL: cfg.Provisioning.FirmwareURL, fwHour: cfg.Provisioning.FirmwareHour}
 	a.mu.Unlock()
 	go f.Run(ctx)
 }
@@ -58,8 +64,12 @@ func provisionSettings(cfg *config.Config) provision.Settings {
 // provisioning settings at once. a.mu is held.
 func (a *app) systemChanged(cfg *config.Config) {
 	a.sys.apply(cfg)
-	if a.prov != nil {
-		a.prov.f.Set(provisionSettings(cfg))
+	if p := a.prov; p != nil {
+		p.f.Set(provisionSettings(cfg))
+		if c := cfg.Provisioning; c.FirmwareURL != p.fwURL || c.FirmwareHour != p.fwHour {
+			p.fwURL, p.fwHour = c.FirmwareURL, c.FirmwareHour
+			p.fw.changed()
+		}
 	}
 }
 
@@ -112,12 +122,12 @@ func (a *app) provisioningStatus() *webui.ProvisioningStatus {
 	if p == nil {
 		return nil
 	}
-	st := p.f.Status()
-	if st.URL == "" {
+	st, fw := p.f.Status(), p.fw.status()
+	if st.URL == "" && fw.URL == "" && fw.Next.IsZero() {
 		return nil
 	}
 	return &webui.ProvisioningStatus{URL: st.URL, Source: st.Source, At: st.At, Result: st.Result, Error: st.Error,
-		LastApplied: st.LastApplied, Next: st.Next}
+		LastApplied: st.LastApplied, Next: st.Next, FirmwareURL: fw.URL, Firmware: fw.Text, FirmwareAt: fw.At, FirmwareNext: fw.Next}
 }
 
 // systemStatus is [system]'s time zone and syslog for the status page.
