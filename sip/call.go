@@ -987,6 +987,7 @@ func (c *Call) openAnswerMedia() error {
 	if err != nil {
 		return err
 	}
+	sdpIP, sdpPort := c.line.mediaAddr(rtp, ip, port) // before c.mu: STUN may take a moment (stun.go)
 	c.mu.Lock()
 	if c.closedM { // ended meanwhile: closeMedia did not see these
 		c.mu.Unlock()
@@ -996,7 +997,7 @@ func (c *Call) openAnswerMedia() error {
 		return errors.New("call ended")
 	}
 	c.rtp, c.rtcp, c.mediaPort = rtp, rtcp, port
-	c.local = c.line.localSDP(c.line.mediaAddr(rtp, ip, port)) // STUN's mapping behind a NAT (stun.go)
+	c.local = c.line.localSDP(sdpIP, sdpPort)
 	c.version = c.local.SessionVersion
 	c.mu.Unlock()
 	if len(offer) == 0 {
