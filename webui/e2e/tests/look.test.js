@@ -364,7 +364,7 @@ describe("a 390 px phone", () => {
     await setPassword(page, srv.url);
     const menu = page.getByRole("button", { name: "Menu" }), nav = page.getByRole("navigation", { name: "Main" });
     for (const [name, p] of [["status", "/"], ["sip", "/sip"], ["sip-new-line", "/sip?line=2"], ["phone", "/phone"],
-      ["features", "/features"], ["calls", "/calls"], ["maintenance", "/maintenance"], ["maintenance-confirm", "/maintenance?confirm=reset"],
+      ["features", "/features"], ["calls", "/calls"], ["system", "/system"], ["maintenance", "/maintenance"], ["maintenance-confirm", "/maintenance?confirm=reset"],
       ["status-confirm", "/?confirm=restart"], ["not-found", "/no/such/page"]]) {
       await page.goto(srv.url + p);
       await fits(page, name);
