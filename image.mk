@@ -50,6 +50,6 @@ qemu: image
 flash:
 	./image/flash.sh out/ata-$(BOARD).img $(DEV)
 
-## image-test: build the rpi3 image, check its layout, boot it under QEMU.
+## image-test: build the rpi3 image, check its layout, boot it under QEMU (and update it: A/B, rollback).
 image-test:
-	$(GO) test -count=1 -tags imagetest -timeout 10m -v ./image/
+	$(GO) test -count=1 -tags imagetest -timeout 15m -v ./image/

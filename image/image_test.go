@@ -74,8 +74,10 @@ func TestImage(t *testing.T) {
 	}
 	img := filepath.Join(repo, "out", "ata-"+board+".img")
 
+	// The image is built with a test key pair for updates (KEYS).
+	upd := makeUpdateTools(t, repo)
 	start := time.Now()
-	build := exec.Command("make", "-f", "image.mk", "image", "BOARD="+board)
+	build := exec.Command("make", "-f", "image.mk", "image", "BOARD="+board, "KEYS="+upd.keys)
 	build.Dir = repo
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
@@ -91,7 +93,27 @@ func TestImage(t *testing.T) {
 	disk := prepareCard(t, img)
 	t.Run("qemu-virt", func(t *testing.T) { bootVirt(t, repo, disk) })
 	t.Run("qemu-virt-selftest", func(t *testing.T) { bootVirtSelftest(t, repo, disk) })
+	t.Run("qemu-update", func(t *testing.T) { bootUpdate(t, repo, upd, currentBuild(t, repo, upd, img)) })
 	t.Run("qemu-raspi3b", func(t *testing.T) { bootRaspi3b(t, disk, parts[1].Start) })
+}
+
+// currentBuild is the image just built, with its update bundle (make
+// update's last step, on the same build).
+func currentBuild(t *testing.T, repo string, u updateTools, img string) builtImage {
+	v, err := os.ReadFile(filepath.Join(repo, "out", "image-"+board, "initramfs", "etc", "ata", "version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.TrimSpace(string(v))
+	cmd := exec.Command("./image/bundle.sh", board)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "KEYS="+u.keys, "ATA_BUNDLE="+u.bundle)
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("image/bundle.sh: %v\n%s", err, out)
+	}
+	t.Logf("bundle of the image built in %.1fs", time.Since(t0).Seconds())
+	return builtImage{img: img, version: version, bundle: filepath.Join(repo, "out", "ata-"+board+"-"+version+".update")}
 }
 
 type partition struct {
@@ -755,6 +777,7 @@ type console struct {
 	cond    chan struct{}
 	started time.Time
 	stamps  []stampedLine
+	eof     chan struct{} // closed when the command's output ends (it exited)
 }
 
 // stampedLine is a console line and when it arrived, since the command (qemu.sh) started.
@@ -794,6 +817,7 @@ func startConsole(t *testing.T, cmd *exec.Cmd) *console {
 		t.Fatalf("%s: %v", cmd.Path, err)
 	}
 	done := make(chan struct{})
+	c.eof = done
 	go func() {
 		defer close(done)
 		r := bufio.NewReader(out)
