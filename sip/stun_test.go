@@ -226,3 +226,31 @@ func FuzzSTUNOnSIPSocket(f *testing.F) {
 		}
 	})
 }
+
+// An incoming call answered behind the NAT: the 200 OK's SDP names the
+// answering call's RTP socket as STUN maps it.
+func TestSTUNInTheAnswer(t *testing.T) {
+	srv := stuntest.Start(t, stuntest.FakeNAT(natPublic))
+	st := stunStack(t, srv.Addr().String())
+	p := newPeer(t)
+	l, err := NewLine(st, Account{Number: "1001", ServiceDomain: "voip.test", Registrar: p.addr(), Codecs: []string{"PCMU"}},
+		LineOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ata = st.LocalAddr()
+	_, ok := incomingAnswer(t, p, l)
+	body := string(ok.Body())
+	if !strings.Contains(body, "c=IN IP4 198.51.100.77\r\n") {
+		t.Fatalf("answer's SDP without STUN's address:\n%s", body)
+	}
+	var rtp uint16
+	for _, s := range srv.Seen() {
+		if s.Port() != st.LocalAddr().Port() {
+			rtp = s.Port()
+		}
+	}
+	if want := fmt.Sprintf("m=audio %d ", stuntest.NATPort(rtp)); rtp == 0 || !strings.Contains(body, want) {
+		t.Fatalf("answer's SDP without %q (STUN saw %v):\n%s", want, srv.Seen(), body)
+	}
+}
