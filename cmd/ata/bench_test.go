@@ -47,14 +47,26 @@ type benchCall struct {
 
 func startBenchCall(b *testing.B, talk time.Duration) *benchCall {
 	b.Helper()
-	far := baresiptest.Start(b, baresiptest.Opts{User: "2000", Incoming: baresiptest.AutoAnswer,
-		Audio: baresiptest.Tone(1300, -10, time.Second), MaxCall: talk + time.Minute})
+	return startBenchCallEnc(b, talk, false)
+}
+
+// startBenchCallEnc is startBenchCall with, when srtp is set, SRTP on
+// both ends: the line's srtp = "mandatory", baresip's mediaenc=srtp-mand.
+func startBenchCallEnc(b *testing.B, talk time.Duration, srtp bool) *benchCall {
+	b.Helper()
+	opts := baresiptest.Opts{User: "2000", Incoming: baresiptest.AutoAnswer,
+		Audio: baresiptest.Tone(1300, -10, time.Second), MaxCall: talk + time.Minute}
+	lineExtra := ""
+	if srtp {
+		opts.MediaEnc, lineExtra = "srtp-mand", `srtp = "mandatory"`
+	}
+	far := baresiptest.Start(b, opts)
 	kam := kamailiotest.Start(b, kamailiotest.Config{Users: map[string]string{"1001": "secret"}, FarEnd: far.Addr().String()})
 	c := &benchCall{far: far, speaking: talk + 5*time.Second}
 	// The line returns echo as a SLIC's hybrid does (echoBoard: ERL 6 dB,
 	// 20 ms late), so the echo canceller, on by default, works as in a real
 	// call and its cost is in the figures.
-	cfg := lineConfig(kam, "")
+	cfg := lineConfig(kam, lineExtra)
 	if !strings.Contains(cfg, `sim_listen = "SIM_LISTEN"`) {
 		b.Fatal("lineConfig changed: no sim_listen to add the hybrid after")
 	}
@@ -77,6 +89,9 @@ func startBenchCall(b *testing.B, talk time.Duration) *benchCall {
 		b.Fatal(err)
 	}
 	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	if srtp && !strings.Contains(far.Log(), "SRTP is Enabled") {
+		b.Fatalf("baresip did not switch SRTP on:\n%s", far.Log())
+	}
 	if err := c.f.phone.Speak(ctx, baresiptest.Tone(700, -10, c.speaking)); err != nil {
 		b.Fatal(err)
 	}
@@ -112,9 +127,17 @@ func (c *benchCall) hangUp(b *testing.B) {
 // which returns echo for the canceller to remove), all of which a real
 // board does in hardware. Issue 3: ata ≤ baresip; issue 14: so with the
 // echo canceller on.
-func BenchmarkG711CallCPU(b *testing.B) {
+func BenchmarkG711CallCPU(b *testing.B) { benchCallCPU(b, false) }
+
+// BenchmarkSRTPCallCPU is BenchmarkG711CallCPU with SRTP on both ends
+// (AES_CM_128_HMAC_SHA1_80, RTP and RTCP): the ATA's line srtp =
+// "mandatory", baresip's mediaenc=srtp-mand (libsrtp2). Issue 13: ata ≤
+// baresip.
+func BenchmarkSRTPCallCPU(b *testing.B) { benchCallCPU(b, true) }
+
+func benchCallCPU(b *testing.B, srtp bool) {
 	talk := benchEnvDuration(b, "ATA_BENCH_CALL", 60*time.Second)
-	c := startBenchCall(b, talk)
+	c := startBenchCallEnc(b, talk, srtp)
 	ata0, err := procCPU(c.ataPID)
 	if err != nil {
 		b.Fatal(err)
