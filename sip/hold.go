@@ -101,6 +101,8 @@ func (c *Call) reoffer(ctx context.Context) error {
 			case <-ctx.Done():
 				return fmt.Errorf("re-INVITE: 491 and %w", ctx.Err())
 			}
+		case res.StatusCode == 422 && c.timer != nil && attempt < maxGlareRetries && c.timer.tooSmall(res):
+			c.line.log.Info("sip: re-INVITE 422: again with the Min-SE asked", "call", c.callID, "min_se", c.timer.period())
 		case (res.StatusCode == 401 || res.StatusCode == 407) && auth == nil && c.line.acct.Password != "":
 			h, err := c.authorize(res, siplib.INVITE)
 			if err != nil {
@@ -131,7 +133,10 @@ func (c *Call) sendReinvite(ctx context.Context, extra []siplib.Header) (*siplib
 		if t.weRefresh {
 			refresher = "uac"
 		}
-		req.AppendHeader(siplib.NewHeader("Session-Expires", strconv.Itoa(int(t.interval/time.Second))+";refresher="+refresher))
+		req.AppendHeader(siplib.NewHeader("Session-Expires", strconv.Itoa(int(t.period()/time.Second))+";refresher="+refresher))
+		if mse := t.minSEHeader(); mse != nil {
+			req.AppendHeader(mse) // after a 422 (RFC 4028 §7.4)
+		}
 	}
 	for _, h := range extra {
 		req.AppendHeader(h)
@@ -226,7 +231,7 @@ func (c *Call) addTimerHeaders(res *siplib.Response) {
 	if t.weRefresh {
 		refresher = "uas"
 	}
-	for _, h := range sessionTimerHeaders(t.interval, refresher, !t.weRefresh || c.remoteSupports("timer")) {
+	for _, h := range sessionTimerHeaders(t.period(), refresher, !t.weRefresh || c.remoteSupports("timer")) {
 		res.AppendHeader(h)
 	}
 }

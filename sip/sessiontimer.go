@@ -54,17 +54,49 @@ const defaultSessionExpires = 1800 * time.Second
 // sessionTimer watches (and, when we are the refresher, renews) a call.
 type sessionTimer struct {
 	clock     Clock
-	interval  time.Duration
 	weRefresh bool
 
-	mu   sync.Mutex
-	last time.Time
-	stop chan struct{}
-	once sync.Once
+	mu       sync.Mutex
+	interval time.Duration // grows when a refresh of ours gets 422
+	minSE    time.Duration // the far end's Min-SE from that 422, 0 before
+	last     time.Time
+	stop     chan struct{}
+	once     sync.Once
 }
 
 func newSessionTimer(clock Clock, interval time.Duration, weRefresh bool) *sessionTimer {
 	return &sessionTimer{clock: clock, interval: interval, weRefresh: weRefresh, last: clock.Now(), stop: make(chan struct{})}
+}
+
+// period is the session interval.
+func (t *sessionTimer) period() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.interval
+}
+
+// tooSmall takes a 422 to our refresh (RFC 4028 §7.4): the interval
+// becomes its Min-SE. It reports false when that is no longer (or
+// unreadable, or over 2 h): the refresh is not sent again.
+func (t *sessionTimer) tooSmall(res *siplib.Response) bool {
+	min, ok := minSE(res)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ok || min <= t.interval || min > 2*time.Hour {
+		return false
+	}
+	t.interval, t.minSE = min, min
+	return true
+}
+
+// minSEHeader is the Min-SE our refreshes carry after a 422, else nil.
+func (t *sessionTimer) minSEHeader() siplib.Header {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.minSE == 0 {
+		return nil
+	}
+	return siplib.NewHeader("Min-SE", strconv.Itoa(int(t.minSE/time.Second)))
 }
 
 // refreshed notes a refresh (ours answered, or the far end's received).
@@ -99,8 +131,9 @@ func sessionTimerHeaders(interval time.Duration, refresher string, require bool)
 // of ours that times out or gets 408 or 481 ends it too (§10): the far end
 // is gone.
 func (c *Call) runSessionTimer(t *sessionTimer) {
-	margin := min(t.interval/3, 32*time.Second)
 	for {
+		interval := t.period()
+		margin := min(interval/3, 32*time.Second)
 		tick := t.clock.NewTimer(time.Second)
 		select {
 		case <-t.stop:
@@ -110,7 +143,7 @@ func (c *Call) runSessionTimer(t *sessionTimer) {
 		}
 		age := t.since()
 		switch {
-		case t.weRefresh && age >= t.interval/2:
+		case t.weRefresh && age >= interval/2:
 			err := c.refresh()
 			if err == nil {
 				t.refreshed()
@@ -125,8 +158,8 @@ func (c *Call) runSessionTimer(t *sessionTimer) {
 			// that persisted): the session is alive (§10).
 			c.line.log.Warn("sip: session refresh refused", "call", c.callID, "err", err)
 			t.refreshed()
-		case !t.weRefresh && age >= t.interval-margin:
-			c.line.log.Warn("sip: session timer expired: no refresh from the far end", "call", c.callID, "interval", t.interval)
+		case !t.weRefresh && age >= interval-margin:
+			c.line.log.Warn("sip: session timer expired: no refresh from the far end", "call", c.callID, "interval", interval)
 			c.hangup(call.NoResponse, "session timer expired")
 			return
 		}
