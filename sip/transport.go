@@ -361,22 +361,30 @@ func (s *Stack) tlsConfig(ts tlsSettings) (*tls.Config, error) {
 func LoadCAFile(path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("[sip] tls_ca_file: %w", err)
+		return nil, fmt.Errorf("%w: %w", errCAFile, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("[sip] tls_ca_file: %s holds no PEM certificate", path)
+		return nil, fmt.Errorf("%w: %s holds no PEM certificate", errCAFile, path)
 	}
 	return pool, nil
 }
 
-// flowError is the line's words for a failed connection: a certificate
-// problem is named (Go's x509 texts: "certificate signed by unknown
-// authority", "certificate is valid for x, not y").
+// errCAFile marks a [sip] tls_ca_file that cannot be used: a setting to
+// fix, not a provider that does not answer.
+var errCAFile = errors.New("[sip] tls_ca_file")
+
+// isCertError reports a connection refused for its certificate (Go's
+// x509 texts name it: "certificate signed by unknown authority",
+// "certificate is valid for x, not y") or for an unusable CA file: the
+// line backs off rather than probing a provider that answers.
 func isCertError(err error) bool {
+	if errors.Is(err, errCAFile) {
+		return true
+	}
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var ci x509.CertificateInvalidError

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,5 +98,55 @@ func TestTLSRefusesWrongCAAndWrongHost(t *testing.T) {
 				t.Fatalf("registered %v despite the bad certificate", c)
 			}
 		})
+	}
+}
+
+// srvDNS answers _sips._tcp for the domains listed.
+type srvDNS struct {
+	hostsDNS
+	sips map[string]string // domain -> SRV target
+}
+
+func (d srvDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	if t, ok := d.sips[name]; ok && service == "sips" && proto == "tcp" {
+		return "", []*net.SRV{{Target: t, Port: 5061, Priority: 1, Weight: 1}}, nil
+	}
+	return d.hostsDNS.LookupSRV(context.Background(), service, proto, name)
+}
+
+// A line that names only a domain takes TLS where the domain publishes
+// _sips._tcp SRV records (RFC 3263), and finds the server there; an IP
+// address, a port, or a domain without them stays on UDP.
+func TestAutoTransportFromSRV(t *testing.T) {
+	dns := srvDNS{hostsDNS: hostsDNS{"edge.sip.test": "127.0.0.1", "plain.test": "127.0.0.2"}, sips: map[string]string{"sip.test": "edge.sip.test"}}
+	for hp, want := range map[string]string{"sip.test": "tls", "sip.test:5060": "udp", "plain.test": "udp", "127.0.0.1": "udp"} {
+		if got := AutoTransport(t.Context(), dns, hp); got != want {
+			t.Errorf("AutoTransport(%s) = %s, want %s", hp, got, want)
+		}
+	}
+	addrs, err := resolveFor(t.Context(), dns, "sip.test", "tls")
+	if err != nil || len(addrs) != 1 || addrs[0].String() != "127.0.0.1:5061" {
+		t.Fatalf("sip.test over TLS resolves to %v (%v), want the SRV target 127.0.0.1:5061", addrs, err)
+	}
+	if addrs, err := resolveFor(t.Context(), dns, "plain.test", "tls"); err != nil || addrs[0].String() != "127.0.0.2:5061" {
+		t.Fatalf("plain.test over TLS resolves to %v (%v), want its address on 5061", addrs, err)
+	}
+}
+
+// A CA file that cannot be read, or holds no certificate, is an error
+// naming the key, and a TLS line says so in its status.
+func TestBadCAFileNamesTheKey(t *testing.T) {
+	bad := t.TempDir() + "/ca.pem"
+	os.WriteFile(bad, []byte("not a certificate"), 0o644)
+	for _, path := range []string{bad, t.TempDir() + "/missing.pem"} {
+		if _, err := LoadCAFile(path); err == nil || !strings.Contains(err.Error(), "[sip] tls_ca_file") {
+			t.Errorf("LoadCAFile(%s) = %v, want an error naming [sip] tls_ca_file", path, err)
+		}
+	}
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
+	st := tlsStack(t, bad)
+	r, _ := runLine(t, st, tlsAccount("sip.test", k), RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
+	if s := waitState(t, r, StateFailing, 10*time.Second); !strings.Contains(s.LastError, "[sip] tls_ca_file") {
+		t.Fatalf("last error %q, want it to name [sip] tls_ca_file", s.LastError)
 	}
 }
