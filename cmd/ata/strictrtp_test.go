@@ -134,6 +134,7 @@ func TestForeignRTPSourceIsIgnored(t *testing.T) {
 	if l := loudestSecond(far.RecordedAudio(), 700); l < -14 {
 		t.Errorf("the handset's 700 Hz reached the far end at %.1f dBm0 at best while the intruder sent, want about -10", l)
 	}
+	f.waitLog(t, "packets from other sources dropped", 5*time.Second)
 }
 
 // sprayRTP sends a PCMU stream of a hz tone at -10 dBm0 from c to to every

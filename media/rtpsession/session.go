@@ -299,6 +299,7 @@ func (s *Session) Close() error {
 	}
 	s.wg.Wait()
 	close(s.dtmfCh)
+	s.logStrict() // what strict RTP dropped (strict.go)
 	if err != nil {
 		return fmt.Errorf("rtpsession: close: %w", err)
 	}

@@ -248,3 +248,17 @@ func (s *Session) admitRTCP(from netip.AddrPort) bool {
 	}
 	return true
 }
+
+// logStrict tells at the end of a call what strict RTP kept out, so that
+// a stray stream or an RTP bleed probe leaves a trace (a NAT's probation
+// run alone does not).
+func (s *Session) logStrict() {
+	s.mu.Lock()
+	st := s.strict
+	s.mu.Unlock()
+	if st.dropped < StrictProbation && st.droppedRTCP == 0 {
+		return
+	}
+	s.log.Info("rtp: strict RTP: packets from other sources dropped", "rtp", st.dropped, "rtcp", st.droppedRTCP,
+		"source", st.source, "source_moves", st.changes)
+}
