@@ -410,6 +410,9 @@ func (c *Call) waitAnswer(ctx context.Context) {
 	var err error
 	for {
 		err = c.uac.WaitAnswer(ctx, opts)
+		if c.manyProvisionals(ctx, err) {
+			continue // the INVITE is still ringing: wait on (invite.go)
+		}
 		var dr *sipgo.ErrDialogResponse
 		if !errors.As(err, &dr) || ctx.Err() != nil {
 			break

@@ -79,6 +79,7 @@ type inviteState struct {
 	next       []siplib.Uri
 	retries    int
 	redirected bool
+	rounds     int // manyProvisionals
 }
 
 // ---- late offer ----
@@ -503,6 +504,23 @@ func forkRequest(method siplib.RequestMethod, inv *siplib.Request, res *siplib.R
 	req.SetTransport(inv.Transport())
 	req.SetBody(nil)
 	return req
+}
+
+// maxProvisionalRounds bounds manyProvisionals: 100 rounds of 10.
+const maxProvisionalRounds = 100
+
+// manyProvisionals reports whether WaitAnswer gave up only because the
+// INVITE had more than 10 responses (sipgo's bound, with no error value
+// of its own): a long ringing with repeated 180s, a reliable 183 sent
+// again, forks. The transaction is alive; the call waits on for its final
+// response, up to maxProvisionalRounds times.
+func (c *Call) manyProvisionals(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil || err.Error() != "more than 10 responses received" ||
+		c.inv.rounds >= maxProvisionalRounds {
+		return false
+	}
+	c.inv.rounds++
+	return true
 }
 
 // ---- outgoing: sending the INVITE again ----

@@ -712,3 +712,25 @@ func TestLargeInviteAnsweredAndByeSent(t *testing.T) {
 	}
 	p.reply(bye, 200, "", nil)
 }
+
+// A call ringing long with a 180 sent again and again (more responses
+// than sipgo's WaitAnswer takes in one go) is still answered.
+func TestManyProvisionalsStillAnswered(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	l := testLine(t, p)
+	c, err := l.DialCall(context.Background(), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Hangup(call.Normal) })
+	inv := p.request(siplib.INVITE)
+	tag := siplib.GenerateTagN(8)
+	for range 25 {
+		p.reply(inv, 180, tag, nil)
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.reply(inv, 200, tag, p.sdp("", ""))
+	p.request(siplib.ACK)
+	waitEvent(t, c, call.Answered)
+}
