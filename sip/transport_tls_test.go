@@ -57,7 +57,7 @@ func TestTLSRegistersWithKamailio(t *testing.T) {
 	t.Parallel()
 	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
 	st := tlsStack(t, k.CA().CAFile())
-	r, _ := runLine(t, st, tlsAccount("sip.test", k), RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
+	r, stop := runLine(t, st, tlsAccount("sip.test", k), RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
 	s := waitState(t, r, StateRegistered, 10*time.Second)
 	fi := r.Flow()
 	t.Logf("status %+v flow %+v", s, fi)
@@ -72,6 +72,13 @@ func TestTLSRegistersWithKamailio(t *testing.T) {
 	want := "sips:1001@" + fi.Local.String()
 	if len(contacts) != 1 || !strings.HasPrefix(contacts[0], want) {
 		t.Fatalf("location table has %v, want %s (our end of the TLS connection)", contacts, want)
+	}
+	stop() // unregisters over the connection, then closes it
+	if c, err := k.Contacts("1001"); err != nil || len(c) != 0 {
+		t.Fatalf("after stopping, the location table has %v (%v), want none", c, err)
+	}
+	if fi := r.Flow(); fi.Connected {
+		t.Fatalf("flow %+v still connected after the line stopped", fi)
 	}
 }
 
