@@ -46,15 +46,28 @@ type srtpRig struct {
 
 func startSRTPRig(t *testing.T, srtpMode string, users map[string]string, farEnd string) *srtpRig {
 	t.Helper()
+	return startSRTPRigOn(t, fmt.Sprintf("srtp = %q\n", srtpMode), false, users, farEnd)
+}
+
+// startSRTPRigOn is startSRTPRig with the line's own keys (lineExtra) and,
+// with tls, the line on Kamailio's TLS listener (its CA in tls_ca_file).
+func startSRTPRigOn(t *testing.T, lineExtra string, tls bool, users map[string]string, farEnd string) *srtpRig {
+	t.Helper()
 	r := &srtpRig{t: t, data: t.TempDir()}
 	r.first, r.last = narrowRTPPorts()
 	if users == nil {
 		users = map[string]string{}
 	}
 	users["1001"] = "secret"
-	r.kam = kamailiotest.Start(t, kamailiotest.Config{Users: users, FarEnd: farEnd})
+	r.kam = kamailiotest.Start(t, kamailiotest.Config{Users: users, FarEnd: farEnd, TLS: tls})
 	r.capture()
-	cfg := lineConfig(r.kam, fmt.Sprintf("srtp = %q\n", srtpMode))
+	if tls {
+		lineExtra += fmt.Sprintf("registrar = \"127.0.0.1:%d;transport=tls\"\n", r.kam.TLSAddr().Port())
+	}
+	cfg := lineConfig(r.kam, lineExtra)
+	if tls {
+		cfg = strings.Replace(cfg, "[sip]\n", fmt.Sprintf("[sip]\ntls_ca_file = %q\n", r.kam.CA().CAFile()), 1)
+	}
 	cfg = strings.Replace(cfg, "DATA_DIR", r.data, 1)
 	cfg = strings.Replace(cfg, "[sip]\n", fmt.Sprintf("[sip]\nrtp_ports = \"%d-%d\"\n", r.first, r.last), 1)
 	r.f = startFirmware(t, cfg)
@@ -314,4 +327,32 @@ func TestSRTPOptionalFallsBackToPlainRTP(t *testing.T) {
 	if num, srtp := r.lastCall(); num != "2000" || srtp {
 		t.Errorf("call log: %s srtp %v, want 2000 srtp false", num, srtp)
 	}
+}
+
+// A TLS line (SIP over TLS to Kamailio, which relays to the far end over
+// UDP) with no srtp key: SRTP is optional there by default, and a call to
+// a baresip with mediaenc=srtp-mand is SRTP with audio both ways.
+func TestSRTPOverTLSLineByDefault(t *testing.T) {
+	t.Parallel()
+	far := baresiptest.Start(t, baresiptest.Opts{User: "2000", Incoming: baresiptest.AutoAnswer, AnswerDelay: 300 * time.Millisecond,
+		Audio: baresiptest.Tone(1300, -10, 20*time.Second), MediaEnc: "srtp-mand"})
+	r := startSRTPRigOn(t, "", true, nil, far.Addr().String())
+	if c, _ := r.kam.Contacts("1001"); len(c) == 0 || !strings.HasPrefix(c[0], "sips:") {
+		t.Fatalf("contacts %v: the line is not registered over TLS", c)
+	}
+	ctx := context.Background()
+	if err := r.f.phone.Hook(ctx, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.f.phone.Dial(ctx, "2000", "dtmf"); err != nil {
+		t.Fatal(err)
+	}
+	far.WaitEvent(baresiptest.Established, 10*time.Second)
+	r.talk()
+	if err := r.f.phone.Hook(ctx, "on"); err != nil {
+		t.Fatal(err)
+	}
+	far.WaitEvent(baresiptest.Closed, 5*time.Second)
+	checkFarHeard(t, far)
+	r.checkEncrypted("2000")
 }
