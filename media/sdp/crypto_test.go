@@ -333,3 +333,48 @@ func FuzzParseCrypto(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNegotiateSRTP feeds remote SDP to an SRTP line's Negotiate: what
+// it accepts over RTP/SAVP or on a mandatory line has a key of one of our
+// suites; our answer to it negotiates back to the same suite and tag.
+func FuzzNegotiateSRTP(f *testing.F) {
+	k30 := b64(key30)
+	f.Add(string(remoteSDP("RTP/SAVP", "1 AES_CM_128_HMAC_SHA1_80 inline:"+k30)), false)
+	f.Add(string(remoteSDP("RTP/AVP", "9 AES_CM_128_HMAC_SHA1_32 inline:"+k30+"|2^31|1:4", "2 AEAD_AES_128_GCM inline:"+b64(key28))), true)
+	f.Add(string(remoteSDP("RTP/SAVPF", "1 F8_128_HMAC_SHA1_80 inline:"+k30, "3 AES_CM_128_HMAC_SHA1_80 inline:"+k30+" KDR=0")), false)
+	f.Add(string(remoteSDP("RTP/AVP")), true)
+	cs, err := NewCryptos()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, remote string, mandatory bool) {
+		l := local
+		l.SRTP, l.Crypto = SRTPOptional, cs
+		if mandatory {
+			l.SRTP = SRTPMandatory
+		}
+		m, err := Negotiate(l, []byte(remote))
+		if err != nil {
+			return
+		}
+		if (m.SAVP || mandatory) && !m.SRTP.On() {
+			t.Fatalf("accepted without a key: SAVP %v, mandatory %v", m.SAVP, mandatory)
+		}
+		if m.SRTP.On() {
+			if ours, ok := l.keyFor(m.SRTP.Suite); !ok || ours.Key != m.SRTP.Local || m.SRTP.Remote.Len() != m.SRTP.Suite.KeyLen() {
+				t.Fatalf("negotiated %s without our key of it, or a short remote key", m.SRTP.Suite)
+			}
+		}
+		ans, err := Answer(l, m)
+		if err != nil {
+			t.Fatalf("answer: %v", err)
+		}
+		back, err := Negotiate(l, ans)
+		if err != nil {
+			t.Fatalf("our answer does not negotiate: %v\n%s", err, ans)
+		}
+		if back.SRTP.Suite != m.SRTP.Suite || back.SRTP.Tag != m.SRTP.Tag || back.SAVP != (m.SAVP && m.SRTP.On()) {
+			t.Fatalf("answer renegotiates to %s tag %d SAVP %v, want %s tag %d\n%s", back.SRTP.Suite, back.SRTP.Tag, back.SAVP, m.SRTP.Suite, m.SRTP.Tag, ans)
+		}
+	})
+}
