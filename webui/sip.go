@@ -34,7 +34,8 @@ import (
 //	Transport                   line.transport (Automatic: empty), TLS verify line.tls_verify,
 //	                            SRTP line.srtp, CA file sip.tls_ca_file
 //	Codecs, DTMF, packet time   line.codecs, line.dtmf_mode, line.ptime
-//	Advanced                    phone.dial_plan, sip.keepalive(_method), sip.accept_proxy_only
+//	Advanced                    phone.dial_plan, sip.keepalive(_method), sip.accept_proxy_only,
+//	                            sip.stun_server, sip.rtp_latching
 
 type sipData struct {
 	Line     int
@@ -178,6 +179,8 @@ func sipValuesFromConfig(cfg *config.Config, i int) url.Values {
 	if cfg.SIP.AcceptProxyOnly {
 		v.Set("accept_proxy_only", "on")
 	}
+	v.Set("stun_server", cfg.SIP.STUNServer)
+	v.Set("rtp_latching", cfg.SIP.RTPLatching)
 	return v
 }
 
@@ -247,9 +250,10 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 	default:
 		errs.add("transport", "Choose UDP, TCP, TLS or Automatic.")
 	}
-	// The box is read on a TLS line only: a form without it (unchecked, or
-	// a script's post for a UDP line) leaves the others' setting alone.
-	if l.Transport == "tls" {
+	// The box is read where the line may use TLS (TLS, or Automatic): a
+	// form without it for a UDP or TCP line (a script's post) leaves the
+	// setting alone.
+	if t := get("transport"); t == "tls" || t == "auto" {
 		if f.Get("tls_verify") == "on" {
 			l.TLSVerify = nil // the default: the file says nothing
 		} else {
@@ -299,6 +303,13 @@ func sipFormToConfig(cur *config.Config, i int, f url.Values) (*config.Config, *
 	}
 	cfg.SIP.KeepAliveMethod = get("keepalive_method")
 	cfg.SIP.AcceptProxyOnly = f.Get("accept_proxy_only") == "on"
+	// A form (or script) without these fields keeps them as they are.
+	if f.Has("stun_server") {
+		cfg.SIP.STUNServer = get("stun_server")
+	}
+	if f.Has("rtp_latching") {
+		cfg.SIP.RTPLatching = get("rtp_latching")
+	}
 	return cfg, errs
 }
 
@@ -326,6 +337,10 @@ func sipKeyMapper(i int) keyMapper {
 			return "dial_plan"
 		case "sip.tls_ca_file":
 			return "tls_ca_file"
+		case "sip.stun_server":
+			return "stun_server"
+		case "sip.rtp_latching":
+			return "rtp_latching"
 		}
 		n, name, ok := lineKey(key)
 		if !ok || n != i {
@@ -455,12 +470,16 @@ func (s *Server) sipView(cfg *config.Config, i int, v url.Values, errs map[strin
 	dial.AutoComp, dial.MaxLen = "off", keyMax("phone.dial_plan")
 	tlsCA := text("tls_ca_file", "TLS CA File", "A file on this adapter (PEM) with the certificate authorities your provider's TLS certificate is signed by, trusted besides the system's. Needed only for a private or self-signed provider certificate. Shared by all lines.")
 	tlsCA.MaxLen = 1024
+	stun := text("stun_server", "STUN Server", "host or host:port (port 3478 if none) of a STUN server, e.g. stun.example.net. Behind a router that translates addresses (NAT), the adapter asks it for its public address and puts that into its registration and calls, for providers that do not see through the NAT themselves. Empty: none. Shared by all lines.")
+	stun.MaxLen = keyMax("sip.stun_server")
 	advanced := []row{
 		{dial},
 		{num("keepalive", "NAT Keep-alive Interval", "s", "How often a small packet goes to the server so your router keeps the way back open for incoming calls; 0 turns it off. 30 s suits most routers.", "0", "3600"),
 			sel("keepalive_method", "Keep-alive Packet", "A double CRLF is smallest; OPTIONS is a full SIP request for servers that want one.", "crlf", "CRLF", "options", "SIP OPTIONS")},
 		{tlsCA},
 		{check("accept_proxy_only", "Accept SIP from proxy only", "Ignore SIP requests that do not come from your registrar or outbound proxy, so internet SIP scanners cannot ring your phone. Shared by all lines.")},
+		{stun, sel("rtp_latching", "RTP Latching", "Where the call's voice is sent when the far end's packets come from another address than it announced. Automatic: to where they come from only when the announced address is a private (LAN) one, as a far end behind a NAT gives; Always: to where they come from; Never: always to the announced address. Either way only the far end's own stream is played, never another source's. Shared by all lines.",
+			"auto", "Automatic", "always", "Always", "never", "Never")},
 	}
 	d.Sections = []section{
 		{ID: "account", Legend: "Account", Rows: rows},
