@@ -735,7 +735,7 @@ func (c *Call) byeUAC() {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
 	if err := c.uac.Bye(ctx); err != nil {
-		c.line.log.Debug("sip: BYE", "call", c.callID, "err", err)
+		c.byeChallenged(ctx, err) // a 401/407 (invite.go)
 	}
 }
 
@@ -745,7 +745,7 @@ func (c *Call) byeUAS() {
 	c.reqMu.Lock()
 	defer c.reqMu.Unlock()
 	if err := c.uas.Bye(ctx); err != nil {
-		c.line.log.Debug("sip: BYE", "call", c.callID, "err", err)
+		c.byeChallenged(ctx, err) // a 401/407 (invite.go)
 	}
 }
 

@@ -3,6 +3,7 @@ package sip
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -185,6 +186,31 @@ func (c *Call) bye() {
 		return
 	}
 	c.byeUAS()
+}
+
+// byeChallenged sends our BYE again with credentials when the first was
+// answered 401 or 407 (some providers challenge every request: unanswered,
+// the call would stay up, and billed, on their side). reqMu is held.
+func (c *Call) byeChallenged(ctx context.Context, err error) {
+	var dr sipgo.ErrDialogResponse
+	if !errors.As(err, &dr) || (dr.Res.StatusCode != 401 && dr.Res.StatusCode != 407) || c.line.acct.Password == "" {
+		c.line.log.Debug("sip: BYE", "call", c.callID, "err", err)
+		return
+	}
+	h, err := c.authorize(dr.Res, siplib.BYE)
+	if err != nil {
+		c.line.log.Warn("sip: BYE challenged", "call", c.callID, "err", err)
+		return
+	}
+	bye := siplib.NewRequest(siplib.BYE, c.remoteTarget())
+	bye.AppendHeader(h)
+	res, err := c.doLocked(ctx, bye)
+	switch {
+	case err != nil:
+		c.line.log.Warn("sip: BYE with credentials", "call", c.callID, "err", err)
+	case !res.IsSuccess():
+		c.line.log.Warn("sip: BYE with credentials refused", "call", c.callID, "code", res.StatusCode)
+	}
 }
 
 // ---- 100rel: our reliable 180 ----

@@ -493,6 +493,11 @@ func digestChallenge(algorithm, nonce string, stale bool) string {
 // checkDigest verifies the credentials of req against password.
 func checkDigest(t *testing.T, req *siplib.Request, header, nonce, algorithm string) {
 	t.Helper()
+	checkDigestOf(t, req, string(req.Method), header, nonce, algorithm)
+}
+
+func checkDigestOf(t *testing.T, req *siplib.Request, method, header, nonce, algorithm string) {
+	t.Helper()
 	v := headerValue(req, header)
 	cred, err := digest.ParseCredentials(v)
 	if err != nil {
@@ -510,7 +515,7 @@ func checkDigest(t *testing.T, req *siplib.Request, header, nonce, algorithm str
 		return hex.EncodeToString(sum[:])
 	}
 	ha1 := h("1001:voip.test:secret")
-	ha2 := h("INVITE:" + cred.URI)
+	ha2 := h(method + ":" + cred.URI)
 	want := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, cred.Nc, cred.Cnonce, ha2))
 	if cred.Response != want {
 		t.Fatalf("%s response %s, want %s", header, cred.Response, want)
@@ -733,4 +738,32 @@ func TestManyProvisionalsStillAnswered(t *testing.T) {
 	p.reply(inv, 200, tag, p.sdp("", ""))
 	p.request(siplib.ACK)
 	waitEvent(t, c, call.Answered)
+}
+
+// A BYE answered 401 or 407 is sent again with credentials (new CSeq),
+// from a call we placed and from one we took.
+func TestByeChallengedIsAnswered(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"outgoing", "incoming"} {
+		t.Run(dir, func(t *testing.T) {
+			t.Parallel()
+			p := newPeer(t)
+			l := testLine(t, p, func(a *Account) { a.Password = "secret" })
+			var c *Call
+			if dir == "outgoing" {
+				c, _ = outgoing(t, p, l)
+			} else {
+				c, _ = incoming(t, p, l)
+			}
+			c.Hangup(call.Normal)
+			bye := p.request(siplib.BYE)
+			p.reply(bye, 407, "", nil, siplib.NewHeader("Proxy-Authenticate", digestChallenge("MD5", "b1", false)))
+			again := p.request(siplib.BYE)
+			checkDigest(t, again, "Proxy-Authorization", "b1", "MD5")
+			if again.CSeq().SeqNo <= bye.CSeq().SeqNo || again.CallID().Value() != bye.CallID().Value() {
+				t.Fatalf("BYE again:\n%s", again)
+			}
+			p.reply(again, 200, "", nil)
+		})
+	}
 }
