@@ -158,6 +158,9 @@ func TestSIPConfigErrorsMapToFields(t *testing.T) {
 		{"tls_ca_file", "/nonexistent/ca.pem", "tls_ca_file", "Cannot read /nonexistent/ca.pem"},
 		{"register_host", "other.example.net", "register_host", "one server"},
 		{"voicemail_number", "80 00", "voicemail_number", "want digits"},
+		{"stun_server", "stun.example.net:99999", "stun_server", "1 to 65535"},
+		{"stun_server", "stun example", "stun_server", "not a host name"},
+		{"rtp_latching", "sometimes", "rtp_latching", "auto, always, never"},
 	} {
 		f := sipForm()
 		f.Set(tc.field, tc.value)
@@ -578,5 +581,30 @@ func TestMaintenanceActions(t *testing.T) {
 	wantCode(t, c.postPage("/maintenance", "/maintenance/reboot", url.Values{"confirm": {"1"}}), http.StatusOK, "reboot")
 	if e.b.Reboots != 1 {
 		t.Fatal("no reboot")
+	}
+}
+
+// STUN Server and RTP Latching (Advanced) are saved, shown, and kept by a
+// form that does not carry them.
+func TestSIPSTUNAndLatching(t *testing.T) {
+	e, c := ready(t)
+	page := c.get("/sip?line=0").Body.String()
+	if !strings.Contains(page, `name="stun_server"`) || !strings.Contains(page, `name="rtp_latching"`) {
+		t.Fatal("the SIP page lacks STUN Server or RTP Latching")
+	}
+	f := sipForm()
+	f.Set("stun_server", "stun.example.net:3479")
+	f.Set("rtp_latching", "never")
+	wantRedirect(t, c.postPage("/sip", "/sip", f), "/sip?line=0", "save")
+	if s := e.b.Config().SIP; s.STUNServer != "stun.example.net:3479" || s.RTPLatching != "never" {
+		t.Fatalf("saved stun_server %q, rtp_latching %q", s.STUNServer, s.RTPLatching)
+	}
+	page = c.get("/sip?line=0").Body.String()
+	if !strings.Contains(page, `value="stun.example.net:3479"`) || !regexp.MustCompile(`value="never"[^>]*selected`).MatchString(page) {
+		t.Fatal("the page does not show the saved STUN server and latching")
+	}
+	wantRedirect(t, c.postPage("/sip", "/sip", sipForm()), "/sip?line=0", "save")
+	if s := e.b.Config().SIP; s.STUNServer != "stun.example.net:3479" || s.RTPLatching != "never" {
+		t.Fatalf("a form without the fields changed them: stun_server %q, rtp_latching %q", s.STUNServer, s.RTPLatching)
 	}
 }
