@@ -15,7 +15,7 @@
     msg.textContent = text;
     msg.className = bad ? "error" : "";
   }
-  function mib(n) { return (n / 1048576).toFixed(1) + " MiB"; }
+  function mib(n) { return n < 1048576 ? Math.ceil(n / 1024) + " KiB" : (n / 1048576).toFixed(1) + " MiB"; }
   function errorOf(xhr) {
     try { return JSON.parse(xhr.responseText).error || xhr.statusText; } catch (e) { return xhr.statusText || "no answer"; }
   }

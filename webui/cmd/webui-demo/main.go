@@ -63,7 +63,11 @@ func run(listen, data string, demo bool, delay, waiting time.Duration, restart s
 		b.RestartNeeded = strings.Split(restart, ",")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	srv, err := webui.New(b, webui.Options{DataDir: data, Version: "demo", Logger: logger})
+	backend, err := withUpdater(b, logger) // update.go
+	if err != nil {
+		return err
+	}
+	srv, err := webui.New(backend, webui.Options{DataDir: data, Version: "demo", Logger: logger})
 	if err != nil {
 		return err
 	}
