@@ -910,6 +910,16 @@ func (c *Call) sendInfo(key byte, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := c.do(ctx, req)
+	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && c.line.acct.Password != "" {
+		var h siplib.Header
+		if h, err = c.authorize(res, siplib.INFO); err == nil { // a provider challenging every request
+			again := siplib.NewRequest(siplib.INFO, c.remoteTarget())
+			again.AppendHeader(siplib.NewHeader("Content-Type", "application/dtmf-relay"))
+			again.AppendHeader(h)
+			again.SetBody(req.Body())
+			res, err = c.do(ctx, again)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("sip: INFO: %w", err)
 	}

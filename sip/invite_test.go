@@ -767,3 +767,30 @@ func TestByeChallengedIsAnswered(t *testing.T) {
 		})
 	}
 }
+
+// A key sent by SIP INFO (dtmf_mode info) answered 401 or 407 is sent
+// again with credentials.
+func TestInfoChallengedIsAnswered(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	l := testLine(t, p, func(a *Account) { a.Password = "secret"; a.DTMFMode = "info" })
+	c, _ := outgoing(t, p, l)
+	sent := make(chan error, 1)
+	go func() { sent <- c.SendDTMF('5', 100*time.Millisecond) }()
+	info := p.request(siplib.INFO)
+	p.reply(info, 401, "", nil, siplib.NewHeader("WWW-Authenticate", digestChallenge("SHA-256", "i1", false)))
+	again := p.request(siplib.INFO)
+	checkDigest(t, again, "Authorization", "i1", "SHA-256")
+	if string(again.Body()) != string(info.Body()) || again.CSeq().SeqNo <= info.CSeq().SeqNo {
+		t.Fatalf("INFO again:\n%s", again)
+	}
+	p.reply(again, 200, "", nil)
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendDTMF did not return")
+	}
+}
