@@ -283,3 +283,63 @@ func TestStrictRTPForeignSourceNoAllocs(t *testing.T) {
 		t.Fatalf("the far end's tone is gone (%.1f dBm0)", l)
 	}
 }
+
+// FuzzStrictRTP drives the source rules with arbitrary runs of packets from
+// four addresses (the SDP address among them), SSRCs, sequence steps and
+// gaps, checking after each packet: the SDP address is always played; a
+// packet from another address while the learned source spoke less than
+// StrictSilence ago never is; every packet is played or counted dropped;
+// the learned source is one that sent.
+func FuzzStrictRTP(f *testing.F) {
+	f.Add([]byte{1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	f.Add([]byte{0, 5, 1, 2, 0, 5, 1, 2, 1, 9, 1, 30, 1, 9, 1, 2, 1, 9, 1, 2, 1, 9, 1, 2})
+	addrs := []netip.AddrPort{
+		netip.MustParseAddrPort("192.168.1.20:4000"), // the SDP address
+		netip.MustParseAddrPort("203.0.113.7:30000"),
+		netip.MustParseAddrPort("203.0.113.7:31000"),
+		netip.MustParseAddrPort("192.0.2.66:6000"),
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clk := &fakeClock{}
+		s, err := New(Config{Conn: nullConn{}, Remote: addrs[0], Codec: codec.PCMU, Clock: clk.now, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		seqs := map[netip.AddrPort]uint16{}
+		last := map[netip.AddrPort]time.Duration{}
+		played := uint64(0)
+		clk.advance(time.Millisecond) // a zero time means "never" below
+		for i := 0; i+3 < len(data) && i < 4*200; i += 4 {
+			from := addrs[int(data[i])%len(addrs)]
+			ssrc := uint32(data[i+1] % 3)
+			seqs[from] += uint16(data[i+2] % 3) // repeat, next, or skip one
+			clk.advance(time.Duration(data[i+3]) * 10 * time.Millisecond)
+			now := clk.now()
+			before := s.Stats()
+			s.handleRTP(now, rtpPacket(ssrc, seqs[from]), from)
+			after := s.Stats()
+			admitted := after.StrictDropped == before.StrictDropped
+			if admitted {
+				played++
+			}
+			switch {
+			case from == addrs[0] && !admitted:
+				t.Fatalf("packet %d from the SDP address dropped", i/4)
+			case admitted && before.Source.IsValid() && from != before.Source && from != addrs[0] &&
+				now-last[before.Source] < StrictSilence:
+				t.Fatalf("packet %d from %v played while %v spoke %v ago", i/4, from, before.Source, now-last[before.Source])
+			case after.StrictDropped+played != uint64(i/4+1):
+				t.Fatalf("%d dropped + %d played after %d packets", after.StrictDropped, played, i/4+1)
+			case after.Source.IsValid() && last[after.Source] == 0 && after.Source != from:
+				t.Fatalf("learned %v, which never sent", after.Source)
+			}
+			if admitted || from == before.Source {
+				last[from] = now
+			}
+			if last[from] == 0 {
+				last[from] = -1 // sent, not played: never learned from it alone
+			}
+		}
+	})
+}
