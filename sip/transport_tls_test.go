@@ -2,7 +2,9 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -156,4 +158,37 @@ func TestBadCAFileNamesTheKey(t *testing.T) {
 	if s := waitState(t, r, StateFailing, 10*time.Second); !strings.Contains(s.LastError, "[sip] tls_ca_file") {
 		t.Fatalf("last error %q, want it to name [sip] tls_ca_file", s.LastError)
 	}
+}
+
+// A server that offers only TLS 1.1 (or older) is refused: TLS 1.2 and
+// 1.3 only.
+func TestTLSRefusesOldVersions(t *testing.T) {
+	ca := kamailiotest.NewCA(t, "old TLS CA")
+	certFile, keyFile := ca.Issue(t, t.TempDir(), "sip.test")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
+		MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	st := tlsStack(t, ca.CAFile())
+	remote := netip.MustParseAddrPort(ln.Addr().String())
+	_, err = st.dialFlow(t.Context(), TransportTLS, remote, tlsSettings{serverName: "sip.test", verify: true})
+	if err == nil || !strings.Contains(err.Error(), "protocol version") {
+		t.Fatalf("dial of a TLS 1.1 server: %v, want a protocol version error", err)
+	}
+	t.Log(err)
 }
