@@ -29,8 +29,8 @@ import (
 //     until PRACKed; a provider's reliable 18x is PRACKed;
 //   - forking (RFC 3261 §13.2.2.4): several early dialogs; the first 2xx
 //     wins, a later 2xx from another fork gets ACK and BYE;
-//   - 3xx redirects (§8.1.3.4): the Contacts are tried in q order, at
-//     most maxRedirects, never a target twice;
+//   - 300/301/302 redirects (§8.1.3.4): the Contacts are tried in q order,
+//     at most maxRedirects, never a target twice;
 //   - 422 (RFC 4028 §7.4): the INVITE is sent again with the Min-SE asked;
 //   - 503/500/480 with a short Retry-After: the INVITE is sent again after
 //     it (Backoff.CallRetry).
@@ -81,6 +81,7 @@ type inviteState struct {
 	retries    int
 	redirected bool
 	rounds     int // manyProvisionals
+	tap        *callTap
 }
 
 // ---- late offer ----
@@ -383,9 +384,18 @@ func (c *Call) provisional(res *siplib.Response) bool {
 type callTap struct {
 	inner sipgo.ClientTransactionRequester
 	c     *Call
+	// cancelTo, once an INVITE follows a redirect to another address
+	// (without an outbound proxy), is where its CANCEL goes (RFC 3261
+	// §9.1: where the INVITE went), not where the dialog's client sends
+	// it.
+	cancelTo atomic.Pointer[string]
 }
 
 func (t *callTap) Request(ctx context.Context, req *siplib.Request) (siplib.ClientTransaction, error) {
+	if to := t.cancelTo.Load(); to != nil && req.IsCancel() {
+		req.SetDestination(*to)
+		return t.c.line.st.Client().TransactionRequest(ctx, req, keepAsBuilt)
+	}
 	if req.IsAck() {
 		if seq := t.c.inv.inviteCSeq.Load(); seq != 0 {
 			if cs := req.CSeq(); cs != nil {
@@ -410,7 +420,8 @@ func (c *Call) tapCalls(dua *sipgo.DialogUA) {
 	if inner == nil {
 		inner = plainRequester{dua.Client}
 	}
-	dua.Client.TxRequester = &callTap{inner: inner, c: c}
+	c.inv.tap = &callTap{inner: inner, c: c}
+	dua.Client.TxRequester = c.inv.tap
 }
 
 // plainRequester sends through a client as built.
@@ -565,7 +576,9 @@ func (c *Call) retryInvite(res *siplib.Response) (time.Duration, bool) {
 	switch {
 	case (code == 488 || code == 606) && c.srtpUpgrade(req): // an SRTP-only far end (srtp.go)
 		return 0, true
-	case code >= 300 && code < 400:
+	case code == 300 || code == 301 || code == 302:
+		// Not 305 (Use Proxy, RFC 8119) nor 380 (Alternative Service):
+		// their Contacts are not targets to call.
 		for _, u := range redirectTargets(res) {
 			// Each target once, and at most maxRedirects in all.
 			if k := uriKey(u); !c.inv.tried[k] && len(c.inv.tried) <= maxRedirects {
@@ -622,6 +635,10 @@ func (c *Call) resendInvite(ctx context.Context) error {
 			return err
 		}
 		req.SetDestination(dest.String())
+		if c.inv.tap != nil {
+			to := dest.String()
+			c.inv.tap.cancelTo.Store(&to)
+		}
 	}
 	via := &siplib.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
 		Host: hostString(l.st.LocalAddr().Addr()), Port: int(l.st.LocalAddr().Port())}

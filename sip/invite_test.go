@@ -794,3 +794,44 @@ func TestInfoChallengedIsAnswered(t *testing.T) {
 		t.Fatal("SendDTMF did not return")
 	}
 }
+
+// A call redirected to another address (no outbound proxy) sends its
+// INVITE there, and its CANCEL follows it there; a 305 is not followed.
+func TestRedirectElsewhereCancelFollows(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	other := newPeerAt(t, net.IPv4(127, 0, 0, 2))
+	l := testLine(t, p)
+	other.ata = p.ata
+	c, err := l.DialCall(context.Background(), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := p.request(siplib.INVITE)
+	p.reply(inv, 302, "", nil, &siplib.ContactHeader{Address: other.uri("3000")})
+	moved := other.request(siplib.INVITE)
+	if moved.Recipient.User != "3000" {
+		t.Fatalf("redirected INVITE:\n%s", moved)
+	}
+	other.reply(moved, 180, siplib.GenerateTagN(8), nil)
+	waitEvent(t, c, call.Progress)
+	c.Hangup(call.Normal)
+	cancel := other.request(siplib.CANCEL)
+	other.reply(cancel, 200, "", nil)
+	other.reply(moved, 487, "", nil)
+	if ev := waitEvent(t, c, call.Ended); ev.Cause != call.Cancelled {
+		t.Fatalf("ended %+v", ev)
+	}
+	p.none(siplib.CANCEL, 200*time.Millisecond)
+
+	c, err = l.DialCall(context.Background(), "2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv = p.request(siplib.INVITE)
+	p.reply(inv, 305, "", nil, &siplib.ContactHeader{Address: other.uri("proxy")})
+	if ev := waitEvent(t, c, call.Ended); !strings.Contains(ev.Detail, "305") {
+		t.Fatalf("305 ended %+v", ev)
+	}
+	other.none(siplib.INVITE, 200*time.Millisecond)
+}
