@@ -84,6 +84,35 @@ type inviteState struct {
 	tap        *callTap
 }
 
+// ourExtensions are the option tags a request may Require of us: those
+// supportedTags names.
+var ourExtensions = []string{"100rel", "timer", "replaces"}
+
+// refuseExtensions answers 420 Bad Extension, naming them in Unsupported,
+// a request that requires extensions we lack (RFC 3261 §8.2.2.3), such as
+// preconditions (RFC 3312): the caller may try again without them.
+func (l *Line) refuseExtensions(req *siplib.Request, tx siplib.ServerTransaction) bool {
+	var bad []string
+	for _, h := range req.GetHeaders("Require") {
+		for t := range strings.SplitSeq(h.Value(), ",") {
+			t = strings.TrimSpace(t)
+			if t != "" && !slices.ContainsFunc(ourExtensions, func(o string) bool { return strings.EqualFold(o, t) }) {
+				bad = append(bad, t)
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return false
+	}
+	l.log.Info("sip: request requires extensions we lack", "method", req.Method, "unsupported", bad)
+	res := siplib.NewResponseFromRequest(req, 420, "Bad Extension", nil)
+	res.AppendHeader(siplib.NewHeader("Unsupported", strings.Join(bad, ", ")))
+	if err := tx.Respond(res); err != nil {
+		l.log.Debug("sip: respond 420", "err", err)
+	}
+	return true
+}
+
 // ---- late offer ----
 
 // answerBody is the SDP of our 2xx to the INVITE: the answer to its

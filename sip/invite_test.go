@@ -835,3 +835,30 @@ func TestRedirectElsewhereCancelFollows(t *testing.T) {
 	}
 	other.none(siplib.INVITE, 200*time.Millisecond)
 }
+
+// An INVITE (or re-INVITE) requiring an extension we lack (preconditions)
+// is refused 420 naming it in Unsupported, and rings nothing; one
+// requiring only ours is taken.
+func TestRequireUnsupportedExtensionIs420(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	l := testLine(t, p)
+	calls := make(chan *Call, 1)
+	l.OnIncoming(func(c *Call) { calls <- c })
+	p.invite(l, siplib.NewHeader("Require", "precondition, 100rel"))
+	res := p.response(siplib.INVITE)
+	if res.StatusCode != 420 || headerValue(res, "Unsupported") != "precondition" {
+		t.Fatalf("INVITE requiring precondition answered:\n%s", res)
+	}
+	select {
+	case <-calls:
+		t.Fatal("a call rang")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c, d := incoming(t, p, l, siplib.NewHeader("Require", "timer, 100rel"), siplib.NewHeader("Session-Expires", "1800"))
+	p.inDialog(d, siplib.INVITE, "application/sdp", p.sdp("", ""), siplib.NewHeader("Require", "sec-agree"))
+	if res := p.response(siplib.INVITE); res.StatusCode != 420 || headerValue(res, "Unsupported") != "sec-agree" {
+		t.Fatalf("re-INVITE requiring sec-agree answered:\n%s", res)
+	}
+	noEvent(t, c, call.Ended, 100*time.Millisecond)
+}

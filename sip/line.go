@@ -392,6 +392,9 @@ func (l *Line) handleInvite(req *siplib.Request, tx siplib.ServerTransaction) {
 // handleInviteFrom takes an INVITE; user is the local user it came from
 // (the users' line), "" on a provider line.
 func (l *Line) handleInviteFrom(req *siplib.Request, tx siplib.ServerTransaction, user string) {
+	if l.refuseExtensions(req, tx) { // 420 (invite.go)
+		return
+	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		if c := l.find(req); c != nil {
 			c.handleOffer(req, tx)
