@@ -467,8 +467,9 @@ func resolveFor(ctx context.Context, r Resolver, hostport, transport string) ([]
 }
 
 // AutoTransport is the transport a line with no transport of its own
-// takes from DNS (RFC 3263 §4.1 without NAPTR): TLS when the domain alone
-// is given and it publishes _sips._tcp SRV records, else UDP.
+// takes from DNS (RFC 3263 §4.1) when the domain alone is given: the
+// first its NAPTR records offer (SIPS+D2T, SIP+D2T, SIP+D2U), else TLS
+// where it publishes _sips._tcp SRV records, else UDP.
 func AutoTransport(ctx context.Context, r Resolver, hostport string) string {
 	host, port, err := splitHostPort(hostport)
 	if err != nil || port != 0 {
@@ -476,6 +477,9 @@ func AutoTransport(ctx context.Context, r Resolver, hostport string) string {
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
 		return TransportUDP
+	}
+	if t := naptrTransport(ctx, r, host); t != "" {
+		return t
 	}
 	if _, srvs, err := r.LookupSRV(ctx, "sips", "tcp", host); err == nil {
 		for _, s := range srvs {
