@@ -25,3 +25,17 @@ type PassThrough interface {
 	// from any goroutine while frames flow.
 	SetPassThrough(on bool, depth time.Duration)
 }
+
+// Polled is implemented by endpoints whose packets a bridge's clock can
+// read itself, once per frame before ReadFrame, instead of the endpoint
+// waking a goroutine of its own per packet (an RTP session: see
+// rtpsession.Session.StartPolling for why).
+type Polled interface {
+	// StartPolling hands receiving over; false: the endpoint keeps
+	// receiving by itself and Poll must not be called.
+	StartPolling() bool
+	// Poll takes in what has arrived, without blocking or allocating.
+	Poll()
+	// StopPolling gives receiving back to the endpoint.
+	StopPolling()
+}

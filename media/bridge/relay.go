@@ -25,39 +25,71 @@ import (
 // stall the frames missed beyond one catch-up frame are dropped (each
 // mixer's Stats.Skipped). A frame period Run refuses makes a relay that
 // does nothing.
+//
+// Endpoints that are media.Polled (RTP sessions) are read by the clock,
+// each frame just before it is mixed, instead of by a goroutine of their
+// own per packet.
 func Relay(a, b media.Endpoint, frame time.Duration) (stop func()) {
-	m := &Mixer{}
-	m.Add(a, Active)
-	m.Add(b, Active)
+	r := &relay{}
+	r.m.Add(a, Active)
+	r.m.Add(b, Active)
 	if frame <= 0 || frame%sampleTime != 0 || frame > MaxFrame*sampleTime {
 		return func() {}
 	}
-	m.running.Store(true) // Run and Exchange refuse it: the clock drives it
+	for _, e := range []media.Endpoint{a, b} {
+		if p, ok := e.(media.Polled); ok && p.StartPolling() {
+			r.polled[r.npolled] = p
+			r.npolled++
+		}
+	}
+	r.m.running.Store(true) // Run and Exchange refuse it: the clock drives it
 	c := relayClockFor(frame)
-	c.add(m)
+	c.add(r)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			c.remove(m)
-			m.running.Store(false)
+			c.remove(r)
+			for _, p := range r.polled[:r.npolled] {
+				p.StopPolling()
+			}
+			r.m.running.Store(false)
 		})
 	}
 }
 
+// relay is one relayed call: its mixer and the endpoints the clock polls.
+type relay struct {
+	m       Mixer
+	polled  [2]media.Polled
+	npolled int
+}
+
+// frame polls the relay's endpoints and mixes one frame of n samples.
+func (r *relay) frame(n int) {
+	for _, p := range r.polled[:r.npolled] {
+		p.Poll()
+	}
+	r.m.mix(nil, nil, n)
+}
+
 // relaySlots is how many phases of the frame period the relays are
-// spread over: each wake-up runs a quarter of them, so a relay's packets
-// leave at most a quarter of the others' work after its phase starts
-// (with every relay in one phase, the last relay's send time moved with
-// the sum of all the others' work, about 70 µs each over loopback: RTP
-// spacing p99 over 1 ms from 20 calls on). An empty phase costs nothing.
-const relaySlots = 4
+// spread over, at most: with every relay in one phase, the last relay's
+// send time moves with the sum of all the others' work (about 70 µs each
+// over loopback: RTP spacing p99 over 1 ms from 20 calls on). A phase is
+// one more wake-up per frame, though, and a wake-up costs about as much
+// CPU as a relay's frame, so a phase takes up to relaysPerPhase relays
+// before the next one opens (add). An empty phase costs nothing.
+const (
+	relaySlots     = 4
+	relaysPerPhase = 10
+)
 
 // relayClock runs the relays of one frame period.
 type relayClock struct {
 	frame time.Duration
 
 	mu      sync.Mutex // membership, and whether the loop runs
-	slots   [relaySlots]atomic.Pointer[[]*Mixer]
+	slots   [relaySlots]atomic.Pointer[[]*relay]
 	running bool
 
 	// tick is held while a phase runs, so that remove can wait for the
@@ -81,26 +113,35 @@ func relayClockFor(frame time.Duration) *relayClock {
 	return c
 }
 
-func (c *relayClock) list(slot int) []*Mixer {
+func (c *relayClock) list(slot int) []*relay {
 	if p := c.slots[slot].Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// add starts relaying m in the least busy phase (at once if the clock
-// was idle).
-func (c *relayClock) add(m *Mixer) {
+// add starts relaying m in the first phase with room for it, else in
+// the least busy one (at once if the clock was idle).
+func (c *relayClock) add(m *relay) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	slot := 0
+	slot := -1
 	for s := range relaySlots {
-		if len(c.list(s)) < len(c.list(slot)) {
+		if len(c.list(s)) < relaysPerPhase {
 			slot = s
+			break
+		}
+	}
+	if slot < 0 {
+		slot = 0
+		for s := range relaySlots {
+			if len(c.list(s)) < len(c.list(slot)) {
+				slot = s
+			}
 		}
 	}
 	old := c.list(slot)
-	next := make([]*Mixer, len(old), len(old)+1)
+	next := make([]*relay, len(old), len(old)+1)
 	copy(next, old)
 	next = append(next, m)
 	c.slots[slot].Store(&next)
@@ -111,11 +152,11 @@ func (c *relayClock) add(m *Mixer) {
 }
 
 // remove stops relaying m; it returns once no phase calls m any more.
-func (c *relayClock) remove(m *Mixer) {
+func (c *relayClock) remove(m *relay) {
 	c.mu.Lock()
 	for s := range relaySlots {
 		old := c.list(s)
-		next := make([]*Mixer, 0, len(old))
+		next := make([]*relay, 0, len(old))
 		for _, x := range old {
 			if x != m {
 				next = append(next, x)
@@ -152,8 +193,8 @@ func (c *relayClock) run() {
 		if behind := time.Since(start); behind >= c.frame {
 			k := behind / c.frame
 			for s := range relaySlots {
-				for _, m := range c.list(s) {
-					m.skipped.Add(uint64(k))
+				for _, r := range c.list(s) {
+					r.m.skipped.Add(uint64(k))
 				}
 			}
 			start = start.Add(k * c.frame)
@@ -177,8 +218,8 @@ func (c *relayClock) run() {
 func (c *relayClock) step(slot, n int) {
 	c.tick.Lock()
 	defer c.tick.Unlock()
-	for _, m := range c.list(slot) {
-		m.mix(nil, nil, n)
+	for _, r := range c.list(slot) {
+		r.frame(n)
 	}
 }
 

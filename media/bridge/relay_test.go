@@ -83,12 +83,12 @@ func TestRelaysShareOneClock(t *testing.T) {
 // relays allocates nothing (the 20 ms path).
 func TestRelayClockFrameAllocatesNothing(t *testing.T) {
 	c := &relayClock{frame: 20 * time.Millisecond}
-	var list []*Mixer
+	var list []*relay
 	for range 100 {
-		m := &Mixer{}
-		m.Add(&countingEndpoint{say: 1}, Active)
-		m.Add(&countingEndpoint{say: 2}, Active)
-		list = append(list, m)
+		r := &relay{}
+		r.m.Add(&countingEndpoint{say: 1}, Active)
+		r.m.Add(&countingEndpoint{say: 2}, Active)
+		list = append(list, r)
 	}
 	c.slots[0].Store(&list)
 	if n := testing.AllocsPerRun(100, func() { c.step(0, 160) }); n != 0 {
@@ -112,12 +112,12 @@ func TestRelayRefusesBadFrame(t *testing.T) {
 // two legs each (the endpoints do nothing): ns per 20 ms frame.
 func BenchmarkRelayClockFrame(b *testing.B) {
 	c := &relayClock{frame: 20 * time.Millisecond}
-	var list []*Mixer
+	var list []*relay
 	for range 100 {
-		m := &Mixer{}
-		m.Add(&countingEndpoint{say: 1}, Active)
-		m.Add(&countingEndpoint{say: 2}, Active)
-		list = append(list, m)
+		r := &relay{}
+		r.m.Add(&countingEndpoint{say: 1}, Active)
+		r.m.Add(&countingEndpoint{say: 2}, Active)
+		list = append(list, r)
 	}
 	c.slots[0].Store(&list)
 	b.ReportAllocs()

@@ -6,6 +6,9 @@ import "net/netip"
 // where the socket allows it (rawio_linux.go says why), else through the
 // conn's own methods. s.mu is held.
 func (s *Session) sendRTP(b []byte) error {
+	if s.pollGate.on {
+		return s.sendPolled(b, s.remote) // a relay polls the socket (poll.go)
+	}
 	if s.rawRTP != nil && s.remote.Addr().Zone() == "" {
 		_, err := s.rawRTP.writeTo(b, s.remote)
 		return err

@@ -133,19 +133,7 @@ func (r *rawUDP) readFrom(b []byte) (int, netip.AddrPort, error) {
 	if r.rErr != 0 {
 		return 0, netip.AddrPort{}, r.rErr
 	}
-	var from netip.AddrPort
-	switch r.from.Addr.Family {
-	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.from))
-		from = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), getPort(&sa.Port))
-	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.from))
-		a := netip.AddrFrom16(sa.Addr).Unmap()
-		if sa.Scope_id != 0 && a.Is6() {
-			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10)) // link-local: rare, may allocate
-		}
-		from = netip.AddrPortFrom(a, getPort(&sa.Port))
-	}
+	from := sockaddrPort(&r.from)
 	return r.n, from, nil
 }
 
@@ -155,6 +143,10 @@ func putPort(p *uint16, port uint16) {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	b[0], b[1] = byte(port>>8), byte(port)
 }
+
+// zoneName is an IPv6 scope as a zone: link-local only, rare; it may
+// allocate.
+func zoneName(id uint32) string { return strconv.FormatUint(uint64(id), 10) }
 
 func getPort(p *uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(p))

@@ -190,6 +190,8 @@ type Session struct {
 	rawRTP *rawUDP
 
 	srtp srtpState // SRTP contexts and buffers (srtp.go)
+	// pollGate is the socket while a relay polls it (poll.go).
+	pollGate pollGate
 }
 
 // New prepares a session; Start begins receiving.
@@ -262,7 +264,7 @@ func (s *Session) Start() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for s.readRTP() == nil {
+		for s.readRTP() == nil || s.afterRead() {
 		}
 	}()
 	if s.cfg.RTCPConn != nil {
@@ -293,7 +295,13 @@ func (s *Session) Close() error {
 		s.sendBye()
 	}
 	close(s.rtcpKick)
-	err := s.cfg.Conn.Close()
+	s.mu.Lock()
+	polled := s.endPolling() // polling closed the conn already (poll.go)
+	s.mu.Unlock()
+	var err error
+	if !polled {
+		err = s.cfg.Conn.Close()
+	}
 	if s.cfg.RTCPConn != nil {
 		err = errors.Join(err, s.cfg.RTCPConn.Close())
 	}
