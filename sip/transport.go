@@ -175,6 +175,8 @@ type flows struct {
 	// byAccount is the connection each stream account's registration
 	// holds, by number (transport_line.go).
 	byAccount map[string]*flow
+	// auto is the transport DNS chose for each "auto" server (host[:port]).
+	auto map[string]autoDecision
 }
 
 type flowKey struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	siplib "github.com/emiago/sipgo/sip"
 )
@@ -28,16 +29,40 @@ func (r *Registration) resolve(ctx context.Context, hostport string) ([]netip.Ad
 	return resolveFor(ctx, r.opt.Resolver, hostport, r.transport)
 }
 
-// transportOf is acct's transport, "auto" decided by DNS.
+// transportOf is acct's transport, "auto" decided by DNS (the decision
+// kept for autoTTL, so that a call does not wait for NAPTR and SRV
+// lookups the registration has just made).
 func (s *Stack) transportOf(ctx context.Context, res Resolver, acct *Account) string {
-	if acct.Transport == "auto" {
-		hp := acct.RegistrarAddr()
-		if acct.OutboundProxy != "" {
-			hp = acct.OutboundProxy
-		}
-		return AutoTransport(ctx, res, hp)
+	if acct.Transport != "auto" {
+		return lineTransport(acct)
 	}
-	return lineTransport(acct)
+	hp := acct.RegistrarAddr()
+	if acct.OutboundProxy != "" {
+		hp = acct.OutboundProxy
+	}
+	s.flows.mu.Lock()
+	d, ok := s.flows.auto[hp]
+	s.flows.mu.Unlock()
+	if ok && time.Since(d.at) < autoTTL {
+		return d.transport
+	}
+	t := AutoTransport(ctx, res, hp)
+	s.flows.mu.Lock()
+	if s.flows.auto == nil {
+		s.flows.auto = map[string]autoDecision{}
+	}
+	s.flows.auto[hp] = autoDecision{t, time.Now()}
+	s.flows.mu.Unlock()
+	return t
+}
+
+// autoTTL is how long a transport DNS chose is kept.
+const autoTTL = 5 * time.Minute
+
+// autoDecision is a transport DNS chose, and when.
+type autoDecision struct {
+	transport string
+	at        time.Time
 }
 
 // tlsSettingsOf is the TLS check of acct's connections: the configured

@@ -75,3 +75,30 @@ func TestLookupNAPTRFromServer(t *testing.T) {
 		t.Fatal("NXDOMAIN gave no error")
 	}
 }
+
+// countingDNS counts NAPTR lookups.
+type countingDNS struct {
+	naptrDNS
+	n *int
+}
+
+func (d countingDNS) LookupNAPTR(ctx context.Context, name string) ([]NAPTR, error) {
+	*d.n++
+	return d.naptrDNS.LookupNAPTR(ctx, name)
+}
+
+// An "auto" line asks DNS once: its calls reuse the registration's choice.
+func TestAutoTransportDecidedOnce(t *testing.T) {
+	n := 0
+	res := countingDNS{naptrDNS{naptr: map[string][]NAPTR{"voip.test": {{Order: 1, Service: "SIP+D2U"}}}}, &n}
+	st := newTestStack(t, "127.0.0.1:0", false)
+	acct := &Account{Number: "1", ServiceDomain: "voip.test", Transport: "auto"}
+	for range 3 {
+		if got := st.transportOf(t.Context(), res, acct); got != "udp" {
+			t.Fatalf("transport %s, want udp", got)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d NAPTR lookups for three decisions, want 1", n)
+	}
+}
