@@ -607,13 +607,16 @@ func (c *Call) Answer() error {
 		c.answered.Store(false)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
-	answer, err := c.answerBody()
+	answer, late, err := c.answerBody()
 	if err != nil {
 		c.answered.Store(false)
 		return fmt.Errorf("sip: answer: %w", err)
 	}
 	c.startMedia()
 	res := siplib.NewSDPResponseFromRequest(c.uas.InviteRequest, answer)
+	if len(answer) == 0 { // offer and answer went in the reliable 180 and its PRACK (invite.go)
+		res = siplib.NewResponseFromRequest(c.uas.InviteRequest, 200, "OK", nil)
+	}
 	res.AppendHeader(siplib.NewHeader("Allow", allowMethods))
 	res.AppendHeader(siplib.NewHeader("Supported", supportedTags))
 	if c.offered > 0 {
@@ -633,7 +636,7 @@ func (c *Call) Answer() error {
 	}
 	go c.runSessionTimer(c.timer)
 	c.watchRTP()
-	if !c.inv.lateOffer {
+	if !late {
 		c.emit(call.Event{Kind: call.Answered}) // a late offer's comes with the ACK's answer
 	}
 	go func() {

@@ -61,6 +61,9 @@ type inviteState struct {
 	// sent, pracked closed once it is acknowledged.
 	rseq    uint32
 	pracked chan struct{}
+	// earlyOffer: that 180 carried our offer (the INVITE had none: RFC
+	// 3262 §5), its PRACK brings the answer; earlyDone once it has.
+	earlyOffer, earlyDone bool
 
 	// Outgoing, under Call.mu: the RSeq last PRACKed per early dialog
 	// (to-tag), the SDP of each fork's 18x, the winning fork's tag once a
@@ -116,18 +119,23 @@ func (l *Line) refuseExtensions(req *siplib.Request, tx siplib.ServerTransaction
 // ---- late offer ----
 
 // answerBody is the SDP of our 2xx to the INVITE: the answer to its
-// offer, or our offer when it had none.
-func (c *Call) answerBody() ([]byte, error) {
+// offer, our offer when it had none (late: the ACK answers), or none when
+// offer and answer went in our reliable 180 and its PRACK.
+func (c *Call) answerBody() (body []byte, late bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.inv.lateOffer {
+	switch {
+	case c.inv.earlyDone:
+		return nil, false, nil
+	case c.inv.lateOffer:
 		body, err := sdp.Offer(c.nextLocal())
 		if err == nil {
 			c.inv.awaitAck, c.inv.ackInitial = c.uas.InviteRequest.CSeq().SeqNo, true
 		}
-		return body, err
+		return body, true, err
 	}
-	return sdp.Answer(c.nextLocal(), c.media)
+	body, err = sdp.Answer(c.nextLocal(), c.media)
+	return body, false, err
 }
 
 // offerInAnswer answers a re-INVITE without SDP with our offer in the 200;
@@ -255,7 +263,26 @@ func (c *Call) wantsReliable() bool {
 // until the PRACK (or the final answer) comes; a caller that never PRACKs
 // is refused 5xx after relMax (RFC 3262 §3).
 func (c *Call) alertReliable() error {
-	res := siplib.NewResponseFromRequest(c.uas.InviteRequest, 180, "Ringing", nil)
+	var offer []byte
+	if c.inv.lateOffer {
+		// RFC 3262 §5: without an offer in the INVITE, the first reliable
+		// response carries ours; the media sockets are bound for it now.
+		if err := c.openAnswerMedia(); err != nil {
+			return fmt.Errorf("sip: reliable 180: %w", err)
+		}
+		c.mu.Lock()
+		var err error
+		offer, err = sdp.Offer(c.nextLocal())
+		c.inv.earlyOffer = err == nil
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("sip: reliable 180: %w", err)
+		}
+	}
+	res := siplib.NewResponseFromRequest(c.uas.InviteRequest, 180, "Ringing", offer)
+	if len(offer) > 0 {
+		res.AppendHeader(siplib.NewHeader("Content-Type", "application/sdp"))
+	}
 	c.mu.Lock()
 	if c.inv.rseq == 0 {
 		c.inv.rseq = uint32(rand.IntN(1<<16)) + 1
@@ -331,6 +358,24 @@ func (l *Line) handlePrack(req *siplib.Request, tx siplib.ServerTransaction) {
 	}
 	if pracked != nil {
 		close(pracked)
+	}
+	c.mu.Lock()
+	answerDue := c.inv.earlyOffer && !c.inv.earlyDone
+	c.mu.Unlock()
+	if answerDue && len(req.Body()) > 0 {
+		// The answer to the offer in our 180 (RFC 3262 §5).
+		if _, err := c.applyRemote(req.Body()); err != nil {
+			l.log.Info("sip: PRACK's answer refused", "call", c.callID, "err", err)
+			respond(tx, req, 488, "Not Acceptable Here")
+			c.refuse(488, call.MediaFailed, nil)
+			return
+		}
+		c.mu.Lock()
+		c.inv.earlyDone, c.inv.lateOffer = true, false
+		c.mu.Unlock()
+	} else if answerDue {
+		// No answer: our 200 OK offers again, the ACK answers.
+		l.log.Info("sip: PRACK without the answer to our offer", "call", c.callID)
 	}
 	respond(tx, req, siplib.StatusOK, "OK")
 }

@@ -11,8 +11,8 @@ import (
 
 // sipp as a provider calling us (testdata/sipp/late_offer_100rel_uac.xml):
 // an INVITE without SDP that requires 100rel. Our 180 is reliable and
-// PRACKed, our 200 OK offers, sipp's ACK answers and the call is up with
-// media until sipp hangs up.
+// carries our offer, sipp's PRACK answers it, and the call is up with
+// media from the answer until sipp hangs up.
 func TestSippLateOfferWith100rel(t *testing.T) {
 	t.Parallel()
 	st := newTestStack(t, "127.0.0.1:0", false)
@@ -42,7 +42,7 @@ func TestSippLateOfferWith100rel(t *testing.T) {
 	}
 	waitEvent(t, c, call.Answered)
 	if c.Media() == nil {
-		t.Fatal("no media after sipp's answer in the ACK")
+		t.Fatal("no media after sipp's answer in the PRACK")
 	}
 	if ev := waitEvent(t, c, call.Ended); !ev.Remote {
 		t.Fatalf("ended %+v, want sipp's BYE", ev)

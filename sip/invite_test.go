@@ -862,3 +862,45 @@ func TestRequireUnsupportedExtensionIs420(t *testing.T) {
 	}
 	noEvent(t, c, call.Ended, 100*time.Millisecond)
 }
+
+// A late-offer INVITE that supports 100rel: our reliable 180 carries the
+// offer (RFC 3262 §5), the PRACK the answer; the 200 OK has no SDP and
+// the media goes where the PRACK's answer says.
+func TestLateOfferInReliable180(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t)
+	l := testLine(t, p)
+	calls := make(chan *Call, 1)
+	l.OnIncoming(func(c *Call) { calls <- c })
+	d := p.inviteNoSDP(siplib.NewHeader("Supported", "100rel"))
+	c := nextCall(t, calls)
+	t.Cleanup(func() { c.Hangup(call.Normal) })
+	if err := c.Alert(); err != nil {
+		t.Fatal(err)
+	}
+	ringing := p.next("180", func(m siplib.Message) bool {
+		r, ok := m.(*siplib.Response)
+		return ok && r.StatusCode == 180
+	}).(*siplib.Response)
+	if !isOffer(ringing.Body()) || headerValue(ringing, "RSeq") == "" {
+		t.Fatalf("reliable 180 without our offer:\n%s", ringing)
+	}
+	d.toTag, _ = ringing.To().Params.Get("tag")
+	d.target = ringing.Contact().Address
+	media := udpSocket(t)
+	p.inDialog(d, siplib.PRACK, "application/sdp", p.sdpOn(media, ""), siplib.NewHeader("RAck", headerValue(ringing, "RSeq")+" 1 INVITE"))
+	if res := p.response(siplib.PRACK); res.StatusCode != 200 {
+		t.Fatalf("PRACK answered %d", res.StatusCode)
+	}
+	c.Answer()
+	ok := p.response(siplib.INVITE)
+	if ok.StatusCode != 200 || len(ok.Body()) != 0 {
+		t.Fatalf("200 OK after offer and answer in 180/PRACK:\n%s", ok)
+	}
+	p.ack(d, 1)
+	waitEvent(t, c, call.Answered)
+	go sendFrames(c, 400*time.Millisecond)
+	if n := rtpAt(media, 400*time.Millisecond); n == 0 {
+		t.Fatal("no RTP to the address the PRACK's answer names")
+	}
+}
