@@ -117,7 +117,7 @@ func (s *Session) sendRTCP(pkts rtcp.CompoundPacket, to netip.AddrPort, toUDP *n
 	if !ok {
 		return
 	}
-	if _, err := writeTo(s.cfg.RTCPConn, b, to, toUDP); err != nil {
+	if err := s.sendRTCPTo(b, to, toUDP); err != nil {
 		s.log.Debug("rtcp: send", "to", to, "err", err)
 	}
 }
@@ -133,7 +133,7 @@ func (s *Session) sendBye() {
 // when the socket is closed.
 func (s *Session) readRTCP() error {
 	buf := s.rtcpBuf[:]
-	n, from, err := readFrom(s.cfg.RTCPConn, buf)
+	n, from, err := s.recvRTCP(buf)
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return err

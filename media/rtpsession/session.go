@@ -192,6 +192,10 @@ type Session struct {
 	srtp srtpState // SRTP contexts and buffers (srtp.go)
 	// pollGate is the socket while a relay polls it (poll.go).
 	pollGate pollGate
+	// rawRTCP is rawRTP for the RTCP socket; rtcpWriteMu serialises its
+	// writers.
+	rawRTCP     *rawUDP
+	rtcpWriteMu sync.Mutex
 }
 
 // New prepares a session; Start begins receiving.
@@ -244,6 +248,9 @@ func New(cfg Config) (*Session, error) {
 	s.out.Header = rtp.Header{Version: 2, SSRC: s.ssrc}
 	s.jb = jitter.New(cfg.Jitter, cfg.Codec)
 	s.rawRTP = newRawUDP(cfg.Conn)
+	if cfg.RTCPConn != nil {
+		s.rawRTCP = newRawUDP(cfg.RTCPConn)
+	}
 	s.dtmfIn = rfc4733.NewReceiver(s.reportKey)
 	s.remoteChanged(cfg.Remote, cfg.RemoteRTCP)
 	s.nextRTCP = s.clock() + s.rtcpInterval()
