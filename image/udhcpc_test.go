@@ -50,14 +50,14 @@ func runUdhcpcScript(t *testing.T, env []string, events ...string) []string {
 }
 
 // TestUdhcpcScriptHandsOverProvisioningOptions: the image's DHCP client
-// script writes options 66 and 160 of a lease where the firmware reads
+// script writes options 66, 67 and 160 of a lease where the firmware reads
 // them (provision.DHCPFile), in the form it reads (provision.DHCPURL:
 // option 160 from udhcpc's hex, upper case as udhcpc writes it, wins
 // over 66), and removes them when the lease is lost.
 func TestUdhcpcScriptHandsOverProvisioningOptions(t *testing.T) {
-	files := runUdhcpcScript(t, []string{"tftp=10.0.2.2:8080/prov/{mac}.toml"}, "bound", "deconfig")
+	files := runUdhcpcScript(t, []string{"tftp=prov.example.net", "bootfile=/ata/{mac}.toml"}, "bound", "deconfig")
 	u, source, err := provision.DHCPURL([]byte(files[0]))
-	if err != nil || u != "http://10.0.2.2:8080/prov/{mac}.toml" || source != "dhcp option 66" {
+	if err != nil || u != "http://prov.example.net/ata/{mac}.toml" || source != "dhcp option 66" {
 		t.Fatalf("after bound with option 66 the file reads %q → (%q, %q, %v)", files[0], u, source, err)
 	}
 	if files[1] != "" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -15,7 +16,9 @@ import (
 // default.script) leaves the provisioning options of its lease, one
 // key=value per line:
 //
-//	tftp=VALUE     option 66 (TFTP server name), as udhcpc gives it
+//	tftp=VALUE     option 66 (TFTP server name), as udhcpc gives it: a host
+//	               name, or "bad" when the value was not one (busybox checks)
+//	bootfile=PATH  option 67 (boot file name), else the BOOTP header's file
 //	opt160=HEX     option 160 (a provisioning URL), hex as udhcpc gives unknown options
 //
 // The file is rewritten at every lease (bound, renew) and removed when the
@@ -28,11 +31,14 @@ const maxDHCPValue = 4096
 
 // DHCPURL reads the file the DHCP client script writes (see DHCPFile) and
 // returns the provisioning URL the lease gave, with the option it came
-// from ("dhcp option 66" or "dhcp option 160"). Option 160 wins over 66
-// (it names a provisioning server; 66 often just a TFTP host). A value
-// without a scheme is a host: "http://" is put in front (TFTP is not
-// fetched). It returns "" when the lease gave neither, and an error for a
-// value that is no usable URL.
+// from ("dhcp option 66" or "dhcp option 160"). Option 160 (a whole URL)
+// wins over 66. Option 66 reaches the script only as a host name (busybox
+// udhcpc puts "bad" in place of anything else, a URL included), so the
+// URL made of it is http://HOST/ followed by option 67's file name, if
+// any, as a TFTP client would ask HOST for that file (TFTP itself is not
+// spoken); a value that has a scheme (another DHCP client) is taken as it
+// is. It returns "" when the lease gave neither, and an error for a value
+// that is no usable URL.
 func DHCPURL(file []byte) (u, source string, err error) {
 	vals := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(file))
@@ -56,6 +62,12 @@ func DHCPURL(file []byte) (u, source string, err error) {
 		return u, "dhcp option 160", err
 	}
 	if v := strings.TrimSpace(vals["tftp"]); v != "" {
+		if v == "bad" {
+			return "", "dhcp option 66", errors.New("dhcp option 66: the DHCP client refused its value (it takes a host name only); give a URL in option 160, or the host in 66 and the path in 67")
+		}
+		if !strings.Contains(v, "://") {
+			v = "http://" + v + "/" + strings.TrimLeft(strings.TrimSpace(vals["bootfile"]), "/")
+		}
 		u, err := optionURL(v)
 		return u, "dhcp option 66", err
 	}

@@ -83,8 +83,10 @@ func TestDHCPURL(t *testing.T) {
 	}{
 		{"none", "interface=eth0\n", "", "", ""},
 		{"empty file", "", "", "", ""},
-		{"option 66 URL", "tftp=https://prov.example.net/ata/{mac}.toml\n", "https://prov.example.net/ata/{mac}.toml", "dhcp option 66", ""},
-		{"option 66 host", "tftp=10.0.0.5\n", "http://10.0.0.5", "dhcp option 66", ""},
+		{"option 66 URL (a client that passes one)", "tftp=https://prov.example.net/ata/{mac}.toml\n", "https://prov.example.net/ata/{mac}.toml", "dhcp option 66", ""},
+		{"option 66 host", "tftp=10.0.0.5\n", "http://10.0.0.5/", "dhcp option 66", ""},
+		{"option 66 host, 67 file", "tftp=prov.example.net\nbootfile=/ata/{mac}.toml\n", "http://prov.example.net/ata/{mac}.toml", "dhcp option 66", ""},
+		{"option 66 refused by udhcpc", "tftp=bad\n", "", "dhcp option 66", "takes a host name only"},
 		{"option 160 over 66", "tftp=10.0.0.5\nopt160=" + hexOf("http://p.example/c.toml") + "\n", "http://p.example/c.toml", "dhcp option 160", ""},
 		{"option 160 NUL-terminated", "opt160=" + hexOf("http://p.example/c.toml\x00") + "\n", "http://p.example/c.toml", "dhcp option 160", ""},
 		{"tftp scheme", "tftp=tftp://10.0.0.5/x\n", "", "dhcp option 66", "only http:// and https://"},
@@ -248,13 +250,13 @@ func TestFetcherTakesTheDHCPURLWhenNoneIsConfigured(t *testing.T) {
 	if st := f.Status(); !st.At.IsZero() || st.URL != "" {
 		t.Fatalf("fetched without a URL: %+v", st)
 	}
-	// What udhcpc's script writes for option 66 = "127.0.0.1:PORT/{model}/{mac}".
-	host := strings.TrimPrefix(srv.srv.URL, "http://")
-	if err := os.WriteFile(file, []byte("interface=eth0\ntftp="+host+"/{model}/{mac}\n"), 0o644); err != nil {
+	// What udhcpc's script writes for option 160 = "http://127.0.0.1:PORT/{model}/{mac}".
+	opt160 := strings.ToUpper(hex.EncodeToString([]byte(srv.srv.URL + "/{model}/{mac}")))
+	if err := os.WriteFile(file, []byte("interface=eth0\nopt160="+opt160+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st := waitStatus(t, f, time.Time{})
-	if st.Result != ResultApplied || st.Source != "dhcp option 66" || st.URL != srv.srv.URL+"/sim/020000000001" {
+	if st.Result != ResultApplied || st.Source != "dhcp option 160" || st.URL != srv.srv.URL+"/sim/020000000001" {
 		t.Fatalf("%+v", st)
 	}
 }

@@ -28,6 +28,7 @@ declare -A need=(
 	[lz4]=lz4
 	[qemu-system-aarch64]=qemu-system-arm
 	[npm]=npm
+	[busybox]=busybox-static
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -184,14 +185,15 @@ url = "%s/ata/{model}/{mac}.toml"
 	}
 }
 
-// TestProvisioningFromDHCPOption66: without [provisioning] url, the URL
-// the DHCP client script left (option 66, a host and path without a
-// scheme) is fetched, and its fragment changes only the keys it names.
-func TestProvisioningFromDHCPOption66(t *testing.T) {
+// TestProvisioningFromDHCPOption160: without [provisioning] url, the URL
+// the DHCP client script left (option 160, in udhcpc's hex) is fetched,
+// and its fragment changes only the keys it names.
+func TestProvisioningFromDHCPOption160(t *testing.T) {
 	srv := newProvServer(t, "/prov/"+provision.MAC())
 	srv.set("[phone]\nregion = \"de\"\n", `"a"`)
 	dhcp := filepath.Join(t.TempDir(), "dhcp-provisioning")
-	if err := os.WriteFile(dhcp, []byte("interface=eth0\ntftp="+strings.TrimPrefix(srv.srv.URL, "http://")+"/prov/{mac}\n"), 0o644); err != nil {
+	opt160 := hex.EncodeToString([]byte(srv.srv.URL + "/prov/{mac}"))
+	if err := os.WriteFile(dhcp, []byte("interface=eth0\nopt160="+opt160+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	web := freePort(t)
@@ -211,7 +213,7 @@ dial_plan = "(xxxx)"
 `, web), "debug", nil, []string{"ATA_DHCP_PROVISIONING=" + dhcp})
 	w := admin(t, "http://"+web)
 	st := w.waitProvisioning("applied", 10*time.Second)
-	if p := st.Provisioning; p.Source != "dhcp option 66" || p.URL != srv.srv.URL+"/prov/"+provision.MAC() {
+	if p := st.Provisioning; p.Source != "dhcp option 160" || p.URL != srv.srv.URL+"/prov/"+provision.MAC() {
 		t.Fatalf("%+v", p)
 	}
 	phone := section(w.config(), "phone")
