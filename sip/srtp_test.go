@@ -361,3 +361,60 @@ func TestSRTPOptionalOffersSAVPAfter488(t *testing.T) {
 	}
 	p.none(siplib.INVITE, 300*time.Millisecond)
 }
+
+// The far end's re-INVITE with a new key re-keys what we take in; our
+// answer keeps our key (what we send is unchanged).
+func TestSRTPReinviteNewKey(t *testing.T) {
+	p := newPeer(t)
+	l, _ := srtpLine(t, p, sdp.SRTPMandatory)
+	calls := make(chan *Call, 1)
+	l.OnIncoming(func(c *Call) { calls <- c; c.Answer() })
+	old := []byte("old-far-key-0123456789-salt-xy")
+	b64 := base64.StdEncoding.EncodeToString
+	res := p.inviteBody(l, p.srtpSDP("RTP/SAVP", "1 AES_CM_128_HMAC_SHA1_80 inline:"+b64(old)))
+	if res.StatusCode != 200 {
+		t.Fatalf("SRTP offer answered %d", res.StatusCode)
+	}
+	c := nextCall(t, calls)
+	t.Cleanup(func() { c.Hangup(call.Normal) })
+	ours, port := ourCrypto(t, res.Body(), sdp.AESCM128HMACSHA180)
+	d := &pdialog{callID: res.CallID().Value(), from: res.From().Address, to: res.To().Address,
+		target: res.Contact().Address, cseq: 1, peerIsCaller: true}
+	d.fromTag, _ = res.From().Params.Get("tag")
+	d.toTag, _ = res.To().Params.Get("tag")
+	p.ack(d, 1)
+	time.Sleep(50 * time.Millisecond)
+
+	// The re-INVITE: a new far key.
+	re := p.inDialog(d, siplib.INVITE, "application/sdp", p.srtpSDP("RTP/SAVP", "1 AES_CM_128_HMAC_SHA1_80 inline:"+b64(farKey)))
+	ok := p.response(siplib.INVITE)
+	if ok.StatusCode != 200 {
+		t.Fatalf("re-INVITE answered %d", ok.StatusCode)
+	}
+	again, _ := ourCrypto(t, ok.Body(), sdp.AESCM128HMACSHA180)
+	if again.Key != ours.Key {
+		t.Fatal("our key changed in the answer to a re-INVITE")
+	}
+	p.ack(d, re.CSeq().SeqNo)
+	send := func(key []byte, seq uint16) {
+		ctx, err := srtp.CreateContext(key[:16], key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 99, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)}
+		wire, err := ctx.EncryptRTP(nil, mustRTP(t, pkt), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.rtp.WriteToUDP(wire, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	}
+	send(old, 10)    // under the old key: refused now
+	send(farKey, 11) // under the new one: taken
+	deadline := time.Now().Add(2 * time.Second)
+	for c.session.Stats().PacketsReceived+c.session.Stats().SRTPFailed < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := c.session.Stats(); st.PacketsReceived != 1 || st.SRTPFailed != 1 {
+		t.Fatalf("after the re-key: %d received, %d failed; want the new key's packet only", st.PacketsReceived, st.SRTPFailed)
+	}
+}
