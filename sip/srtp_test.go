@@ -408,13 +408,20 @@ func TestSRTPReinviteNewKey(t *testing.T) {
 		}
 		p.rtp.WriteToUDP(wire, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	}
-	send(old, 10)    // under the old key: refused now
-	send(farKey, 11) // under the new one: taken
-	deadline := time.Now().Add(2 * time.Second)
-	for c.session.Stats().PacketsReceived+c.session.Stats().SRTPFailed < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	wait := func(n uint64) {
+		deadline := time.Now().Add(2 * time.Second)
+		for c.session.Stats().PacketsReceived+c.session.Stats().SRTPFailed < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+	send(old, 10) // under the old key: refused now
+	wait(1)
+	if st := c.session.Stats(); st.PacketsReceived != 0 || st.SRTPFailed != 1 {
+		t.Fatalf("a packet under the old key: %d received, %d failed; want it refused", st.PacketsReceived, st.SRTPFailed)
+	}
+	send(farKey, 11) // under the new one: taken
+	wait(2)
 	if st := c.session.Stats(); st.PacketsReceived != 1 || st.SRTPFailed != 1 {
-		t.Fatalf("after the re-key: %d received, %d failed; want the new key's packet only", st.PacketsReceived, st.SRTPFailed)
+		t.Fatalf("a packet under the new key: %d received, %d failed; want it taken", st.PacketsReceived, st.SRTPFailed)
 	}
 }
