@@ -19,6 +19,7 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"github.com/openata/ata/call"
+	"github.com/openata/ata/media/rtpsession"
 	"github.com/openata/ata/media/sdp"
 )
 
@@ -151,10 +152,10 @@ func TestSRTPOutgoingCall(t *testing.T) {
 		t.Fatalf("our packet does not decrypt with our offer's key: %v", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for c.session.Stats().PacketsReceived < 5 && time.Now().Before(deadline) {
+	for sessionStats(c).PacketsReceived < 5 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if st := c.session.Stats(); st.PacketsReceived != 5 || st.SRTPFailed != 0 || !st.SRTP {
+	if st := sessionStats(c); st.PacketsReceived != 5 || st.SRTPFailed != 0 || !st.SRTP {
 		t.Fatalf("the far end's SRTP: %+v", st)
 	}
 	if !c.Report().SRTP {
@@ -410,18 +411,27 @@ func TestSRTPReinviteNewKey(t *testing.T) {
 	}
 	wait := func(n uint64) {
 		deadline := time.Now().Add(2 * time.Second)
-		for c.session.Stats().PacketsReceived+c.session.Stats().SRTPFailed < n && time.Now().Before(deadline) {
+		for sessionStats(c).PacketsReceived+sessionStats(c).SRTPFailed < n && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	send(old, 10) // under the old key: refused now
 	wait(1)
-	if st := c.session.Stats(); st.PacketsReceived != 0 || st.SRTPFailed != 1 {
+	if st := sessionStats(c); st.PacketsReceived != 0 || st.SRTPFailed != 1 {
 		t.Fatalf("a packet under the old key: %d received, %d failed; want it refused", st.PacketsReceived, st.SRTPFailed)
 	}
 	send(farKey, 11) // under the new one: taken
 	wait(2)
-	if st := c.session.Stats(); st.PacketsReceived != 1 || st.SRTPFailed != 1 {
+	if st := sessionStats(c); st.PacketsReceived != 1 || st.SRTPFailed != 1 {
 		t.Fatalf("a packet under the new key: %d received, %d failed; want it taken", st.PacketsReceived, st.SRTPFailed)
 	}
+}
+
+// sessionStats reads the call's RTP session's figures (c.mu guards the
+// session pointer).
+func sessionStats(c *Call) rtpsession.Stats {
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	return s.Stats()
 }
