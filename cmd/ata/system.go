@@ -6,6 +6,10 @@ import (
 	"time"
 	_ "time/tzdata" // [system] timezone needs no zone files on the image
 
+	// HTTPS provisioning and SIP over TLS on the image, which has no CA
+	// bundle: Mozilla's roots, used only where the system has none.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/openata/ata/config"
 )
 
