@@ -93,11 +93,14 @@ func (b *Backend) logf(format string, args ...any) {
 func (b *Backend) lineStates(cfg *config.Config, state string) []webui.LineStatus {
 	out := make([]webui.LineStatus, len(cfg.Lines))
 	for i, l := range cfg.Lines {
-		out[i] = webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: state}
+		out[i] = webui.LineStatus{Number: l.Number, Domain: l.ServiceDomain, State: state, Transport: l.TransportName()}
 		if !l.IsActive() {
 			out[i].State = webui.LineInactive
 		} else if state == webui.LineRegistered {
 			out[i].Expires = b.Clock().Add(l.RegisterExpires.D())
+			if out[i].Transport == "tls" { // as a TLS connection would show
+				out[i].TLSVersion, out[i].TLSPeer, out[i].TLSUnverified = "TLS 1.3", "CN="+l.ServiceDomain, !l.TLSVerifyOn()
+			}
 		}
 	}
 	return out
