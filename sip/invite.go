@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,9 +75,6 @@ type inviteState struct {
 	winner  string
 	stray   []*siplib.Response
 	dropped map[string]bool
-	// inviteCSeq is the CSeq of our last INVITE: the ACK of its 2xx takes
-	// it whatever requests (PRACK) went in the early dialog since.
-	inviteCSeq atomic.Uint32
 	// tried are the targets an outgoing call has been sent to, next the
 	// redirect targets still to try, retries the 422/Retry-After resends.
 	tried      map[string]bool
@@ -458,6 +456,10 @@ func (c *Call) provisional(res *siplib.Response) bool {
 type callTap struct {
 	inner sipgo.ClientTransactionRequester
 	c     *Call
+	// invites are the CSeqs of the call's INVITEs, in order: an ACK whose
+	// CSeq is none of them (a PRACK's) takes the latest INVITE's below it.
+	mu      sync.Mutex
+	invites []uint32
 	// cancelTo, once an INVITE follows a redirect to another address
 	// (without an outbound proxy), is where its CANCEL goes (RFC 3261
 	// §9.1: where the INVITE went), not where the dialog's client sends
@@ -470,22 +472,36 @@ func (t *callTap) Request(ctx context.Context, req *siplib.Request) (siplib.Clie
 		req.SetDestination(*to)
 		return t.c.line.st.Client().TransactionRequest(ctx, req, keepAsBuilt)
 	}
-	if req.IsAck() {
-		if seq := t.c.inv.inviteCSeq.Load(); seq != 0 {
-			if cs := req.CSeq(); cs != nil {
-				cs.SeqNo = seq
-			}
-		}
+	if cs := req.CSeq(); cs != nil && req.IsAck() {
+		cs.SeqNo = t.ackCSeq(cs.SeqNo)
 	}
 	tx, err := t.inner.Request(ctx, req)
 	if err != nil || !req.IsInvite() {
 		return tx, err
 	}
-	t.c.inv.inviteCSeq.Store(req.CSeq().SeqNo)
+	t.mu.Lock()
+	t.invites = append(t.invites, req.CSeq().SeqNo)
+	t.mu.Unlock()
 	if t.c.uac == nil || t.c.uac.LoadState() < siplib.DialogStateEstablished {
 		tx.OnRetransmission(t.c.laterAnswer) // the call's own INVITE, not a re-INVITE
 	}
 	return tx, nil
+}
+
+// ackCSeq is the CSeq an ACK numbered seq by the dialog must carry: seq
+// when an INVITE of ours had it, else the latest INVITE's below it.
+func (t *callTap) ackCSeq(seq uint32) uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	best := seq
+	for i := len(t.invites) - 1; i >= 0; i-- {
+		if n := t.invites[i]; n == seq {
+			return seq
+		} else if n < seq && (best == seq || n > best) {
+			best = n
+		}
+	}
+	return best
 }
 
 // tapCalls puts a callTap on the dialog's client.

@@ -904,3 +904,16 @@ func TestLateOfferInReliable180(t *testing.T) {
 		t.Fatal("no RTP to the address the PRACK's answer names")
 	}
 }
+
+// The ACK of a 2xx takes its INVITE's CSeq, not the number the dialog
+// gave it after a PRACK.
+func TestAckCSeqIsTheInvites(t *testing.T) {
+	tap := &callTap{invites: []uint32{1, 2, 5}}
+	for _, tc := range []struct{ seq, want uint32 }{
+		{1, 1}, {2, 2}, {3, 2}, {4, 2}, {5, 5}, {6, 5}, {9, 5},
+	} {
+		if got := tap.ackCSeq(tc.seq); got != tc.want {
+			t.Errorf("ackCSeq(%d) = %d, want %d", tc.seq, got, tc.want)
+		}
+	}
+}
