@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,5 +220,49 @@ dial_plan = "(xxxx)"
 	phone := section(w.config(), "phone")
 	if phone["region"] != "de" || phone["dial_plan"] != "(xxxx)" {
 		t.Fatalf("[phone] after the fragment: region %v (want de), dial_plan %v (want the file's (xxxx))", phone["region"], phone["dial_plan"])
+	}
+}
+
+// TestProvisioningOverHTTPS: an https:// URL is fetched with the server's
+// certificate checked against the system's roots (here SSL_CERT_FILE
+// holds the test server's CA); a server the roots do not vouch for is a
+// failed fetch that names the certificate, and changes nothing.
+func TestProvisioningOverHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "[phone]\nregion = \"uk\"\n")
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, certFile, result, err string
+	}{
+		{"trusted", ca, "applied", ""},
+		{"not trusted", filepath.Join(t.TempDir(), "none.pem"), "failed", "certificate"},
+	} {
+		web := freePort(t)
+		launchFirmwareEnv(t, fmt.Sprintf(`
+[system]
+data_dir = "DATA_DIR"
+
+[web]
+listen = %q
+
+[board]
+name = "sim"
+sim_listen = "SIM_LISTEN"
+
+[provisioning]
+url = "%s/{mac}.toml"
+`, web, srv.URL), "debug", nil, []string{"SSL_CERT_FILE=" + c.certFile, "SSL_CERT_DIR=" + t.TempDir(),
+			"ATA_DHCP_PROVISIONING=" + filepath.Join(t.TempDir(), "none")})
+		w := admin(t, "http://"+web)
+		st := w.waitProvisioning(c.result, 10*time.Second)
+		region := section(w.config(), "phone")["region"]
+		if !strings.Contains(st.Provisioning.Error, c.err) || (c.result == "applied") != (region == "uk") {
+			t.Errorf("%s: %+v, region %v", c.name, st.Provisioning, region)
+		}
 	}
 }
