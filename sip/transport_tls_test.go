@@ -192,3 +192,18 @@ func TestTLSRefusesOldVersions(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// tls_verify = false: a certificate from a CA nobody trusts is taken, and
+// the flow says it was not verified (the status page warns).
+func TestTLSVerifyOffTakesAnyCertificate(t *testing.T) {
+	t.Parallel()
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
+	st := tlsStack(t, "") // the system's roots only: the test CA is unknown
+	acct := tlsAccount("sip.test", k)
+	acct.TLSNoVerify = true
+	r, _ := runLine(t, st, acct, RegOptions{Timeout: 3 * time.Second, Resolver: testHosts})
+	waitState(t, r, StateRegistered, 10*time.Second)
+	if fi := r.Flow(); fi.Verify || !fi.Connected || fi.TLSVersion == "" {
+		t.Fatalf("flow %+v: want a connected TLS flow marked unverified", fi)
+	}
+}

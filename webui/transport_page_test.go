@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The SIP Account page saves a TLS line with its CA file, certificate
@@ -57,3 +58,24 @@ Wf86aX6PepsntZv2GYlA5UpabfT2EZICICpJ5h/iI+i341gBmLiAFQOyTDT+/wQc
 6MF9+Yw1Yy0t
 -----END CERTIFICATE-----
 `
+
+// A TLS line without the certificate check is shown on the Status page
+// with its TLS version and a warning in bold (class "detail warn").
+func TestStatusWarnsUnverifiedTLS(t *testing.T) {
+	_, c := ready(t)
+	f := sipForm()
+	f.Set("transport", "tls")
+	f.Del("tls_verify")
+	wantRedirect(t, c.postPage("/sip", "/sip", f), "/sip?line=0", "save")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		page := c.get("/").Body.String()
+		if strings.Contains(page, `<span class="detail warn">TLS 1.3, certificate CN=example.net — NOT VERIFIED`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS warning on the Status page:\n%s", page)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -98,12 +98,17 @@ func (b *Backend) lineStates(cfg *config.Config, state string) []webui.LineStatu
 			out[i].State = webui.LineInactive
 		} else if state == webui.LineRegistered {
 			out[i].Expires = b.Clock().Add(l.RegisterExpires.D())
-			if out[i].Transport == "tls" { // as a TLS connection would show
-				out[i].TLSVersion, out[i].TLSPeer, out[i].TLSUnverified = "TLS 1.3", "CN="+l.ServiceDomain, !l.TLSVerifyOn()
-			}
+			tlsStatus(&out[i], l)
 		}
 	}
 	return out
+}
+
+// tlsStatus fills in what a registered TLS line's connection shows.
+func tlsStatus(ls *webui.LineStatus, l config.Line) {
+	if ls.Transport == "tls" {
+		ls.TLSVersion, ls.TLSPeer, ls.TLSUnverified = "TLS 1.3", "CN="+l.ServiceDomain, !l.TLSVerifyOn()
+	}
 }
 
 // Lock and Unlock guard the exported counters.
@@ -247,6 +252,7 @@ func (b *Backend) Apply(ctx context.Context, cfg *config.Config) error {
 			}
 			b.lines[i].State, b.lines[i].LastError = webui.LineRegistered, ""
 			b.lines[i].Expires = b.Clock().Add(l.RegisterExpires.D())
+			tlsStatus(&b.lines[i], l)
 			b.logf("sip: line %s@%s: registered", l.Number, l.ServiceDomain)
 		}
 		if b.AutoRegister && b.cfg.Router.Enabled {
