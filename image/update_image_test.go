@@ -191,6 +191,7 @@ func bootUpdate(t *testing.T, repo string, u updateTools, current builtImage) {
 	}
 	t.Logf("bundle uploaded, verified and written in %.1fs", time.Since(tUpload).Seconds())
 	waitReboot(t, con, update.TrybootArg)
+	t.Logf("in the guest:\n%s", con.grep(`msg="update: `))
 
 	// 2: the tryboot of the new version: it registers and commits itself.
 	con = bootCard(t, disk, ports, true)
@@ -240,6 +241,19 @@ func bootUpdate(t *testing.T, repo string, u updateTools, current builtImage) {
 }
 
 type guestPorts struct{ web, sim, sip int }
+
+// grep is the console's lines containing s, each with its arrival time.
+func (c *console) grep(s string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, l := range c.stamps {
+		if strings.Contains(l.line, s) {
+			fmt.Fprintf(&b, "\t%6.2fs %s\n", l.at.Seconds(), l.line)
+		}
+	}
+	return b.String()
+}
 
 // bootCard boots the card under QEMU (qemu.sh, the card itself as the
 // disk): the committed slot, or autoboot.txt's [tryboot] one.

@@ -101,6 +101,7 @@ func (m *Manager) Stage(r io.Reader, force bool) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	st, err := Stage(r, m.Key, e, m.SpoolDir)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (m *Manager) Stage(r io.Reader, force bool) (*Manifest, error) {
 	m.staged = st
 	m.mu.Unlock()
 	m.Card.log().Info("update: bundle verified", "version", st.Manifest.Version, "board", st.Manifest.Board,
-		"bytes", st.Manifest.Image.Compressed)
+		"bytes", st.Manifest.Image.Compressed, "received_and_checked_in", time.Since(start).Round(time.Millisecond))
 	return st.Manifest, nil
 }
 
