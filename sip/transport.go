@@ -87,6 +87,7 @@ type flow struct {
 	conn    net.Conn
 	sipConn siplib.Connection // sipgo's handle (one reference held by us)
 	state   *tls.ConnectionState
+	ts      tlsSettings   // the checks it was made with (TLS)
 	done    chan struct{} // closed when the connection is gone
 	once    sync.Once
 	users   int // registrations holding it (flows.mu)
@@ -219,6 +220,14 @@ func (s *Stack) connectFlow(ctx context.Context, network string, remote netip.Ad
 	s.flows.mu.Lock()
 	f := s.flows.m[k]
 	if f != nil && !f.closed() {
+		if network == TransportTLS && f.ts != ts {
+			s.flows.mu.Unlock()
+			// sipgo keeps one connection per address: a second one with
+			// other checks cannot coexist, and this line must not ride on
+			// a connection checked differently.
+			return nil, fmt.Errorf("TLS to %s: another line is connected there with other certificate checks (server name %q, verify %v; this line: %q, %v)",
+				remote, f.ts.serverName, f.ts.verify, ts.serverName, ts.verify)
+		}
 		if hold {
 			f.users++
 		}
@@ -296,7 +305,7 @@ func (s *Stack) dialFlow(ctx context.Context, network string, remote netip.AddrP
 	if err != nil {
 		return nil, fmt.Errorf("%s connection to %s: %w", strings.ToUpper(network), remote, err)
 	}
-	f := &flow{network: network, remote: remote, done: make(chan struct{})}
+	f := &flow{network: network, remote: remote, ts: ts, done: make(chan struct{})}
 	f.local = raw.LocalAddr().(*net.TCPAddr).AddrPort()
 	f.local = netip.AddrPortFrom(f.local.Addr().Unmap(), f.local.Port())
 	conn := raw

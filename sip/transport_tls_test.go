@@ -207,3 +207,26 @@ func TestTLSVerifyOffTakesAnyCertificate(t *testing.T) {
 		t.Fatalf("flow %+v: want a connected TLS flow marked unverified", fi)
 	}
 }
+
+// Two TLS lines to one address share its connection only when they check
+// it alike: a line that verifies never rides on one that was not checked.
+func TestTLSSharedConnectionNeedsSameChecks(t *testing.T) {
+	t.Parallel()
+	k := kamailiotest.Start(t, kamailiotest.Config{Users: map[string]string{"alice": "pw"}, TLS: true})
+	st := tlsStack(t, k.CA().CAFile())
+	off := tlsSettings{serverName: "sip.test", verify: false}
+	f, err := st.connectFlow(t.Context(), TransportTLS, k.TLSAddr(), off, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.releaseFlow(f)
+	if g, err := st.connectFlow(t.Context(), TransportTLS, k.TLSAddr(), off, true); err != nil || g != f {
+		t.Fatalf("same checks: %v, %v; want the shared connection", g, err)
+	} else {
+		st.releaseFlow(g)
+	}
+	_, err = st.connectFlow(t.Context(), TransportTLS, k.TLSAddr(), tlsSettings{serverName: "sip.test", verify: true}, true)
+	if err == nil || !strings.Contains(err.Error(), "other certificate checks") {
+		t.Fatalf("a verifying line on an unverified connection: %v, want refused", err)
+	}
+}
