@@ -149,8 +149,7 @@ type Buffer struct {
 	hist    [historySize]arrival
 	histN   int // entries in use, newest at histPos-1
 	histPos int
-	scratch [historySize]int64
-	top     [topK]int64 // percentile97's scratch
+	top     [topK]int64 // estimate's k largest transits
 
 	target time.Duration
 	stats  Stats
@@ -355,59 +354,58 @@ func (b *Buffer) estimate(now time.Duration, frame int64) (ref int64, ok bool) {
 	if b.histN == 0 {
 		return 0, false
 	}
-	vals := b.scratch[:b.histN]
-	ref = b.hist[(b.histPos-1+historySize)%historySize].transit
-	oldestAt := now
-	for k := range vals {
-		a := b.hist[(b.histPos-b.histN+k+historySize)%historySize]
-		vals[k] = a.transit
-		ref = min(ref, a.transit)
-		oldestAt = min(oldestAt, a.at)
+	// The history is one or two runs of the ring, oldest first: one pass
+	// over them finds the reference (the least transit), the oldest
+	// arrival and the p97's candidates (the k largest transits), with
+	// no copy and no index arithmetic per entry (this runs every frame
+	// of every call).
+	start := (b.histPos - b.histN + historySize) % historySize
+	first, second := b.hist[start:min(start+b.histN, historySize)], b.hist[:max(start+b.histN-historySize, 0)]
+	k := p97k(b.histN)
+	top := b.top[:0]
+	ref, oldestAt := first[0].transit, now
+	for _, run := range [2][]arrival{first, second} {
+		for _, a := range run {
+			ref = min(ref, a.transit)
+			oldestAt = min(oldestAt, a.at)
+			top = keepTop(top, k, a.transit)
+		}
 	}
 	// Until half a window of history exists, keep the initial target.
 	if b.fixed == 0 && now-oldestAt >= b.cfg.Window/2 {
-		// The p97 is the k-th largest with k at most 8 (256 entries):
-		// picking it costs a pass, where sorting the history every frame
-		// was a tenth of a relayed call's CPU time.
-		p97 := percentile97(vals, &b.top) - ref
-		t := b.duration(p97 + frame/2)
+		t := b.duration(top[0] - ref + frame/2)
 		b.target = min(max(t, b.cfg.Min), b.cfg.Max)
 	}
 	return ref, true
 }
 
-// topK bounds the entries percentile97 keeps: above the p97 of up to
+// topK bounds the entries keepTop holds for the p97: above the p97 of up to
 // historySize values there are at most historySize·3/100 + 1.
 const topK = historySize*3/100 + 1
 
-// percentile97 is the nearest-rank 97th percentile of vals, the element
-// a sort would put at index ⌈0.97·n⌉−1, found by keeping the k = n − that
-// index largest values (ascending in top) in one pass, without
-// reordering vals or allocating.
-func percentile97(vals []int64, top *[topK]int64) int64 {
-	k := len(vals) - ((len(vals)*97+99)/100 - 1)
-	if k > len(top) { // more values than the history holds: sort them
-		slices.Sort(vals)
-		return vals[len(vals)-k]
+// p97k is how many of n values a sort would put at or above the
+// nearest-rank 97th percentile (index ⌈0.97·n⌉−1): the p97 is the
+// smallest of the k largest. At most topK for n up to historySize.
+func p97k(n int) int { return n - ((n*97+99)/100 - 1) }
+
+// keepTop adds v to t, the k largest values so far in ascending order
+// (t[0] the smallest of them), without allocating when cap(t) ≥ k.
+func keepTop(t []int64, k int, v int64) []int64 {
+	if len(t) < k {
+		t = append(t, v)
+		for j := len(t) - 1; j > 0 && t[j] < t[j-1]; j-- {
+			t[j], t[j-1] = t[j-1], t[j]
+		}
+		return t
 	}
-	t := top[:0]
-	for _, v := range vals {
-		if len(t) < k {
-			t = append(t, v)
-			for j := len(t) - 1; j > 0 && t[j] < t[j-1]; j-- {
-				t[j], t[j-1] = t[j-1], t[j]
-			}
-			continue
-		}
-		if v <= t[0] {
-			continue
-		}
-		t[0] = v
-		for j := 0; j+1 < len(t) && t[j] > t[j+1]; j++ {
-			t[j], t[j+1] = t[j+1], t[j]
-		}
+	if v <= t[0] {
+		return t
 	}
-	return t[0]
+	t[0] = v
+	for j := 0; j+1 < len(t) && t[j] > t[j+1]; j++ {
+		t[j], t[j+1] = t[j+1], t[j]
+	}
+	return t
 }
 
 // Get fills out with the next frame of audio at time now and says what it

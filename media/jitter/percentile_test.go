@@ -4,10 +4,14 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/openata/ata/media/codec"
 )
 
-// TestPercentile97MatchesSort: the one-pass p97 is the element the sort
-// it replaced picked, for every history length and for ties.
+// TestPercentile97MatchesSort: the one-pass p97 (keepTop over p97k(n)
+// values) is the element a sort picks, for every history length and
+// for ties.
 func TestPercentile97MatchesSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var top [topK]int64
@@ -27,6 +31,16 @@ func TestPercentile97MatchesSort(t *testing.T) {
 	}
 }
 
+// percentile97 is the p97 as estimate finds it: the smallest of the
+// p97k(n) largest values kept by keepTop in one pass.
+func percentile97(vals []int64, top *[topK]int64) int64 {
+	t := top[:0]
+	for _, v := range vals {
+		t = keepTop(t, p97k(len(vals)), v)
+	}
+	return t[0]
+}
+
 func TestPercentile97AllocatesNothing(t *testing.T) {
 	vals := make([]int64, historySize)
 	for i := range vals {
@@ -35,5 +49,42 @@ func TestPercentile97AllocatesNothing(t *testing.T) {
 	var top [topK]int64
 	if n := testing.AllocsPerRun(100, func() { percentile97(vals, &top) }); n != 0 {
 		t.Errorf("%v allocations", n)
+	}
+}
+
+// TestTargetIsThe97thPercentile: the target follows the 97th percentile
+// of the window's delays, not its worst: one packet in fifty 100 ms late
+// leaves it at the floor; one in ten raises it past 100 ms.
+func TestTargetIsThe97thPercentile(t *testing.T) {
+	for _, c := range []struct {
+		every      int
+		atLeast    time.Duration
+		atMost     time.Duration
+		whatItMean string
+	}{
+		{50, 20 * time.Millisecond, 20 * time.Millisecond, "2 % late: above the p97, ignored"},
+		{10, 100 * time.Millisecond, 130 * time.Millisecond, "10 % late: within the p97"},
+	} {
+		b := New(Config{}, codec.PCMU)
+		out := make([]int16, frame)
+		const ticks = 250 // 5 s
+		late := map[int][]int{}
+		for k := range ticks {
+			arrive := k
+			if k%c.every == c.every-1 {
+				arrive += 5 // 100 ms late
+			}
+			late[arrive] = append(late[arrive], k)
+		}
+		for n := range ticks {
+			now := time.Duration(n) * 20 * time.Millisecond
+			for _, k := range late[n] {
+				b.Put(now+time.Millisecond, 7, uint32(k*frame), k == 0, marked(k%200+1))
+			}
+			b.Get(now+2*time.Millisecond, out)
+		}
+		if got := b.Stats().Target; got < c.atLeast || got > c.atMost {
+			t.Errorf("one packet in %d 100 ms late: target %v, want %v to %v (%s)", c.every, got, c.atLeast, c.atMost, c.whatItMean)
+		}
 	}
 }
