@@ -142,6 +142,10 @@ func (b *Backend) Status() webui.Status {
 		Problems: append([]webui.Problem(nil), b.Problems...), RestartNeeded: append([]string(nil), b.RestartNeeded...),
 		Pending: b.Pending, SavesTo: "data/ata.toml",
 	}
+	// [system] time zone and syslog as cmd/ata reports them.
+	if loc, err := time.LoadLocation(b.cfg.System.Timezone); err == nil {
+		st.System = &webui.SystemStatus{TimeZone: loc.String(), LocalTime: b.Clock().In(loc), Syslog: b.cfg.System.Syslog}
+	}
 	if b.cfg.Router.Enabled {
 		rs := b.routerCount
 		rs.Calls = append([]webui.RoutedCall(nil), b.routed...)
