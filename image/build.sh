@@ -63,6 +63,15 @@ install -m 0755 "$ATA_BIN" "$RD/usr/bin/ata"
 install -m 0755 "$ATA_SYS_BIN" "$RD/usr/sbin/ata-sys"
 echo "$BOARD" >"$RD/etc/ata/board"
 echo "$VERSION" >"$RD/etc/ata/version"
+# The CA bundle TLS lines and HTTPS provisioning verify against (Go reads
+# /etc/ssl/certs/ca-certificates.crt): Debian's Mozilla roots, concatenated
+# as update-ca-certificates would.
+CADIR=$(unpacked_dir ca-certificates)/usr/share/ca-certificates/mozilla
+mkdir -p "$RD/etc/ssl/certs"
+cat "$CADIR"/*.crt >"$RD/etc/ssl/certs/ca-certificates.crt"
+ncerts=$(grep -c 'BEGIN CERTIFICATE' "$RD/etc/ssl/certs/ca-certificates.crt")
+[ "$ncerts" -ge 100 ] || die "CA bundle: only $ncerts certificates in $CADIR"
+say "CA bundle: $ncerts certificates (ca-certificates $(lock_field ca-certificates 2))"
 modlist() { cat "$@" | sed -e 's/#.*//' -e '/^[[:space:]]*$/d'; }
 modlist "$COMMON_DIR/modules" >"$RD/etc/ata/modules"
 modlist "$COMMON_DIR/modules-rpi" "$BOARD_DIR/modules" >"$RD/etc/ata/modules.board"

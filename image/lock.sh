@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates image/debian.lock from Debian bookworm's current arm64 archive:
-# the kernel that linux-image-arm64 points to, raspi-firmware and
-# busybox-static, each with version, SHA-256, size and pool path. Uses a
+# the kernel that linux-image-arm64 points to, raspi-firmware,
+# busybox-static and ca-certificates, each with version, SHA-256, size and pool path. Uses a
 # private apt state directory: the host's apt setup is not touched.
 #
 #   image/lock.sh             # then review `git diff image/debian.lock`
@@ -27,13 +27,13 @@ tmp=$(mktemp)
 	echo "# Debian packages the offline image build (image/build.sh) uses, pinned."
 	echo "# Regenerate with image/lock.sh. Columns: package version sha256 size archive pool-path."
 	echo "# snapshot: $(date -u +%Y%m%dT%H%M%SZ)"
-	for pkg in "$kernel" raspi-firmware busybox-static; do
+	for pkg in "$kernel" raspi-firmware busybox-static ca-certificates; do
 		apt-cache "${apt_opts[@]}" show "$pkg" | awk -v p="$pkg" '
 			/^Version:/ { v = $2 } /^SHA256:/ { s = $2 } /^Size:/ { z = $2 } /^Filename:/ { f = $2 }
 			/^$/ { if (v != "") { print p, v, s, z, "debian", f; exit } }
 	done
 } >"$tmp"
-[ "$(grep -vc '^#' "$tmp")" -eq 3 ] || { cat "$tmp"; die "could not resolve all three packages"; }
+[ "$(grep -vc '^#' "$tmp")" -eq 4 ] || { cat "$tmp"; die "could not resolve all four packages"; }
 mv "$tmp" "$LOCK_FILE"
 say "wrote $LOCK_FILE:"
 cat "$LOCK_FILE"
