@@ -163,17 +163,19 @@ func ParseAutoboot(b []byte) (Autoboot, error) {
 	return a, nil
 }
 
-// Format is the file's text.
+// Format is the file's text ([tryboot] left out when there is no Try).
 func (a Autoboot) Format() []byte {
-	return fmt.Appendf(nil, `# Slot selection, read by the Raspberry Pi firmware (written by the
+	b := fmt.Appendf(nil, `# Slot selection, read by the Raspberry Pi firmware (written by the
 # firmware's updater: change it only to pick a slot by hand).
 # [all]: the committed slot; [tryboot]: the slot reboot "0 tryboot" starts once.
 [all]
 tryboot_a_b=1
 boot_partition=%d
-[tryboot]
-boot_partition=%d
-`, a.Committed, a.Try)
+`, a.Committed)
+	if a.Try != 0 {
+		b = fmt.Appendf(b, "[tryboot]\nboot_partition=%d\n", a.Try)
+	}
+	return b
 }
 
 // Autoboot reads the boot partition's autoboot.txt.

@@ -361,3 +361,53 @@ func mustRead(t *testing.T, r interface{ Read([]byte) (int, error) }) []byte {
 	}
 	return b.Bytes()
 }
+
+// FuzzManifest: any manifest, signed with the right key (the fuzzer
+// cannot forge signatures, so FuzzStage seldom gets past them), is
+// decoded and validated or refused with an *Error; never a panic, and an
+// accepted one is within the limits.
+func FuzzManifest(f *testing.F) {
+	_, m := makeBundle(f, slotImage(1<<10, 4), testKey, nil)
+	js, _ := json.Marshal(m)
+	f.Add(js)
+	f.Add([]byte(`{"format":1,"board":"rpi3","version":"v1","built":1,"image":{"size":1,"sha256":"` + strings.Repeat("a", 64) + `","compressed_size":1},"files":[{"name":"../x","size":1,"sha256":"` + strings.Repeat("b", 64) + `"}]}`))
+	f.Add([]byte(`{"format":1} {}`))
+	f.Fuzz(func(t *testing.T, js []byte) {
+		if len(js) == 0 || len(js) > MaxManifest {
+			return
+		}
+		h := header(js)
+		b := append(h, ed25519.Sign(testKey, h)...)
+		m, err := ReadHeader(bytes.NewReader(b), testPub())
+		if err != nil {
+			if KindOf(err) == "" {
+				t.Fatalf("error without a kind: %v", err)
+			}
+			return
+		}
+		if m.Image.Size <= 0 || m.Image.Size > MaxImageSize || m.Image.Compressed > MaxCompressed || m.Format != 1 {
+			t.Fatalf("accepted out of limits: %+v", m)
+		}
+		for _, f := range m.Files {
+			if strings.Contains(f.Name, "..") {
+				t.Fatalf("accepted file name %q", f.Name)
+			}
+		}
+	})
+}
+
+// FuzzParseAutoboot: what parses formats back to the same choice.
+func FuzzParseAutoboot(f *testing.F) {
+	f.Add(Autoboot{Committed: 2, Try: 3}.Format())
+	f.Add([]byte("[all]\nboot_partition=3\n[tryboot]\nboot_partition=2\n[pi4]\nboot_partition=9\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseAutoboot(b)
+		if err != nil {
+			return
+		}
+		back, err := ParseAutoboot(a.Format())
+		if err != nil || back != a {
+			t.Fatalf("%+v formats to something that parses as %+v, %v", a, back, err)
+		}
+	})
+}
