@@ -142,6 +142,10 @@ func (s *Server) apiUpdatePost(w http.ResponseWriter, r *http.Request, ss *sessi
 	q := r.URL.Query()
 	m, err := u.Stage(body, q.Get("force") == "1")
 	if err != nil {
+		// A bundle refused at its header is still being sent: read the
+		// rest (up to the limit) so that the client gets the answer, not a
+		// connection reset in the middle of its upload.
+		io.Copy(io.Discard, r.Body)
 		s.refuseUpdate(w, r, err)
 		return
 	}
