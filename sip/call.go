@@ -184,11 +184,11 @@ func (l *Line) Dial(ctx context.Context, number string, o call.DialOptions) (cal
 		spec.caller = o.Caller // a trunk, or a local user's phone, is shown the caller
 	}
 	if l.opt.Locate != nil {
-		contact, dest, ok := l.opt.Locate(number)
-		if !ok {
-			return nil, fmt.Errorf("sip: dial %q: %w", number, ErrNotRegistered)
+		uc, err := l.locateUser(number) // userflow.go
+		if err != nil {
+			return nil, fmt.Errorf("sip: dial %q: %w", number, err)
 		}
-		spec.uri, spec.dest, spec.party = contact, dest, number
+		spec.uri, spec.dest, spec.party, spec.transport = uc.Contact, uc.Dest, number, uc.Transport
 	}
 	c, err := l.dial(ctx, spec, nil)
 	if err != nil {
@@ -249,6 +249,9 @@ type dialSpec struct {
 	// party, when set, is whom the call is to (the user's name) where the
 	// Request-URI is a registered contact ("202-0x55ab…@host").
 	party string
+	// transport is how dest registered: TransportTCP sends the call over
+	// the phone's connection (userflow.go).
+	transport string
 }
 
 // ErrNotRegistered is Dial's error for a local user with no registered
@@ -350,7 +353,9 @@ func (l *Line) dial(ctx context.Context, spec dialSpec, observe func(*Call, call
 	l.st.onFlow(req, &l.acct) // a TCP/TLS line: over its connection (transport_line.go)
 
 	var dua *sipgo.DialogUA
-	if route != nil {
+	if spec.transport == TransportTCP {
+		dua, err = l.userFlowDial(req, c, spec.dest) // over the phone's TCP connection (userflow.go)
+	} else if route != nil {
 		dua, err = l.dialogUA(contact, target)
 	} else {
 		// Without an outbound proxy the dialog's requests go where it
@@ -533,7 +538,12 @@ func (l *Line) newIncoming(req *siplib.Request, tx siplib.ServerTransaction, rep
 	if l.acct.OutboundProxy != "" {
 		proxy = src
 	}
-	dua, err := l.dialogUA(c.contact, proxy)
+	var dua *sipgo.DialogUA
+	if l.incomingOnUserFlow(req) {
+		dua, err = l.userFlowUA(&c.contact, src) // back over the phone's TCP connection (userflow.go)
+	} else {
+		dua, err = l.dialogUA(c.contact, proxy)
+	}
 	if err != nil {
 		c.closeMedia()
 		return nil, &statusError{500, "Server Error", err}

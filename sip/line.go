@@ -54,10 +54,10 @@ type LineOptions struct {
 	// refuses itself (401 with a challenge, 403) or drops it, and returns
 	// ok false; else the user name, which the call reports as AuthUser.
 	Admit func(req *siplib.Request, tx siplib.ServerTransaction) (user string, ok bool)
-	// Locate, with Admit, is where Dial finds a user: the Request-URI to
-	// send (the registered contact) and the address to send it to (where
-	// the phone's REGISTER came from: the flow through its NAT).
-	Locate func(user string) (contact siplib.Uri, dest netip.AddrPort, ok bool)
+	// Locate, with Admit, is where Dial finds a user: its registered
+	// phones, most preferred first (none: not registered). Dial calls the
+	// first it can reach (a TCP phone only over its open connection).
+	Locate func(user string) []UserContact
 	// ServiceRoute, when set, is the registration's Service-Route (RFC
 	// 3608, Registration.ServiceRoute): the INVITEs of calls carry it as
 	// their preloaded Route set.

@@ -29,11 +29,11 @@ func TestUsersLine(t *testing.T) {
 			}
 			return "201", true
 		},
-		Locate: func(user string) (siplib.Uri, netip.AddrPort, bool) {
+		Locate: func(user string) []UserContact {
 			if user != "202" {
-				return siplib.Uri{}, netip.AddrPort{}, false
+				return nil
 			}
-			return phone202.uri("202"), netip.MustParseAddrPort(phone202.addr()), true
+			return []UserContact{{Contact: phone202.uri("202"), Dest: netip.MustParseAddrPort(phone202.addr()), Transport: TransportUDP}}
 		},
 	})
 	if err != nil {

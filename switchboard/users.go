@@ -3,8 +3,8 @@ package switchboard
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"reflect"
+	"strings"
 
 	siplib "github.com/emiago/sipgo/sip"
 
@@ -67,20 +67,27 @@ func usersLine(reg *registrar.Registrar, s Settings, log *slog.Logger) (*sip.Lin
 	}
 	return sip.NewLine(st, sip.Account{Number: "router", ServiceDomain: reg.LocalAddr().String(), Codecs: []string{"PCMU", "PCMA"}},
 		sip.LineOptions{Logger: log, RTPPortMin: s.RTPPortMin, RTPPortMax: s.RTPPortMax,
-			Admit: reg.Authenticate,
-			Locate: func(user string) (siplib.Uri, netip.AddrPort, bool) {
-				for _, b := range reg.Lookup(user) { // most preferred first
-					if b.Transport != "" && b.Transport != "UDP" {
-						continue // the users' line calls over UDP
-					}
-					var u siplib.Uri
-					if err := siplib.ParseUri(b.Contact, &u); err != nil {
-						continue
-					}
-					return u, b.Source, true
-				}
-				return siplib.Uri{}, netip.AddrPort{}, false
-			}})
+			Admit:  reg.Authenticate,
+			Locate: func(user string) []sip.UserContact { return userContacts(reg.Lookup(user)) }})
+}
+
+// userContacts are a user's bindings (most preferred first) as the users'
+// line calls them: at the contact, sent where the REGISTER came from, over
+// its transport (a TCP phone over the connection it registered on).
+func userContacts(bindings []registrar.Binding) []sip.UserContact {
+	var out []sip.UserContact
+	for _, b := range bindings {
+		var u siplib.Uri
+		if err := siplib.ParseUri(b.Contact, &u); err != nil {
+			continue
+		}
+		tr := strings.ToLower(b.Transport)
+		if tr == "" {
+			tr = sip.TransportUDP
+		}
+		out = append(out, sip.UserContact{Contact: u, Dest: b.Source, Transport: tr})
+	}
+	return out
 }
 
 // Router is the running router (router mode), or nil.

@@ -117,6 +117,10 @@ type Opts struct {
 	AuthUser, Password string
 	// RegisterExpires is the requested expiry (default 600 s).
 	RegisterExpires time.Duration
+	// Transport is how the phone reaches Registrar: "" or "udp", or "tcp"
+	// (the outbound proxy URI gets ;transport=tcp: REGISTER and calls go
+	// over one TCP connection, as Linphone and Zoiper set to TCP do).
+	Transport string
 	// NoRegisterWait makes Start return without waiting for REGISTER_OK
 	// (to test a failing registration). By default Start fails the test
 	// unless the phone registers within 5 s.
@@ -216,6 +220,9 @@ func Start(t testing.TB, opts Opts) *Phone {
 		if !safeParam.MatchString(strings.ReplaceAll(v, ":", "")) || v != strings.TrimSpace(v) {
 			t.Fatalf("baresiptest: %s %q has characters an account line cannot carry", name, v)
 		}
+	}
+	if opts.Transport != "" && opts.Transport != "udp" && opts.Transport != "tcp" {
+		t.Fatalf("baresiptest: transport %q: udp or tcp", opts.Transport)
 	}
 	if strings.ContainsAny(opts.DisplayName, "\"\\\r\n") {
 		t.Fatalf("baresiptest: display name %q cannot be quoted", opts.DisplayName)
@@ -368,7 +375,11 @@ func (p *Phone) accountLine() string {
 		fmt.Fprintf(&b, ";auth_user=%s;auth_pass=%s", o.AuthUser, o.Password)
 	}
 	if o.Registrar != "" {
-		fmt.Fprintf(&b, ";outbound=\"sip:%s\";regint=%d", o.Registrar, int(o.RegisterExpires.Seconds()))
+		tr := ""
+		if o.Transport == "tcp" {
+			tr = ";transport=tcp"
+		}
+		fmt.Fprintf(&b, ";outbound=\"sip:%s%s\";regint=%d", o.Registrar, tr, int(o.RegisterExpires.Seconds()))
 	} else {
 		b.WriteString(";regint=0")
 	}
@@ -703,6 +714,15 @@ var logNoise = regexp.MustCompile(`\[\d+:\d\d:\d\d\] audio=\S+ \(bit/s\)\s*|\x1b
 func (p *Phone) Log() string { return logNoise.ReplaceAllString(p.log.String(), "") }
 
 // stop ends the process: SIGTERM lets baresip unregister; SIGKILL after 3 s.
+// Kill ends baresip abruptly (SIGKILL), as a phone that loses power or
+// network: it does not unregister, and its TCP connections close with it.
+func (p *Phone) Kill() {
+	p.mu.Lock()
+	p.stopping = true
+	p.mu.Unlock()
+	p.kill()
+}
+
 func (p *Phone) stop() {
 	p.mu.Lock()
 	p.stopping = true

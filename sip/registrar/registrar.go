@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -282,7 +283,10 @@ func New(opts Options) (*Registrar, error) {
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(opts.UserAgent),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(r.readFilter)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(r.readFilter), phoneFlowsOnly()),
+		// A phone's TCP connection that closes ends the transactions on it
+		// at once: a call to a phone that went away fails now, not after 32 s.
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerTerminateOnConnClose()),
 	)
 	if err != nil {
 		r.closeSockets()
@@ -498,6 +502,21 @@ func (r *Registrar) readFilter(p sip.TransportReadProps, data []byte) ([]byte, e
 	}
 	return nil, nil // empty drops the read; an error would stop the reader
 }
+
+// phoneFlowsOnly gives sipgo a TCP transport that never dials: requests
+// to a user registered over TCP go over the connection its phone opened
+// (RFC 5626 flows; the phone's listening port, if any, is behind its NAT
+// or ephemeral), and with that connection gone they fail at once rather
+// than wait on a connect to an address that does not answer.
+func phoneFlowsOnly() sip.TransportLayerOption {
+	refuse := func(net.Addr) net.Dialer {
+		return net.Dialer{Control: func(string, string, syscall.RawConn) error { return errNoPhoneFlow }}
+	}
+	return sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{DialerCreate: refuse}})
+}
+
+// errNoPhoneFlow is the refused dial of phoneFlowsOnly.
+var errNoPhoneFlow = errors.New("registrar: no connection from this phone (the registrar never dials users)")
 
 // filteredListener closes TCP connections from sources the guard drops
 // as soon as they are accepted.
