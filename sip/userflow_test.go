@@ -21,8 +21,9 @@ import (
 
 // tcpPhone is a scripted phone that registers over one TCP connection to
 // the registrar and listens nowhere else: whatever reaches it came over
-// that connection (its Contact names the connection's own ephemeral port,
-// where nothing accepts).
+// that connection. Its Contact names another port (its RTP socket's
+// number, where no TCP listens), as a phone behind a NAT names its
+// private address: a request sent where the Contact says never reaches it.
 type tcpPhone struct {
 	t        *testing.T
 	conn     net.Conn
@@ -73,10 +74,9 @@ func newTCPPhone(t *testing.T, server netip.AddrPort, user, pw string) *tcpPhone
 
 func (p *tcpPhone) local() string { return p.conn.LocalAddr().String() }
 
-// contact is the phone's Contact: the connection's own port, over TCP.
+// contact is the phone's Contact: not its connection's address, over TCP.
 func (p *tcpPhone) contact() siplib.Uri {
-	a := netip.MustParseAddrPort(p.local())
-	return siplib.Uri{Scheme: "sip", User: p.user, Host: a.Addr().String(), Port: int(a.Port()),
+	return siplib.Uri{Scheme: "sip", User: p.user, Host: "127.0.0.1", Port: p.rtp.LocalAddr().(*net.UDPAddr).Port,
 		UriParams: siplib.HeaderParams{{K: "transport", V: "tcp"}}}
 }
 
