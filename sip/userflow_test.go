@@ -517,3 +517,33 @@ func TestUsersLineTCPAndUDPPhones(t *testing.T) {
 		}
 	}
 }
+
+// TestUsersLineTwoTCPPhones: each of two users' TCP phones gets its own
+// call's requests: the registrar's listening address names whichever
+// connection it accepted last in sipgo's pool, so a request must find its
+// connection by the phone's address alone.
+func TestUsersLineTwoTCPPhones(t *testing.T) {
+	t.Parallel()
+	users, reg, _ := usersOnRegistrar(t)
+	kitchen := newTCPPhone(t, reg.LocalAddr(), "201", "pw-201")
+	kitchen.register("1.0")
+	hall := newTCPPhone(t, reg.LocalAddr(), "202", "pw-202") // accepted last
+	hall.register("1.0")
+
+	leg, err := users.Dial(context.Background(), "201", call.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := kitchen.request(siplib.INVITE)
+	kitchen.reply(inv, 200, "k1", kitchen.sdp())
+	waitEvent(t, leg.(*Call), call.Answered)
+	kitchen.request(siplib.ACK)
+	leg.Hangup(call.Normal)
+	kitchen.reply(kitchen.request(siplib.BYE), 200, "", nil)
+	hall.mu.Lock()
+	stray := len(hall.pending) + len(hall.in)
+	hall.mu.Unlock()
+	if stray != 0 {
+		t.Errorf("202's phone got %d of 201's requests", stray)
+	}
+}
