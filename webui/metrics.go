@@ -32,6 +32,7 @@ import (
 //	ata_call_rtt_seconds                 current call, round trip from RTCP (once reported)
 //	ata_call_mos                         current call, E-model estimate
 //	ata_router_*                         router mode (see routerMetrics)
+//	ata_syslog_*, ata_provisioning_*     remote syslog and provisioning (see systemMetrics)
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if !s.metricsPublic() {
 		if !s.admin.isSet() {
@@ -147,6 +148,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "ata_call_srtp %d\n", map[bool]int{true: 1}[c.SRTP])
 	}
 	routerMetrics(&b, st.Router)
+	systemMetrics(&b, st) // system.go: syslog and provisioning
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
 }

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -93,6 +94,45 @@ func provisioningJSON(p *ProvisioningStatus) *ProvisioningJSON {
 		}
 	}
 	return j
+}
+
+// systemMetrics writes, with a syslog server set, the records sent and
+// dropped (ata_syslog_sent_total, ata_syslog_dropped_total), and with a
+// provisioning URL the last fetch: ata_provisioning_result{result} 1 for
+// the last result, ata_provisioning_last_fetch_timestamp_seconds and
+// ata_provisioning_last_applied_timestamp_seconds (Unix time; 0 never).
+func systemMetrics(b *strings.Builder, st Status) {
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	if s := st.System; s != nil && s.Syslog != "" {
+		metric("ata_syslog_sent_total", "counter", "Log records sent to the syslog server.")
+		fmt.Fprintf(b, "ata_syslog_sent_total %d\n", s.SyslogSent)
+		metric("ata_syslog_dropped_total", "counter", "Log records dropped: the queue was full or the server unreachable.")
+		fmt.Fprintf(b, "ata_syslog_dropped_total %d\n", s.SyslogDropped)
+	}
+	p := st.Provisioning
+	if p == nil || p.URL == "" {
+		return
+	}
+	metric("ata_provisioning_result", "gauge", "1 for the result of the last provisioning fetch.")
+	for _, r := range []string{"applied", "unchanged", "refused", "failed"} {
+		v := 0
+		if p.Result == r {
+			v = 1
+		}
+		fmt.Fprintf(b, "ata_provisioning_result{result=%q} %d\n", r, v)
+	}
+	unix := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.Unix()
+	}
+	metric("ata_provisioning_last_fetch_timestamp_seconds", "gauge", "When the provisioning document was last fetched (Unix time).")
+	fmt.Fprintf(b, "ata_provisioning_last_fetch_timestamp_seconds %d\n", unix(p.At))
+	metric("ata_provisioning_last_applied_timestamp_seconds", "gauge", "When a provisioning document last changed the configuration (Unix time).")
+	fmt.Fprintf(b, "ata_provisioning_last_applied_timestamp_seconds %d\n", unix(p.LastApplied))
 }
 
 func systemJSON(s *SystemStatus) *SystemJSON {

@@ -162,6 +162,9 @@ url = "%s/ata/{model}/{mac}.toml"
 	if !strings.Contains(page, srv.srv.URL+"/ata/sim/"+mac+".toml") || !strings.Contains(page, "refused at") || !strings.Contains(page, "number") {
 		t.Fatalf("the Status page does not show the refused fetch:\n%s", page)
 	}
+	if m := w.get("/metrics"); !strings.Contains(m, `ata_provisioning_result{result="refused"} 1`) || !strings.Contains(m, `ata_provisioning_result{result="applied"} 0`) {
+		t.Errorf("/metrics lacks the refused fetch:\n%s", m)
+	}
 	time.Sleep(1500 * time.Millisecond) // a few more fetches of the broken document
 	lines := w.status().Lines
 	if len(lines) != 1 || lines[0].Number != "1001" || lines[0].State != "registered" {

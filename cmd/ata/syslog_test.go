@@ -147,6 +147,9 @@ sim_listen = "SIM_LISTEN"
 	if st := w.statusSyslog(); st.Syslog != "tcp://"+tcp.Addr().String() || st.SyslogSent == 0 {
 		t.Fatalf("status: %+v", st)
 	}
+	if m := w.get("/metrics"); !regexp.MustCompile(`(?m)^ata_syslog_sent_total [1-9]`).MatchString(m) || !strings.Contains(m, "ata_syslog_dropped_total ") {
+		t.Errorf("/metrics lacks the syslog counters:\n%s", m)
+	}
 }
 
 type systemStatusView struct {
