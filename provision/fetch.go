@@ -141,13 +141,6 @@ func (f *Fetcher) Run(ctx context.Context) {
 	retry := time.Duration(0)
 	for {
 		wait := f.round(ctx, &retry)
-		f.mu.Lock()
-		if wait > 0 {
-			f.st.Next = time.Now().Add(wait)
-		} else {
-			f.st.Next = time.Time{}
-		}
-		f.mu.Unlock()
 		if f.o.OnStatus != nil {
 			f.o.OnStatus()
 		}
@@ -163,20 +156,22 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 }
 
-// round does one fetch (if there is a URL) and says how long to wait.
+// round does one fetch (if there is a URL) and says how long to wait;
+// the status has the fetch and the next one together.
 func (f *Fetcher) round(ctx context.Context, retry *time.Duration) time.Duration {
 	f.mu.Lock()
 	set := f.set
 	f.mu.Unlock()
 	u, source, err := f.url(set)
 	if u == "" && err == nil {
-		f.mu.Lock()
-		f.st.URL, f.st.Source, f.st.Result, f.st.Error = "", "", "", ""
-		f.mu.Unlock()
+		wait := f.o.WaitForURL // the DHCP lease may name one later
 		if f.o.DHCPFile == "" || set.URL != "" {
-			return 24 * time.Hour // nothing to fetch until Set or Poke
+			wait = 24 * time.Hour // nothing to fetch until Set or Poke
 		}
-		return f.o.WaitForURL
+		f.mu.Lock()
+		f.st.URL, f.st.Source, f.st.Result, f.st.Error, f.st.Next = "", "", "", "", time.Time{}
+		f.mu.Unlock()
+		return wait
 	}
 	result, ferr := ResultFailed, err
 	if err == nil {
@@ -185,16 +180,7 @@ func (f *Fetcher) round(ctx context.Context, retry *time.Duration) time.Duration
 	if ctx.Err() != nil {
 		return 0
 	}
-	now := time.Now()
-	f.mu.Lock()
-	f.st.URL, f.st.Source, f.st.At, f.st.Result, f.st.Error = u, source, now, result, ""
-	if ferr != nil {
-		f.st.Error = ferr.Error()
-	}
-	if result == ResultApplied {
-		f.st.LastApplied = now
-	}
-	f.mu.Unlock()
+	var wait time.Duration
 	switch result {
 	case ResultFailed:
 		f.log.Warn("provision: fetch failed", "url", u, "source", source, "err", ferr)
@@ -203,7 +189,7 @@ func (f *Fetcher) round(ctx context.Context, retry *time.Duration) time.Duration
 		} else {
 			*retry = min(2**retry, set.Interval)
 		}
-		return jitter(min(*retry, set.Interval))
+		wait = jitter(min(*retry, set.Interval))
 	case ResultRefused:
 		f.log.Error("provision: document refused; the running configuration stays", "url", u, "err", ferr)
 	case ResultApplied:
@@ -211,8 +197,21 @@ func (f *Fetcher) round(ctx context.Context, retry *time.Duration) time.Duration
 	default:
 		f.log.Debug("provision: document unchanged", "url", u)
 	}
-	*retry = 0
-	return jitter(set.Interval)
+	if result != ResultFailed {
+		*retry = 0
+		wait = jitter(set.Interval)
+	}
+	now := time.Now()
+	f.mu.Lock()
+	f.st.URL, f.st.Source, f.st.At, f.st.Result, f.st.Error, f.st.Next = u, source, now, result, "", now.Add(wait)
+	if ferr != nil {
+		f.st.Error = ferr.Error()
+	}
+	if result == ResultApplied {
+		f.st.LastApplied = now
+	}
+	f.mu.Unlock()
+	return wait
 }
 
 // jitter spreads d by ±10 % so that a fleet's fetches spread out.
