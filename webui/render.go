@@ -90,7 +90,9 @@ var templateFuncs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", f)
 	},
-	"clock":    func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	// A time in its own zone: the call log's entries carry [system]
+	// timezone's offset (cmd/ata), which the host's Local would undo.
+	"clock":    func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
 	"duration": formatDuration,
 	"seconds":  func(s float64) string { return formatDuration(time.Duration(s * float64(time.Second))) },
 	"secs":     func(s int64) string { return formatDuration(time.Duration(s) * time.Second) },

@@ -224,6 +224,9 @@ func TestTimeZoneForCallerIDAndCallLog(t *testing.T) {
 				if err != nil || off != want || !strings.HasSuffix(c.End, before.Format("-07:00")) {
 					t.Errorf("call log entry %+v: times not at %s's offset %s", c, zoneName, before.Format("-07:00"))
 				}
+				if page := w.get("/calls"); !strings.Contains(page, start.Format("2006-01-02 15:04:05")) {
+					t.Errorf("the Call Log page does not show the start at %s's time %s", zoneName, start.Format("2006-01-02 15:04:05"))
+				}
 				return
 			}
 			if time.Now().After(deadline) {
