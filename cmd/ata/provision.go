@@ -23,7 +23,8 @@ type provisioner struct {
 }
 
 // dhcpProvisioningFile is where the image's udhcpc script leaves options
-// 66 and 160 (provision.DHCPFile); ATA_DHCP_PROVISIONING moves it (tests).
+// 66, 67 and 160 (provision.DHCPFile); ATA_DHCP_PROVISIONING moves it
+// (tests).
 func dhcpProvisioningFile() string {
 	if p := os.Getenv("ATA_DHCP_PROVISIONING"); p != "" {
 		return p
