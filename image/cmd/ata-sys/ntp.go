@@ -135,6 +135,7 @@ type ntpLoop struct {
 func (l ntpLoop) run(stop <-chan struct{}) {
 	last := l.configured()
 	next := time.Now()
+	failures := 0
 	for {
 		if now := time.Now(); !now.Before(next) {
 			servers := l.fallback
@@ -142,9 +143,14 @@ func (l ntpLoop) run(stop <-chan struct{}) {
 				servers = append([]string{last}, l.fallback...)
 			}
 			if err := l.set(servers); err != nil {
-				l.logf("ntp: %v; again in %v", err, l.retry)
+				// Told the first time and every 30th (a board without a
+				// network would fill the console).
+				if failures++; failures%30 == 1 {
+					l.logf("ntp: %v; trying again every %v", err, l.retry)
+				}
 				next = now.Add(l.retry)
 			} else {
+				failures = 0
 				next = now.Add(l.every)
 			}
 		}
