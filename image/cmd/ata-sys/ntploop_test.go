@@ -39,16 +39,21 @@ func TestNTPLoopRetriesThenFollowsTheConfig(t *testing.T) {
 	go func() { l.run(stop); close(done) }()
 	defer func() { close(stop); <-done }()
 	snapshot := func() [][]string { mu.Lock(); defer mu.Unlock(); return slices.Clone(calls) }
-	time.Sleep(200 * time.Millisecond)
-	if c := snapshot(); len(c) != 2 || !slices.Equal(c[0], l.fallback) {
+	waitRounds := func(n int) [][]string {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(snapshot()) < n && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // and no more than n
+		return snapshot()
+	}
+	if c := waitRounds(2); len(c) != 2 || !slices.Equal(c[0], l.fallback) || !slices.Equal(c[1], l.fallback) {
 		t.Fatalf("after a failure then a success: %v, want 2 rounds on the fallbacks", c)
 	}
 	mu.Lock()
 	configured = "ntp.example.net"
 	mu.Unlock()
-	time.Sleep(100 * time.Millisecond)
-	c := snapshot()
-	if len(c) != 3 || !slices.Equal(c[2], []string{"ntp.example.net", "10.0.2.2:123", "pool.ntp.org"}) {
+	if c := waitRounds(3); len(c) != 3 || !slices.Equal(c[2], []string{"ntp.example.net", "10.0.2.2:123", "pool.ntp.org"}) {
 		t.Fatalf("after [system] ntp_server changed: %v, want one more round asking it first", c)
 	}
 }
