@@ -88,6 +88,7 @@ func TestImage(t *testing.T) {
 	parts := checkPartitions(t, img)
 	checkBootFiles(t, img, parts)
 	checkSizes(t, repo, img)
+	checkCABundle(t, repo)
 
 	// The card as a user would prepare it: config files on the data partition.
 	disk := prepareCard(t, img)
