@@ -49,11 +49,31 @@ func (s statusView) problem(key string) string {
 func admin(t *testing.T, base string) *webClient {
 	t.Helper()
 	const pw = "correct horse battery staple"
+	waitWebUp(t, base)
 	w := newWebClient(t, base)
 	if res := w.form("/setup", url.Values{"username": {"admin"}, "password": {pw}, "confirm": {pw}}); res.StatusCode >= 400 {
 		t.Fatalf("web setup: %d", res.StatusCode)
 	}
 	return w
+}
+
+// waitWebUp waits until the web UI at base accepts connections: the
+// firmware starts it after the sim API (what launchFirmware waits for).
+func waitWebUp(t *testing.T, base string) {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", host, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web UI at %s: %v", base, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (w *webClient) status() statusView {
